@@ -1,0 +1,17 @@
+# One image, three commands: `mailer serve`, `mailer scheduler`, `mailer worker`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    MAILER_CONFIG=/app/config/mailer.toml MAILER_CONFIG_DIR=/app/config \
+    MAILER_TEMPLATES_DIR=/app/templates MAILER_DATA_DIR=/app/var
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY mailer ./mailer
+COPY config ./config
+COPY templates ./templates
+RUN pip install . && useradd --system --home /app mailer && mkdir -p /app/var && chown mailer /app/var
+
+USER mailer
+EXPOSE 8000
+CMD ["mailer", "serve", "--host", "0.0.0.0"]

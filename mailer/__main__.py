@@ -1,0 +1,5 @@
+"""``python -m mailer`` runs the command line."""
+
+from mailer.cli import main
+
+main()

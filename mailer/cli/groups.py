@@ -1,0 +1,44 @@
+"""The command groups of design §3; a group whose issue has not landed answers "not available yet"."""
+
+from __future__ import annotations
+
+import typer
+
+from mailer.cli.runtime import not_available
+
+#: name → one-line help. Built groups replace their placeholder in ``BUILT``.
+PLANNED = {
+    "feeds": "Manage and poll news feeds.",
+    "digest": "Preview, send and inspect digest editions.",
+    "subscribers": "Import, export, list, add, remove and erase subscribers.",
+    "schedules": "List and edit the cron schedules of poll, digest and housekeeping jobs.",
+    "templates": "Export and import the digest templates.",
+    "users": "Manage staff users.",
+    "tokens": "Create API tokens for staff users.",
+    "worker": "Run a send worker only (run several for scale-out).",
+    "scheduler": "Run the scheduler only.",
+}
+
+
+def built_groups() -> dict[str, typer.Typer]:
+    """Groups that exist; imported here so the ladder stays one-way (cli imports use cases)."""
+    return {}
+
+
+def register(app: typer.Typer) -> None:
+    built = built_groups()
+    for name, help_text in PLANNED.items():
+        if name in built:
+            app.add_typer(built[name], name=name, help=help_text)
+        else:
+            _add_placeholder(app, name, help_text)
+
+
+def _add_placeholder(app: typer.Typer, name: str, help_text: str) -> None:
+    @app.command(
+        name=name,
+        help=f"{help_text} (not available yet)",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def placeholder(ctx: typer.Context) -> None:
+        raise not_available(f"`mailer {name}`")

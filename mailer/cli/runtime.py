@@ -1,0 +1,93 @@
+"""What every command shares: building settings and context once, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from mailer.bootstrap import AppContext, build_context
+from mailer.config import Settings, load_settings
+from mailer.errors import (
+    ConfigError,
+    InvalidInputError,
+    MailerError,
+    NotAvailableError,
+    NotFoundError,
+)
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+#: Exit codes: 1 = the operation failed, 2 = bad usage or configuration (like Typer's own).
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Runtime:
+    """Holds the settings and context of this invocation; built lazily, closed at exit."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._context: AppContext | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def context(self) -> AppContext:
+        if self._context is None:
+            self._context = build_context(self.settings)
+        return self._context
+
+    def close(self) -> None:
+        if self._context is not None:
+            self._context.close()
+
+
+def runtime(ctx: typer.Context) -> Runtime:
+    root = ctx.find_root()
+    if not isinstance(root.obj, Runtime):
+        root.obj = Runtime()
+        root.call_on_close(root.obj.close)
+    return root.obj
+
+
+def fail(message: str, *, code: int = EXIT_FAILED) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Map MailerError subclasses to one clear line on stderr and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            raise fail(str(exc), code=EXIT_USAGE) from None
+        except (NotAvailableError, InvalidInputError) as exc:
+            raise fail(str(exc), code=EXIT_USAGE) from None
+        except NotFoundError as exc:
+            raise fail(str(exc), code=EXIT_FAILED) from None
+        except MailerError as exc:
+            raise fail(str(exc), code=EXIT_FAILED) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def not_available(feature: str) -> typer.Exit:
+    return fail(f"{feature} is not available yet in this version", code=EXIT_USAGE)

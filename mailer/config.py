@@ -1,0 +1,274 @@
+"""Settings: every tunable of the service, read from config/mailer.toml and MAILER_* env.
+
+Settings are built at start-up by :func:`load_settings`, never at import, so tests
+and several processes can each hold their own. Layering, highest first:
+keyword arguments, environment (``MAILER_`` prefix, ``__`` for nesting),
+the TOML file named by ``MAILER_CONFIG`` (default ``config/mailer.toml``), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from mailer.errors import ConfigError
+
+#: Secret keys that appear in examples and must never protect a production service.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "dev", "development", "please-change", "xxx"}
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Section(BaseModel):
+    """Base for nested sections: unknown keys are errors so typos are caught at start-up."""
+
+    model_config = {"extra": "forbid"}
+
+
+class SmtpSettings(Section):
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: Literal["none", "starttls", "tls"] = "none"
+    connections: int = Field(default=8, ge=1, le=256)
+    rate: float = Field(default=0, ge=0)
+    timeout: float = Field(default=30, gt=0)
+    max_messages_per_connection: int = Field(default=0, ge=0)
+    outbox_port: int = Field(default=8025, ge=0, le=65535)
+
+    @property
+    def uses_outbox(self) -> bool:
+        """True when no relay is configured and the built-in outbox receives mail."""
+        return not self.host
+
+    @property
+    def effective_port(self) -> int:
+        if self.port:
+            return self.port
+        if self.uses_outbox:
+            return self.outbox_port
+        return {"none": 25, "starttls": 587, "tls": 465}[self.tls]
+
+
+class FeedSettings(Section):
+    timeout: float = Field(default=20, gt=0)
+    allow_private: bool = False
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    concurrency: int = Field(default=16, ge=1, le=256)
+    user_agent: str = "mailer/0.1 (+feed digest)"
+    backoff_base: float = Field(default=300, ge=1)
+    backoff_max: float = Field(default=86400, ge=1)
+    include_keywords: list[str] = []
+    exclude_keywords: list[str] = []
+
+
+class DigestSettings(Section):
+    max_age_days: int = Field(default=7, ge=1)
+    max_stories: int = Field(default=30, ge=1, le=500)
+    send_when_empty: bool = False
+    sections: dict[str, list[str]] = {}
+
+
+class DeliverySettings(Section):
+    retry_for: float = Field(default=24 * 3600, gt=0)
+    backoff_base: float = Field(default=60, gt=0)
+    backoff_max: float = Field(default=3600, gt=0)
+    pause_error_rate: float = Field(default=0.5, gt=0, le=1)
+    pause_window: int = Field(default=50, ge=1)
+    batch_size: int = Field(default=200, ge=1)
+
+
+class ComplianceSettings(Section):
+    advertisement: bool = False
+    sender_name: str = "(재)시흥산업진흥원"
+    sender_name_en: str = "Siheung Industry Promotion Agency"
+    postal_address: str = "경기도 시흥시 서울대학로 59-21 시흥비즈니스센터"
+    phone: str = "070-7784-3185"
+    email: str = "news@example.or.kr"
+    from_address: str = "news@example.or.kr"
+    list_id: str = "weekly-bio.news.example.or.kr"
+    list_name: str = "시흥 바이오산업 주간 뉴스"
+    reason: str = (
+        "시흥산업진흥원 바이오산업 소식 받아보기에 동의하셨기 때문에 이 메일을 받으셨습니다."
+    )
+    reason_en: str = "You receive this because you subscribed to the Siheung bio-industry news."
+
+
+class DkimSettings(Section):
+    enabled: bool = False
+    domain: str | None = None
+    selector: str | None = None
+    private_key_path: Path | None = None
+
+
+class SubscriptionSettings(Section):
+    confirm_ttl_hours: float = Field(default=48, gt=0)
+    reconfirm_days: int = Field(default=730, ge=1)
+    pending_retention_days: int = Field(default=7, ge=1)
+    per_address_interval: float = Field(default=600, ge=0)
+    per_ip_per_hour: int = Field(default=20, ge=1)
+
+
+class SchedulerSettings(Section):
+    reload_seconds: float = Field(default=5, gt=0)
+    heartbeat_seconds: float = Field(default=15, gt=0)
+    stale_after: float = Field(default=120, gt=0)
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one mailer process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAILER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///var/mailer.db"
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr | None = None
+    timezone: str = "Asia/Seoul"
+    data_dir: Path = Path("var")
+    templates_dir: Path = PROJECT_ROOT / "templates"
+    config_dir: Path = PROJECT_ROOT / "config"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    smtp: SmtpSettings = SmtpSettings()
+    feeds: FeedSettings = FeedSettings()
+    digest: DigestSettings = DigestSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    compliance: ComplianceSettings = ComplianceSettings()
+    dkim: DkimSettings = DkimSettings()
+    subscriptions: SubscriptionSettings = SubscriptionSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = config_file_path()
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known IANA time zone (for example Asia/Seoul)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret_in_production(self) -> Settings:
+        if self.env == "production":
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 16:
+                raise ValueError(
+                    "secret_key must be set to a long random value in production "
+                    "(MAILER_SECRET_KEY)"
+                )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    def secret(self) -> str:
+        """The signing key; in development one is generated once and kept in data_dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL so that two processes starting at once agree on one key.
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def config_file_path() -> Path | None:
+    """The TOML file to layer under the environment, or None when there is none."""
+    named = os.environ.get("MAILER_CONFIG")
+    if named:
+        return Path(named)
+    for candidate in (Path("config/mailer.toml"), PROJECT_ROOT / "config" / "mailer.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One line naming the key and what is wrong with it — never the offending value."""
+    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
+    key = ".".join(loc) or "(settings)"
+    env = "MAILER_" + "__".join(part.upper() for part in loc) if loc else ""
+    message = error.get("msg", "invalid value")
+    if error.get("type") == "extra_forbidden":
+        message = "is not a known setting"
+    message = message.removeprefix("Value error, ")
+    where = f" ({env})" if env else ""
+    return f"{key}{where}: {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings or raise :class:`ConfigError` with one readable line per problem."""
+    path = config_file_path()
+    if path is not None and not path.is_file():
+        raise ConfigError(f"configuration file {path} (MAILER_CONFIG) does not exist")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        # ValidationError's own text echoes raw input, which may be a password.
+        lines = [_describe(error) for error in exc.errors(include_input=False)]
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None
+    except ValueError as exc:  # a TOML syntax error surfaces as ValueError
+        raise ConfigError(f"invalid configuration file {path}: {exc}") from None

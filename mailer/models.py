@@ -1,0 +1,110 @@
+"""Plain domain values shared by every rung: states, result records, personal-field markers.
+
+Nothing here imports the rest of the package; adapters and use cases exchange these.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class SubscriberStatus(enum.StrEnum):
+    PENDING = "pending"  # signed up, confirmation not clicked yet
+    ACTIVE = "active"  # confirmed; receives digests
+    PAUSED = "paused"  # chose to pause from the preferences page
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # a hard bounce suppressed the address
+    ERASED = "erased"  # personal data gone; only a hashed suppression entry remains
+
+
+class EditionState(enum.StrEnum):
+    DRAFT = "draft"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+class DeliveryState(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a worker; in flight
+    SENT = "sent"
+    DEFERRED = "deferred"  # temporary failure; retried at next_attempt_at
+    FAILED = "failed"  # permanent
+    UNKNOWN = "unknown"  # in flight when a worker died; not resent automatically
+    SKIPPED = "skipped"  # subscriber suppressed between queueing and sending
+
+
+class FeedStatus(enum.StrEnum):
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPollResult:
+    """The outcome of polling one feed; ``feeds poll --json`` prints exactly these keys."""
+
+    url: str
+    status: FeedStatus
+    new: int = 0
+    error: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"url": self.url, "status": str(self.status), "new": self.new, "error": self.error}
+
+
+@dataclass(frozen=True, slots=True)
+class StoryView:
+    """A story as a digest shows it (and as ``digest preview --format json`` prints it)."""
+
+    title: str
+    url: str
+    source: str
+    published: datetime
+    summary: str
+    also_reported_by: tuple[str, ...] = ()
+    section: str = ""
+    score: float = 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "title": self.title,
+            "url": self.url,
+            "source": self.source,
+            "published": self.published.isoformat(),
+            "summary": self.summary,
+        }
+
+
+class PersonalField(enum.StrEnum):
+    """Per-subscriber values substituted into a rendered edition at send time.
+
+    Templates render once per edition with these markers in place of the values,
+    so that the send step personalises prepared bytes instead of re-rendering.
+    The markers are plain ASCII that survives HTML escaping and CSS inlining.
+    """
+
+    UNSUBSCRIBE_URL = "unsubscribe_url"
+    PREFERENCES_URL = "preferences_url"
+    NAME = "name"
+    EMAIL = "email"
+
+    @property
+    def marker(self) -> str:
+        return f"%%MAILER_{self.value.upper()}%%"
+
+
+@dataclass(slots=True)
+class DeliveryCounts:
+    """How many deliveries of an edition are in each state."""
+
+    by_state: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_state.values())

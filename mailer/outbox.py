@@ -1,0 +1,92 @@
+"""The built-in outbox: an aiosmtpd server on loopback that keeps every message in a Maildir.
+
+Used when no relay is configured (``MAILER_SMTP__HOST`` unset), so that a newcomer
+sees real mail in ``var/outbox/`` without setting anything up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import SMTP
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    key: str
+    subject: str
+    sender: str
+    recipients: str
+    date: str
+    size: int
+
+
+class Outbox:
+    """An SMTP listener bound to 127.0.0.1 that files messages into ``directory`` (Maildir)."""
+
+    def __init__(self, directory: Path, *, port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        # mailbox.Maildir creates tmp/new/cur only when the folder itself is new.
+        for part in ("tmp", "new", "cur"):
+            (self.directory / part).mkdir(parents=True, exist_ok=True)
+        handler = Mailbox(self.directory)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SMTP(
+                handler,
+                hostname="mailer-outbox",
+                data_size_limit=50 * 1024 * 1024,
+                enable_SMTPUTF8=True,
+            ),
+            host="127.0.0.1",
+            port=self.port,
+        )
+        # With port 0 the system picked one; remember it so the sender can find us.
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+def list_outbox(directory: Path, *, limit: int = 200) -> list[OutboxMessage]:
+    """Messages in the outbox Maildir, newest first."""
+    if not (directory / "new").is_dir():
+        return []
+    box = mailbox.Maildir(directory, create=False)
+    found = []
+    for key in box.keys():
+        path = directory / ("new" if (directory / "new" / key).exists() else "cur") / key
+        try:
+            data = path.read_bytes()
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        headers = message_from_bytes(data, policy=default_policy)
+        found.append(
+            (
+                mtime,
+                OutboxMessage(
+                    key=key,
+                    subject=str(headers.get("Subject", "")),
+                    sender=str(headers.get("From", "")),
+                    recipients=str(headers.get("X-RcptTo", headers.get("To", ""))),
+                    date=str(headers.get("Date", "")),
+                    size=len(data),
+                ),
+            )
+        )
+    found.sort(key=lambda item: item[0], reverse=True)
+    return [message for _, message in found[:limit]]

@@ -1,0 +1,54 @@
+"""The ``init`` use case: migrate the schema and seed defaults; running it twice changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailer.bootstrap import AppContext
+from mailer.store import db
+from mailer.store.consent_texts import ensure_consent_text
+from mailer.store.schedules import ensure_schedule
+
+#: (name, kind, cron, grace seconds). The digest goes out Monday 09:00 local time;
+#: a missed digest is still sent up to 6 hours late (design §4 "Schedules").
+DEFAULT_SCHEDULES = (
+    ("poll", "poll", "*/30 * * * *", 15 * 60),
+    ("digest", "digest", "0 9 * * mon", 6 * 3600),
+    ("reconfirm", "reconfirm", "0 10 * * *", 12 * 3600),
+    ("purge", "purge", "30 3 * * *", 12 * 3600),
+)
+
+
+@dataclass
+class InitReport:
+    revision_before: str | None
+    revision_after: str
+    seeded: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.revision_before != self.revision_after or bool(self.seeded)
+
+
+def consent_text_path(config_dir: Path) -> Path:
+    return config_dir / "consent.ko.txt"
+
+
+def initialise(ctx: AppContext) -> InitReport:
+    """Create or upgrade the schema, then insert whatever default is missing."""
+    before, after = db.upgrade(ctx.engine)
+    report = InitReport(revision_before=before, revision_after=after)
+    settings = ctx.settings
+    with ctx.engine.begin() as conn:
+        for name, kind, cron, grace in DEFAULT_SCHEDULES:
+            if ensure_schedule(
+                conn, name, kind=kind, cron=cron, timezone=settings.timezone, grace_seconds=grace
+            ):
+                report.seeded.append(f"schedule {name}")
+        consent_file = consent_text_path(settings.config_dir)
+        if consent_file.is_file():
+            version, inserted = ensure_consent_text(conn, consent_file.read_text("utf-8").strip())
+            if inserted:
+                report.seeded.append(f"consent text {version}")
+    return report

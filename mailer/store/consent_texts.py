@@ -1,0 +1,39 @@
+"""Consent text versions: every wording ever shown to a subscriber is kept (개인정보보호법 제15조)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, insert, select
+
+from mailer.store.tables import consent_texts
+
+
+def text_version(text: str) -> str:
+    """A stable version label derived from the wording itself."""
+    return "v-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def ensure_consent_text(conn: Connection, text: str, /) -> tuple[str, bool]:
+    """Store this wording if new; returns (version, inserted)."""
+    version = text_version(text)
+    if conn.execute(select(consent_texts.c.id).where(consent_texts.c.version == version)).first():
+        return version, False
+    conn.execute(
+        insert(consent_texts).values(version=version, text=text, created_at=datetime.now(UTC))
+    )
+    return version, True
+
+
+def latest_consent_text(conn: Connection) -> dict | None:
+    row = (
+        conn.execute(
+            select(consent_texts).order_by(
+                consent_texts.c.created_at.desc(), consent_texts.c.id.desc()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None

@@ -1,0 +1,16 @@
+"""Alembic environment: runs migrations on the engine handed in by mailer.store.db."""
+
+from alembic import context
+
+from mailer.store.tables import metadata
+
+config = context.config
+engine = config.attributes["engine"]
+
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    context.run_migrations()

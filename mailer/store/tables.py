@@ -1,0 +1,313 @@
+"""The database schema as SQLAlchemy Core tables; Alembic migrations create exactly these.
+
+Times are stored as timezone-aware UTC. JSON columns hold lists and small dicts.
+Every change here needs a new migration in ``migrations/versions`` (linear chain).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names so that migrations can refer to them on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp that goes in as aware UTC and comes out aware UTC on every backend.
+
+    SQLite has no time zone type and hands back naive values; this keeps the rest
+    of the code free of "is it naive?" checks.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(name: str, **kw) -> Column:
+    return Column(name, UtcDateTime(), **kw)
+
+
+# An integer primary key that is BIGINT on PostgreSQL but stays INTEGER on SQLite,
+# where only "INTEGER PRIMARY KEY" is an alias of the rowid (autoincrement).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("url", String(2000), nullable=False, unique=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("include_keywords", JSON, nullable=False, default=list),
+    Column("exclude_keywords", JSON, nullable=False, default=list),
+    Column("etag", String(500)),
+    Column("last_modified", String(100)),
+    Column("last_status", String(20)),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    _ts("next_attempt_at"),
+    _ts("last_polled_at"),
+    _ts("created_at", nullable=False),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("uid", String(2000), nullable=False, unique=True),
+    Column("url", String(2000), nullable=False),
+    Column("guid", String(2000)),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("source", String(200), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("cluster_key", String(200), nullable=False),
+    Column("relevance", Float, nullable=False, default=0.0),
+    Column("relevant", Boolean, nullable=False, default=False),
+    Column("matched_keywords", JSON, nullable=False, default=list),
+    _ts("published_at", nullable=False),
+    _ts("first_seen_at", nullable=False),
+    Index("ix_stories_published_at", "published_at"),
+    Index("ix_stories_cluster_key", "cluster_key"),
+)
+
+story_sources = Table(
+    "story_sources",
+    metadata,
+    Column("story_id", BigId, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True),
+    Column("source", String(200), nullable=False),
+    Column("url", String(2000), nullable=False),
+    _ts("seen_at", nullable=False),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200)),
+    Column("organisation", String(200)),
+    Column("status", String(20), nullable=False),
+    # Unsubscribe/preferences token: never expires (CAN-SPAM, RFC 8058 practice).
+    Column("token", String(64), nullable=False, unique=True),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("source", String(100), nullable=False, default="web"),
+    Column("confirm_token_hash", String(64), index=True),
+    _ts("confirm_expires_at"),
+    _ts("confirm_sent_at"),
+    _ts("created_at", nullable=False),
+    _ts("confirmed_at"),
+    _ts("consented_at"),
+    _ts("unsubscribed_at"),
+    _ts("reconfirm_due_at"),
+    Index("ix_subscribers_status_id", "status", "id"),
+)
+
+consent_texts = Table(
+    "consent_texts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", String(40), nullable=False, unique=True),
+    Column("text", Text, nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    # Kept (set NULL) when a subscriber is erased: the ledger outlives the person's data.
+    Column("subscriber_id", BigId, ForeignKey("subscribers.id", ondelete="SET NULL")),
+    Column("email_hash", String(64), nullable=False, index=True),
+    Column("kind", String(30), nullable=False),
+    _ts("at", nullable=False),
+    Column("ip", String(64)),
+    Column("user_agent", String(500)),
+    Column("source", String(100)),
+    Column("consent_version", String(40)),
+    Column("detail", JSON, nullable=False, default=dict),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),
+    Column("reason", String(30), nullable=False),
+    _ts("at", nullable=False),
+)
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", Integer, nullable=False, unique=True),
+    Column("schedule", String(100), nullable=False),
+    _ts("scheduled_for", nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("subject", Text, nullable=False, default=""),
+    Column("html", Text, nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),
+    Column("stories", JSON, nullable=False, default=list),
+    Column("reason", Text),
+    _ts("created_at", nullable=False),
+    _ts("queued_at"),
+    _ts("sent_at"),
+    UniqueConstraint("schedule", "scheduled_for", name="uq_editions_schedule_time"),
+)
+
+edition_stories = Table(
+    "edition_stories",
+    metadata,
+    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True),
+    Column("story_id", BigId, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("edition_id", Integer, ForeignKey("editions.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "subscriber_id", BigId, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    _ts("next_attempt_at"),
+    Column("last_code", Integer),
+    Column("last_error", Text),
+    Column("claimed_by", String(100)),
+    _ts("claimed_at"),
+    _ts("sent_at"),
+    _ts("updated_at", nullable=False),
+    UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
+    Index("ix_deliveries_edition_state", "edition_id", "state", "next_attempt_at"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("kind", String(30), nullable=False),
+    Column("cron", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("grace_seconds", Integer, nullable=False, default=3600),
+    _ts("updated_at", nullable=False),
+)
+
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("schedule", String(100), nullable=False),
+    _ts("fire_time", nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("reason", Text),
+    _ts("at", nullable=False),
+    UniqueConstraint("schedule", "fire_time", name="uq_schedule_runs_schedule_fire"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    _ts("expires_at", nullable=False),
+)
+
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("instance", String(200), primary_key=True),
+    Column("role", String(30), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    _ts("started_at", nullable=False),
+    _ts("seen_at", nullable=False),
+)
+
+template_versions = Table(
+    "template_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_by", String(320)),
+    _ts("created_at", nullable=False),
+    UniqueConstraint("name", "version", name="uq_template_versions_name_version"),
+)
+
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(200)),
+    Column("role", String(20), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    _ts("created_at", nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("staff_users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    _ts("last_used_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _ts("at", nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("target", String(500)),
+    Column("detail", JSON, nullable=False, default=dict),
+)

@@ -1,0 +1,1 @@
+"""HTTP entry point: FastAPI app, pages and API over the use-case functions."""
