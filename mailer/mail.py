@@ -7,14 +7,51 @@ newcomer sees in ``var/outbox/`` went through exactly what production uses.
 from __future__ import annotations
 
 import ssl
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
+from email.utils import format_datetime, formataddr, make_msgid
 
 import aiosmtplib
 
-from mailer.config import SmtpSettings
+from mailer.config import ComplianceSettings, SmtpSettings
 from mailer.errors import DeliveryError, TransportError
+
+
+def compose(
+    compliance: ComplianceSettings,
+    /,
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    message_id: str | None = None,
+    date: datetime | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    """Build a message from the service's sender identity: text part, optional HTML alternative.
+
+    Header values go through EmailMessage, which encodes Korean (RFC 2047) and raises
+    ValueError on CR/LF — the first defence against header injection. Bodies use
+    quoted-printable so that no relay needs to re-encode them (8BITMIME is not assumed).
+    """
+    message = EmailMessage()
+    message["From"] = formataddr((compliance.sender_name, compliance.from_address))
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = (
+        format_datetime(date) if date else format_datetime(datetime.now().astimezone())
+    )
+    domain = compliance.from_address.rpartition("@")[2] or "localhost"
+    message["Message-ID"] = message_id or make_msgid(domain=domain)
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(text, cte="quoted-printable")
+    if html is not None:
+        message.add_alternative(html, subtype="html", cte="quoted-printable")
+    return message
 
 
 def relay_address(smtp: SmtpSettings) -> tuple[str, int]:

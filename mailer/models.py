@@ -6,6 +6,7 @@ Nothing here imports the rest of the package; adapters and use cases exchange th
 from __future__ import annotations
 
 import enum
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -70,6 +71,11 @@ class StoryView:
     also_reported_by: tuple[str, ...] = ()
     section: str = ""
     score: float = 0.0
+    matched_keywords: tuple[str, ...] = ()
+    #: The story row shown, and every row of its near-duplicate cluster (all are
+    #: frozen into the edition so none of them is selected again next week).
+    story_id: int = 0
+    member_ids: tuple[int, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -108,3 +114,30 @@ class DeliveryCounts:
     @property
     def total(self) -> int:
         return sum(self.by_state.values())
+
+
+def new_subscriber_token() -> str:
+    """An unguessable, URL-safe per-subscriber token (unsubscribe and preferences links)."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Public URLs built from MAILER_BASE_URL; every link in mail comes from here."""
+
+    base_url: str
+
+    def unsubscribe(self, token: str) -> str:
+        return f"{self.base_url}/unsubscribe/{token}"
+
+    def preferences(self, token: str) -> str:
+        return f"{self.base_url}/preferences/{token}"
+
+    def confirm(self, token: str) -> str:
+        return f"{self.base_url}/confirm/{token}"
+
+    def archive(self, number: int) -> str:
+        return f"{self.base_url}/archive/{number}"
+
+    def subscribe(self) -> str:
+        return f"{self.base_url}/subscribe"

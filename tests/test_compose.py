@@ -35,7 +35,9 @@ def test_compose_file_has_the_five_services():
     assert set(compose["services"]) == {"web", "scheduler", "worker", "postgres", "mailpit"}
     assert "healthcheck" in compose["services"]["postgres"]
     assert compose["services"]["postgres"]["volumes"]
-    commands = {name: compose["services"][name]["command"] for name in ("web", "scheduler", "worker")}
+    commands = {
+        name: compose["services"][name]["command"] for name in ("web", "scheduler", "worker")
+    }
     assert "mailer serve" in " ".join(commands["web"])
     assert commands["scheduler"] == ["mailer", "scheduler"]
     assert commands["worker"] == ["mailer", "worker"]

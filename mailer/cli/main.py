@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
 
 import typer
 
 from mailer.cli import groups
 from mailer.cli.runtime import handle_errors, out_console, runtime
 from mailer.errors import InvalidInputError
-from mailer.mail import relay_address, send_message
+from mailer.mail import compose, relay_address, send_message
 from mailer.seed import initialise
 
 app = typer.Typer(
@@ -73,15 +71,13 @@ def test_mail(
 ) -> None:
     """Send one short test message through the service's mail path (relay or built-in outbox)."""
     settings = runtime(ctx).settings
-    compliance = settings.compliance
-    message = EmailMessage()
-    message["From"] = formataddr((compliance.sender_name, compliance.from_address))
-    message["Subject"] = "mailer 시험 메일 / test message"
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(domain=compliance.from_address.rpartition("@")[2])
-    message.set_content("메일 경로가 동작합니다.\nThe mail path works.\n", cte="quoted-printable")
     try:
-        message["To"] = to
+        message = compose(
+            settings.compliance,
+            to=to,
+            subject="mailer 시험 메일 / test message",
+            text="메일 경로가 동작합니다.\nThe mail path works.\n",
+        )
     except ValueError as exc:  # the stdlib refuses CR/LF and malformed addresses
         raise InvalidInputError(f"invalid recipient address: {exc}", field="to") from None
     reply = asyncio.run(send_message(settings.smtp, message))
