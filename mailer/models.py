@@ -9,6 +9,7 @@ import enum
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 class SubscriberStatus(enum.StrEnum):
@@ -87,6 +88,29 @@ class StoryView:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One digest edition as frozen when it was created (design §4 "Editions").
+
+    ``stories`` holds one plain dict per story shown (title, url, source, published,
+    summary, also_reported_by, section, story_id, member_ids); ``html`` and ``text``
+    carry :class:`PersonalField` markers where per-subscriber values go. ``reason``
+    says why an edition was skipped (or paused/cancelled), else None.
+    """
+
+    id: int
+    number: int
+    schedule: str
+    scheduled_for: datetime
+    state: EditionState
+    subject: str
+    html: str
+    text: str
+    stories: list[dict[str, Any]]
+    reason: str | None
+    created_at: datetime
+
+
 class PersonalField(enum.StrEnum):
     """Per-subscriber values substituted into a rendered edition at send time.
 
@@ -141,3 +165,9 @@ class Links:
 
     def subscribe(self) -> str:
         return f"{self.base_url}/subscribe"
+
+    def archive_index(self) -> str:
+        return f"{self.base_url}/archive"
+
+    def seminar_ics(self, session_id: str) -> str:
+        return f"{self.base_url}/seminar/{session_id}.ics"

@@ -1,0 +1,90 @@
+"""The ``mailer digest`` command group: preview the next edition (send commands join at merge)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from mailer.cli.runtime import err_console, handle_errors, runtime
+from mailer.digest import edition_json, preview_edition, sample_message, sample_values
+from mailer.errors import InvalidInputError
+from mailer.mail import message_bytes
+from mailer.models import EditionState
+from mailer.render import fill_personal_fields
+from mailer.store import db
+
+app = typer.Typer(
+    name="digest",
+    help="Preview, send and inspect digest editions.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+class PreviewFormat(enum.StrEnum):
+    HTML = "html"
+    TEXT = "text"
+    JSON = "json"
+    EML = "eml"
+
+
+@app.command()
+@handle_errors
+def preview(
+    ctx: typer.Context,
+    format: PreviewFormat = typer.Option(
+        PreviewFormat.HTML, "--format", "-f", help="html, text, json, or eml (the whole message)."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to FILE instead of stdout."),
+    schedule: str = typer.Option("digest", help="The schedule whose next edition to preview."),
+    markers: bool = typer.Option(
+        False,
+        "--markers",
+        help="Keep the per-subscriber markers (%%MAILER_…%%) instead of a sample subscriber's values.",
+    ),
+) -> None:
+    """Render the next edition as it would be built now; nothing is stored or sent."""
+    context = runtime(ctx).context
+    db.check_database(context.engine)
+    rendered = preview_edition(context, schedule=schedule)
+    settings = context.settings
+    values = sample_values(settings)
+    if format is PreviewFormat.JSON:
+        data = (json.dumps(edition_json(rendered, zone=settings.zone), ensure_ascii=False, indent=2) + "\n").encode()
+    elif format is PreviewFormat.EML:
+        message = sample_message(
+            settings, subject=rendered.subject, html=rendered.html, text=rendered.text
+        )
+        data = message_bytes(message)
+    else:
+        part = rendered.html if format is PreviewFormat.HTML else rendered.text
+        if not markers:
+            part = fill_personal_fields(part, values, html=format is PreviewFormat.HTML)
+        data = part.encode("utf-8")
+    _write(data, out)
+    summary = (
+        f"edition {rendered.number} ({rendered.scheduled_for.astimezone(settings.zone):%Y-%m-%d %H:%M}): "
+        f"{len(rendered.stories)} stories in {len(rendered.sections)} sections — {rendered.subject}"
+    )
+    err_console.print(summary, soft_wrap=True, markup=False)
+    if rendered.state is EditionState.SKIPPED:
+        err_console.print(
+            f"note: this edition would be skipped — {rendered.reason}", soft_wrap=True, markup=False
+        )
+    if out is not None:
+        err_console.print(f"wrote {out}", markup=False)
+
+
+def _write(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {out}: {exc.strerror}", field="out") from None

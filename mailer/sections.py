@@ -1,0 +1,64 @@
+"""Group the stories of an edition into the configured sections (title → keywords).
+
+A story goes to the section whose keywords it matches best — a match in the title
+counts twice, one in the summary or in the poll step's matched keywords once; a tie
+goes to the section listed first. A story that matches no section goes to the
+fallback section (기타), which comes last. Korean keywords match anywhere in a word
+(particles attach to nouns: "임상을", "정부는"); ASCII keywords match whole words only,
+so "EU" does not match "neutral".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from mailer.models import StoryView
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    stories: tuple[StoryView, ...]
+
+
+def _pattern(keyword: str) -> re.Pattern[str]:
+    escaped = re.escape(keyword.casefold())
+    if keyword.isascii():
+        return re.compile(rf"(?<![0-9a-z]){escaped}(?![0-9a-z])")
+    return re.compile(escaped)
+
+
+def _score(patterns: Sequence[re.Pattern[str]], story: StoryView) -> int:
+    title = story.title.casefold()
+    rest = " ".join([story.summary, *story.matched_keywords]).casefold()
+    score = 0
+    for pattern in patterns:
+        if pattern.search(title):
+            score += 2
+        elif pattern.search(rest):
+            score += 1
+    return score
+
+
+def group_into_sections(
+    stories: Sequence[StoryView], /, *, sections: Mapping[str, Sequence[str]], fallback: str
+) -> list[Section]:
+    """Sections in configured order (fallback last), empty ones left out, stories in rank order.
+
+    Each returned story carries its section title in ``StoryView.section``.
+    """
+    compiled = {
+        title: [_pattern(keyword) for keyword in keywords if keyword.strip()]
+        for title, keywords in sections.items()
+    }
+    grouped: dict[str, list[StoryView]] = {title: [] for title in [*compiled, fallback]}
+    for story in stories:
+        best, best_score = fallback, 0
+        for title, patterns in compiled.items():
+            score = _score(patterns, story)
+            if score > best_score:
+                best, best_score = title, score
+        grouped[best].append(replace(story, section=best))
+    return [Section(title, tuple(items)) for title, items in grouped.items() if items]
