@@ -107,7 +107,9 @@ class DigestSettings(Section):
     max_age_days: int = Field(default=7, ge=1)
     max_stories: int = Field(default=30, ge=1, le=500)
     send_when_empty: bool = False
-    sections: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_SECTIONS))
+    sections: dict[str, list[str]] = Field(
+        default_factory=lambda: {title: list(words) for title, words in DEFAULT_SECTIONS.items()}
+    )
     fallback_section: str = Field(default="기타", min_length=1)
     summary_chars: int = Field(default=160, ge=0, le=2000)
     text_width: int = Field(default=72, ge=40, le=200)

@@ -392,9 +392,7 @@ def edition_context(
         "archive_url": links.archive(number),
         "archive_index_url": links.archive_index(),
         "subscribe_url": links.subscribe(),
-        "seminar": (
-            seminar_context(seminar, now=scheduled_for, links=links) if seminar else None
-        ),
+        "seminar": (seminar_context(seminar, now=scheduled_for, links=links) if seminar else None),
         "sender": {
             "name": compliance.sender_name,
             "name_en": compliance.sender_name_en,

@@ -37,6 +37,7 @@ Personal-field marker contract (issue 4 item 5; the send step relies on it):
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 import unicodedata
@@ -284,6 +285,7 @@ def english_date(moment: datetime, /) -> str:
 # --- plain text -----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8192)
 def char_width(char: str) -> int:
     """Columns a character takes in a monospaced mail reader: wide and fullwidth East Asian
     characters (Hangul, Hanja, Kana) take two, combining marks none, the rest one."""
@@ -292,8 +294,12 @@ def char_width(char: str) -> int:
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
+@functools.lru_cache(maxsize=16384)
 def display_width(text: str) -> int:
-    return sum(char_width(char) for char in text)
+    """Columns ``text`` takes (see :func:`char_width`)."""
+    if text.isascii():
+        return len(text)
+    return sum(map(char_width, text))
 
 
 _HANGING = re.compile(r"^(\s*(?:[-*•·]\s+|\d{1,3}[.)]\s+)?)")

@@ -23,23 +23,27 @@ class Section:
     stories: tuple[StoryView, ...]
 
 
-def _pattern(keyword: str) -> re.Pattern[str]:
-    escaped = re.escape(keyword.casefold())
-    if keyword.isascii():
-        return re.compile(rf"(?<![0-9a-z]){escaped}(?![0-9a-z])")
-    return re.compile(escaped)
+def _matcher(keywords: Sequence[str]) -> re.Pattern[str] | None:
+    """One pattern finding any of ``keywords``; longer keywords first (지원사업 before 지원)."""
+    alternatives = []
+    for keyword in sorted(
+        {k.strip().casefold() for k in keywords if k.strip()}, key=len, reverse=True
+    ):
+        escaped = re.escape(keyword)
+        alternatives.append(
+            rf"(?<![0-9a-z]){escaped}(?![0-9a-z])" if keyword.isascii() else escaped
+        )
+    return re.compile("|".join(alternatives)) if alternatives else None
 
 
-def _score(patterns: Sequence[re.Pattern[str]], story: StoryView) -> int:
-    title = story.title.casefold()
+def _score(matcher: re.Pattern[str] | None, story: StoryView) -> int:
+    """Two points per keyword found in the title, one per other keyword in the rest."""
+    if matcher is None:
+        return 0
+    in_title = set(matcher.findall(story.title.casefold()))
     rest = " ".join([story.summary, *story.matched_keywords]).casefold()
-    score = 0
-    for pattern in patterns:
-        if pattern.search(title):
-            score += 2
-        elif pattern.search(rest):
-            score += 1
-    return score
+    elsewhere = set(matcher.findall(rest)) - in_title
+    return 2 * len(in_title) + len(elsewhere)
 
 
 def group_into_sections(
@@ -49,15 +53,12 @@ def group_into_sections(
 
     Each returned story carries its section title in ``StoryView.section``.
     """
-    compiled = {
-        title: [_pattern(keyword) for keyword in keywords if keyword.strip()]
-        for title, keywords in sections.items()
-    }
+    compiled = {title: _matcher(keywords) for title, keywords in sections.items()}
     grouped: dict[str, list[StoryView]] = {title: [] for title in [*compiled, fallback]}
     for story in stories:
         best, best_score = fallback, 0
-        for title, patterns in compiled.items():
-            score = _score(patterns, story)
+        for title, matcher in compiled.items():
+            score = _score(matcher, story)
             if score > best_score:
                 best, best_score = title, score
         grouped[best].append(replace(story, section=best))

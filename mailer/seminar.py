@@ -169,7 +169,7 @@ def load_seminar(path: Path, /) -> Seminar:
         raw = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            f"seminar file {path} does not exist (digest.seminar_file; \"\" for no block)"
+            f'seminar file {path} does not exist (digest.seminar_file; "" for no block)'
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"seminar file {path}: {exc}") from None

@@ -52,11 +52,17 @@ def add_story(
 def add_outlet(conn: Connection, story_id: int, source: str, /, *, now: datetime = MONDAY) -> None:
     """The same story seen in a second feed (story_sources), as the poll step records it."""
     feed_id = conn.execute(
-        insert(feeds).values(name=source, url=f"https://{story_id}.{len(source)}.example/rss", created_at=now)
+        insert(feeds).values(
+            name=source, url=f"https://{story_id}.{len(source)}.example/rss", created_at=now
+        )
     ).inserted_primary_key[0]
     conn.execute(
         insert(story_sources).values(
-            story_id=story_id, feed_id=feed_id, source=source, url="https://other.example/1", seen_at=now
+            story_id=story_id,
+            feed_id=feed_id,
+            source=source,
+            url="https://other.example/1",
+            seen_at=now,
         )
     )
 

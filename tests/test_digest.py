@@ -138,7 +138,10 @@ def test_stories_in_a_sent_edition_are_not_selected_again(ctx):
     with ctx.engine.begin() as conn:
         mark_sent(conn, first.id)
         add_story(
-            conn, "next-week", title="바이오 신약 임상 2상 결과 발표", now=MONDAY + timedelta(days=7)
+            conn,
+            "next-week",
+            title="바이오 신약 임상 2상 결과 발표",
+            now=MONDAY + timedelta(days=7),
         )
     second = create(ctx, at=MONDAY + timedelta(days=7))
     assert second.number == 2
@@ -162,7 +165,9 @@ def test_the_story_count_is_capped(make_settings, database_url):
     ]
 
 
-def test_sections_come_from_the_configuration_file(make_settings, database_url, tmp_path, monkeypatch):
+def test_sections_come_from_the_configuration_file(
+    make_settings, database_url, tmp_path, monkeypatch
+):
     config = tmp_path / "mailer.toml"
     config.write_text(
         '[digest]\nfallback_section = "그 밖의 소식"\n'
@@ -234,7 +239,7 @@ def test_hostile_story_text_is_escaped_and_cannot_forge_markers(ctx):
     edition = create(ctx)
     html, text_part = edition.html, edition.text
     assert "<script" not in html.lower() and "<img" not in html and "<b>해킹일보" not in html
-    assert "&lt;script&gt;alert(\"x\")&lt;/script&gt;" in html
+    assert '&lt;script&gt;alert("x")&lt;/script&gt;' in html
     assert "javascript:" not in html  # a non-http link is dropped, the title stays as text
     # Only the footer's markers are real: the forged ones in feed text were defused.
     assert html.count(PersonalField.UNSUBSCRIBE_URL.marker) == 2
@@ -349,7 +354,15 @@ def test_processes_racing_for_one_edition_create_exactly_one(database_url, tmp_p
     start = time.time() + 4
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", RACER, database_url, str(tmp_path / "var"), str(start), scheduled],
+            [
+                sys.executable,
+                "-c",
+                RACER,
+                database_url,
+                str(tmp_path / "var"),
+                str(start),
+                scheduled,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -511,11 +524,7 @@ def test_digest_preview_on_the_command_line(tmp_path):
     assert missing.returncode == 1 and "run `mailer init`" in missing.stderr
     assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
     url = f"sqlite:///{tmp_path / 'var' / 'mailer.db'}"
-    context = build_context(
-        load_settings(
-            database_url=url, data_dir=tmp_path / "var"
-        )
-    )
+    context = build_context(load_settings(database_url=url, data_dir=tmp_path / "var"))
     try:
         with context.engine.begin() as conn:
             week_of_news(conn, now=datetime.now(UTC))
@@ -532,7 +541,9 @@ def test_digest_preview_on_the_command_line(tmp_path):
     assert [section["title"] for section in data["sections"]][-1] == "기타"
 
     out = tmp_path / "next.eml"
-    result = run_cli("digest", "preview", "--format", "eml", "--out", str(out), env=env, cwd=tmp_path)
+    result = run_cli(
+        "digest", "preview", "--format", "eml", "--out", str(out), env=env, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert f"wrote {out}" in result.stderr
     message = message_from_bytes(out.read_bytes(), policy=policy.default)
@@ -551,11 +562,7 @@ def test_digest_preview_on_the_command_line(tmp_path):
     )
     assert unwritable.returncode == 2 and "cannot write" in unwritable.stderr
     # Previews stored nothing.
-    context = build_context(
-        load_settings(
-            database_url=url, data_dir=tmp_path / "var"
-        )
-    )
+    context = build_context(load_settings(database_url=url, data_dir=tmp_path / "var"))
     try:
         assert count(context, editions) == 0
     finally:

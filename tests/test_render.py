@@ -178,7 +178,9 @@ def test_display_width_counts_korean_as_two_columns():
 
 
 def test_text_wraps_korean_by_columns_and_keeps_urls_whole():
-    line = "   " + "시흥시가 배곧신도시 일대를 바이오 특화단지로 지정받기 위해 공모에 신청했다. " * 2
+    line = (
+        "   " + "시흥시가 배곧신도시 일대를 바이오 특화단지로 지정받기 위해 공모에 신청했다. " * 2
+    )
     wrapped = wrap_line(line.rstrip(), width=40)
     assert len(wrapped) > 2
     assert all(display_width(part) <= 40 for part in wrapped)
@@ -206,8 +208,13 @@ def test_tidy_text_collapses_blank_lines_and_trailing_spaces():
 
 
 def test_plain_summary_drops_markup_and_cuts_at_a_word():
-    summary = "<p>한국공학대 연구팀이 <b>네이처</b>에 논문을&nbsp;실었다.</p><p>두 번째 &amp; 문단</p>"
-    assert plain_summary(summary, limit=200) == "한국공학대 연구팀이 네이처에 논문을 실었다. 두 번째 & 문단"
+    summary = (
+        "<p>한국공학대 연구팀이 <b>네이처</b>에 논문을&nbsp;실었다.</p><p>두 번째 &amp; 문단</p>"
+    )
+    assert (
+        plain_summary(summary, limit=200)
+        == "한국공학대 연구팀이 네이처에 논문을 실었다. 두 번째 & 문단"
+    )
     cut = plain_summary("바이오 산업 " * 40, limit=50)
     assert cut.endswith("…") and len(cut) <= 51
     assert not cut[:-1].endswith(" ")

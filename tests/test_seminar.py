@@ -105,7 +105,10 @@ ends = 2027-04-23T08:00:00Z
             '[[sessions]]\nid = "x"\ntitle = "t"\nstarts = 2027-01-01T10:00:00\nends = 2027-01-01T09:00:00\n',
             "ends before it starts",
         ),
-        ('[[sessions]]\nid = "../etc"\ntitle = "t"\nstarts = 2027-01-01T10:00:00\n', "sessions.0.id"),
+        (
+            '[[sessions]]\nid = "../etc"\ntitle = "t"\nstarts = 2027-01-01T10:00:00\n',
+            "sessions.0.id",
+        ),
         ('[[sessions]]\nid = "x"\ntitle = "t"\nstarts = "next tuesday"\n', "sessions.0.starts"),
         ('[[sessions]]\nid = "x"\ntitle = "t"\nstart = 2027-01-01T10:00:00\n', "not a known key"),
     ],
@@ -198,9 +201,7 @@ ends = 2027-04-23T17:00:00
 def test_every_shipped_session_has_a_valid_calendar_file():
     seminar = load_seminar(SHIPPED)
     for session in seminar.sessions:
-        body = session_ics(
-            seminar, session, dtstamp=datetime.now(UTC), uid_domain="example.or.kr"
-        )
+        body = session_ics(seminar, session, dtstamp=datetime.now(UTC), uid_domain="example.or.kr")
         (event,) = _parse(body).walk("VEVENT")
         assert event.decoded("DTSTART") == session.starts
         assert "시흥비즈니스센터" in str(event["LOCATION"])

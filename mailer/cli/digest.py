@@ -54,7 +54,10 @@ def preview(
     settings = context.settings
     values = sample_values(settings)
     if format is PreviewFormat.JSON:
-        data = (json.dumps(edition_json(rendered, zone=settings.zone), ensure_ascii=False, indent=2) + "\n").encode()
+        data = (
+            json.dumps(edition_json(rendered, zone=settings.zone), ensure_ascii=False, indent=2)
+            + "\n"
+        ).encode()
     elif format is PreviewFormat.EML:
         message = sample_message(
             settings, subject=rendered.subject, html=rendered.html, text=rendered.text

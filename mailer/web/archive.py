@@ -110,9 +110,7 @@ def archive_edition(
             f"제{number}호는 아직 발송되지 않았거나 없는 호입니다.",
             f"Edition {number} has not been sent or does not exist.",
         )
-    page = fill_personal_fields(
-        edition.html, neutral_values(context.settings.base_url), html=True
-    )
+    page = fill_personal_fields(edition.html, neutral_values(context.settings.base_url), html=True)
     return HTMLResponse(page, headers={"Content-Security-Policy": ARCHIVE_CSP})
 
 
