@@ -162,7 +162,10 @@ class MailRenderer:
                 _readable(exc.message or str(exc)), template=exc.name or name, line=exc.lineno
             ) from exc
         except TemplateNotFound as exc:
-            raise TemplateError(f"template {exc.name!r} not found", template=name) from exc
+            where, line = _template_position(exc)  # an {% include %} of a missing template
+            raise TemplateError(
+                f"template {exc.name!r} not found", template=where or name, line=line
+            ) from exc
         except Exception as exc:  # noqa: BLE001 — any failure inside template code is the template's
             where, line = _template_position(exc)
             raise TemplateError(

@@ -84,6 +84,9 @@ def test_a_missing_template_is_a_template_error():
         renderer().render("digest.html.j2", {})
     with pytest.raises(TemplateError, match="not found"):
         MailRenderer(None).render("../../etc/passwd", {})
+    with pytest.raises(TemplateError, match="'footer.j2' not found") as caught:
+        renderer(**{"t.j2": "a\n{% include 'footer.j2' %}"}).render("t.j2", {})
+    assert (caught.value.template, caught.value.line) == ("t.j2", 2)
 
 
 def test_html_is_autoescaped_and_text_is_not():
