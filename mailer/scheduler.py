@@ -35,6 +35,7 @@ from typing import Any
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.bootstrap import AppContext
 from mailer.errors import InvalidInputError
@@ -184,7 +185,10 @@ class Scheduler:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        await self._db(heartbeat_store.remove_heartbeat, self.instance)
+        try:
+            await self._db(heartbeat_store.remove_heartbeat, self.instance)
+        except SQLAlchemyError as exc:  # the row then simply goes stale
+            log.warning("scheduler %s could not remove its heartbeat: %s", self.instance, exc)
         log.info("scheduler %s stopped", self.instance)
 
     def next_run_time(self, name: str) -> datetime | None:
@@ -256,14 +260,14 @@ class Scheduler:
     async def catch_up(self, *, now: datetime | None = None) -> list[RunOutcome]:
         """Handle the fire times every enabled schedule had while no scheduler ran."""
         now = now or self.clock()
-        rows = [row for row in await self._db(_read_schedules) if row["enabled"]]
+        rows = [row for row in await self._db_retrying(_read_schedules) if row["enabled"]]
         results = await asyncio.gather(*(self._catch_up_one(row, now) for row in rows))
         return [outcome for outcomes in results for outcome in outcomes]
 
     async def _catch_up_one(self, row: dict, now: datetime) -> list[RunOutcome]:
         name = row["name"]
         try:
-            last = await self._db(store.last_fire_time, name)
+            last = await self._db_retrying(lambda conn: store.last_fire_time(conn, name))
             missed = await asyncio.to_thread(missed_fire_times, row, last_recorded=last, now=now)
         except InvalidInputError as exc:
             log.error("schedule %s cannot catch up: %s", name, exc)
@@ -287,8 +291,9 @@ class Scheduler:
     ) -> list[RunOutcome]:
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
-            now = self.clock()
-            claimed, outcomes = await self._db(self._claim, name, fire_times, now, cause)
+            claimed, outcomes = await self._db_retrying(
+                lambda conn: self._claim(conn, name, fire_times, self.clock(), cause)
+            )
             if claimed is not None:
                 schedule, fire_time = claimed
                 outcomes.append(await self._run(schedule, fire_time))
@@ -307,6 +312,7 @@ class Scheduler:
                 if store.claim_run(conn, name, moment, instance=self.instance, now=now):
                     claimed = (schedule, moment)
                 else:
+                    log.info("schedule %s: %s was claimed by another scheduler", name, moment)
                     outcomes.append(RunOutcome(name, moment, TAKEN))
                 continue
             recorded = store.record_run(
@@ -361,26 +367,30 @@ class Scheduler:
             outcome, reason = store.SKIPPED, str(exc)
         except asyncio.CancelledError:
             # Recorded synchronously: this task is being cancelled and may not await again.
-            self._finish(name, fire_time, store.FAILED, "interrupted: the scheduler stopped")
+            with self.context.engine.begin() as conn:
+                self._finish(
+                    conn, name, fire_time, store.FAILED, "interrupted: the scheduler stopped"
+                )
             raise
         except Exception as exc:
             log.exception("schedule %s: %s job failed", name, kind)
             outcome, reason = store.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
-        await asyncio.to_thread(self._finish, name, fire_time, outcome, reason)
+        await self._db_retrying(lambda conn: self._finish(conn, name, fire_time, outcome, reason))
         log.info("schedule %s: %s for %s: %s", name, outcome, fire_time, reason)
         return RunOutcome(name, fire_time, outcome, reason)
 
-    def _finish(self, name: str, fire_time: datetime, outcome: str, reason: str | None) -> None:
-        with self.context.engine.begin() as conn:
-            store.finish_run(
-                conn,
-                name,
-                fire_time,
-                instance=self.instance,
-                outcome=outcome,
-                reason=reason,
-                now=self.clock(),
-            )
+    def _finish(
+        self, conn, name: str, fire_time: datetime, outcome: str, reason: str | None
+    ) -> None:
+        store.finish_run(
+            conn,
+            name,
+            fire_time,
+            instance=self.instance,
+            outcome=outcome,
+            reason=reason,
+            now=self.clock(),
+        )
 
     # ------------------------------------------------------------------ liveness
 
@@ -424,6 +434,22 @@ class Scheduler:
                 return work(conn, *args)
 
         return await asyncio.to_thread(in_transaction)
+
+    async def _db_retrying(self, work: Callable[..., Any]) -> Any:
+        """Like :meth:`_db`, but wait out a database that is away instead of losing the fire time.
+
+        A claim retried late is still judged against the schedule's grace when it
+        finally goes through, so waiting can only turn a run into a recorded skip.
+        """
+        failures = 0
+        while True:
+            try:
+                return await self._db(work)
+            except SQLAlchemyError as exc:
+                failures += 1
+                level = logging.WARNING if failures == 1 else logging.DEBUG
+                log.log(level, "database unavailable (%s); retrying", exc.__class__.__name__)
+                await asyncio.sleep(self.settings.reload_seconds)
 
     def _spawn_work(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from mailer.bootstrap import build_context
 from mailer.jobs import JOBS, JobRun, JobSkipped
@@ -267,6 +267,22 @@ async def test_poll_is_skipped_while_another_scheduler_holds_the_poll_lease(ctx)
     assert "held by other-host:42:abc" in outcome.reason
 
 
+async def test_a_fire_time_waits_out_a_database_outage_instead_of_being_lost(ctx):
+    t = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    add_schedule(ctx.engine, "hourly", cron="0 * * * *", updated_at=t - timedelta(days=1))
+    # The run table disappears for a while (as good as an unreachable database).
+    with ctx.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE schedule_runs RENAME TO schedule_runs_away"))
+    firing = asyncio.create_task(engine_for(ctx, FakeClock(t)).fire("hourly", t))
+    await asyncio.sleep(0.3)
+    assert not firing.done()
+    with ctx.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE schedule_runs_away RENAME TO schedule_runs"))
+    [outcome] = await asyncio.wait_for(firing, 5)
+    assert outcome.outcome == "ran"
+    assert fired(ctx) == [t]
+
+
 # ----------------------------------------------------------------------------- liveness
 
 
@@ -390,7 +406,9 @@ async def test_start_catches_up_in_the_background_and_beats_until_stopped(ctx):
     engine = engine_for(ctx, lambda: datetime.now(UTC))
     await engine.start()
     try:
-        await wait_for(lambda: len(fired(ctx)) == 1)
+        await wait_for(
+            lambda: [row["outcome"] for row in runs(ctx.engine, "daily")][-1:] == ["ran"]
+        )
         assert fired(ctx) == [latest]
         rows = runs(ctx.engine, "daily")
         assert [row["fire_time"] for row in rows] == [

@@ -46,7 +46,7 @@ async def serve_forever(
     with _graceful_signals(server):
         try:
             if scheduling is not None:
-                scheduling.begin()
+                await scheduling.begin()
             await server.serve()
         finally:
             if scheduling is not None:
@@ -77,7 +77,10 @@ def _graceful_signals(server: uvicorn.Server):
 
 
 class _SchedulerWhenReady:
-    """Start the scheduler once the database is migrated; until then /healthz says why not."""
+    """Start the scheduler before serving if the database is ready, else as soon as it is.
+
+    Until then /healthz reports why (the database check) and that no scheduler runs.
+    """
 
     def __init__(self, context: AppContext) -> None:
         from mailer.scheduler import Scheduler
@@ -87,28 +90,39 @@ class _SchedulerWhenReady:
         self._task: asyncio.Task | None = None
         self._started = False
 
-    def begin(self) -> None:
-        self._task = asyncio.create_task(self._start())
+    async def begin(self) -> None:
+        if await self._database_ready():
+            await self._start()
+            return
+        self._task = asyncio.create_task(self._start_when_ready())
         self._task.add_done_callback(self._report)
+
+    async def _database_ready(self) -> bool:
+        try:
+            await asyncio.to_thread(db.check_database, self.context.engine)
+        except StoreError as exc:
+            log.warning("the scheduler waits for the database: %s", exc)
+            return False
+        return True
+
+    async def _start_when_ready(self) -> None:
+        while True:
+            await asyncio.sleep(self.context.settings.scheduler.reload_seconds)
+            try:
+                await asyncio.to_thread(db.check_database, self.context.engine)
+            except StoreError:
+                continue
+            await self._start()
+            return
+
+    async def _start(self) -> None:
+        self._started = True  # from here on, end() has something to clean up
+        await self.engine.start()
 
     @staticmethod
     def _report(task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.error("scheduler could not start", exc_info=task.exception())
-
-    async def _start(self) -> None:
-        waited = False
-        while True:
-            try:
-                await asyncio.to_thread(db.check_database, self.context.engine)
-                break
-            except StoreError as exc:
-                if not waited:
-                    log.warning("scheduler waits for the database: %s", exc)
-                    waited = True
-                await asyncio.sleep(self.context.settings.scheduler.reload_seconds)
-        self._started = True  # from here on, stop() has something to clean up
-        await self.engine.start()
+            log.error("the scheduler could not start", exc_info=task.exception())
 
     async def end(self) -> None:
         if self._task is not None and not self._task.done():
