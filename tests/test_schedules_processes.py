@@ -168,3 +168,22 @@ def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_schedule_fires_once
         context.close()
         engine.dispose()
         stop_all(second, serve)
+
+
+def test_serve_without_scheduler_reports_the_missing_scheduler_on_healthz(tmp_path):
+    web_port = free_port()
+    env = process_env(
+        f"sqlite:///{tmp_path / 'mailer.db'}",
+        tmp_path,
+        MAILER_PORT=str(web_port),
+        MAILER_SMTP__OUTBOX_PORT=str(free_port()),
+    )
+    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
+    serve = start_probe_cli("serve", "--no-scheduler", env=env, cwd=tmp_path)
+    try:
+        response = wait_for_http(f"http://127.0.0.1:{web_port}/healthz", process=serve)
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
+        assert response.json()["checks"]["scheduler"].startswith("stale: no scheduler is running")
+    finally:
+        stop_all(serve)

@@ -60,7 +60,9 @@ def list_command(
 @handle_errors
 def set_command(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Schedule name (see `mailer schedules list`)."),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="Schedule name (see `mailer schedules list`)."
+    ),
     cron: list[str] = typer.Argument(
         ...,
         metavar="CRON",
@@ -83,7 +85,7 @@ def set_command(
 @app.command("pause")
 @handle_errors
 def pause_command(
-    ctx: typer.Context, name: str = typer.Argument(..., help="Schedule name.")
+    ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME", help="Schedule name.")
 ) -> None:
     """Stop a schedule from firing until it is resumed."""
     context = runtime(ctx).context
@@ -93,7 +95,7 @@ def pause_command(
 @app.command("resume")
 @handle_errors
 def resume_command(
-    ctx: typer.Context, name: str = typer.Argument(..., help="Schedule name.")
+    ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME", help="Schedule name.")
 ) -> None:
     """Let a paused schedule fire again (fire times during the pause are not made up)."""
     context = runtime(ctx).context
