@@ -165,9 +165,12 @@ class SubscriptionSettings(Section):
 
 
 class SchedulerSettings(Section):
-    reload_seconds: float = Field(default=5, gt=0)
+    # Edits must reach a running scheduler within 10 seconds (issue 6).
+    reload_seconds: float = Field(default=5, gt=0, le=10)
     heartbeat_seconds: float = Field(default=15, gt=0)
     stale_after: float = Field(default=120, gt=0)
+    lease_seconds: float = Field(default=120, ge=1)
+    stop_timeout: float = Field(default=30, ge=0)
 
 
 class Settings(BaseSettings):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
 from mailer.cli.runtime import not_available
@@ -22,16 +24,27 @@ PLANNED = {
 
 def built_groups() -> dict[str, typer.Typer]:
     """Groups that exist; imported here so the ladder stays one-way (cli imports use cases)."""
+    from mailer.cli import schedules
     from mailer.cli.digest import app as digest_app
 
-    return {"digest": digest_app}
+    return {"digest": digest_app, "schedules": schedules.app}
+
+
+def built_commands() -> dict[str, Callable[..., None]]:
+    """Planned names that are single commands rather than groups (worker, scheduler)."""
+    from mailer.cli.scheduler import scheduler
+
+    return {"scheduler": scheduler}
 
 
 def register(app: typer.Typer) -> None:
     built = built_groups()
+    commands = built_commands()
     for name, help_text in PLANNED.items():
         if name in built:
             app.add_typer(built[name], name=name, help=help_text)
+        elif name in commands:
+            app.command(name=name, help=help_text)(commands[name])
         else:
             _add_placeholder(app, name, help_text)
 

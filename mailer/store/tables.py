@@ -246,6 +246,10 @@ schedule_runs = Table(
     Column("outcome", String(20), nullable=False),
     Column("reason", Text),
     _ts("at", nullable=False),
+    # Which scheduler process claimed the fire time, so that a claim left "running" by a
+    # process that died can be told apart from one still at work (issue 6).
+    Column("instance", String(200)),
+    _ts("finished_at"),
     UniqueConstraint("schedule", "fire_time", name="uq_schedule_runs_schedule_fire"),
 )
 

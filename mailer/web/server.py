@@ -1,13 +1,18 @@
-"""Run the web app under uvicorn, with the built-in outbox when no relay is configured."""
+"""Run the web app under uvicorn, with the scheduler and (without a relay) the built-in outbox."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 
 import uvicorn
 
 from mailer.bootstrap import AppContext
+from mailer.errors import StoreError
 from mailer.outbox import Outbox
+from mailer.store import db
 from mailer.web.app import create_app
 
 log = logging.getLogger("mailer.serve")
@@ -16,7 +21,7 @@ log = logging.getLogger("mailer.serve")
 async def serve_forever(
     context: AppContext, *, host: str, port: int, scheduler: bool, worker: bool
 ) -> None:
-    """Serve until interrupted; the outbox lives exactly as long as the web server."""
+    """Serve until SIGTERM/SIGINT; the outbox and the scheduler live exactly as long as the server."""
     settings = context.settings
     outbox: Outbox | None = None
     if settings.smtp.uses_outbox:
@@ -37,8 +42,91 @@ async def serve_forever(
         create_app(context), host=host, port=port, log_level=settings.log_level, lifespan="on"
     )
     server = uvicorn.Server(config)
+    scheduling = _SchedulerWhenReady(context) if scheduler else None
+    with _graceful_signals(server):
+        try:
+            if scheduling is not None:
+                await scheduling.begin()
+            await server.serve()
+        finally:
+            if scheduling is not None:
+                await scheduling.end()
+            if outbox is not None:
+                await outbox.stop()
+
+
+@contextlib.contextmanager
+def _graceful_signals(server: uvicorn.Server):
+    """Let SIGTERM/SIGINT end ``server.serve()`` and then our own clean-up.
+
+    uvicorn restores the handlers it found and re-raises the signal after it has shut
+    down; with the default SIGTERM action that kills the process before the scheduler
+    can record or finish its running jobs. The handlers found are these, which only ask
+    uvicorn to exit.
+    """
+
+    def ask_to_exit(signum, frame) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, ask_to_exit) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        await server.serve()
+        yield
     finally:
-        if outbox is not None:
-            await outbox.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _SchedulerWhenReady:
+    """Start the scheduler before serving if the database is ready, else as soon as it is.
+
+    Until then /healthz reports why (the database check) and that no scheduler runs.
+    """
+
+    def __init__(self, context: AppContext) -> None:
+        from mailer.scheduler import Scheduler
+
+        self.engine = Scheduler(context)
+        self.context = context
+        self._task: asyncio.Task | None = None
+        self._started = False
+
+    async def begin(self) -> None:
+        if await self._database_ready():
+            await self._start()
+            return
+        self._task = asyncio.create_task(self._start_when_ready())
+        self._task.add_done_callback(self._report)
+
+    async def _database_ready(self) -> bool:
+        try:
+            await asyncio.to_thread(db.check_database, self.context.engine)
+        except StoreError as exc:
+            log.warning("the scheduler waits for the database: %s", exc)
+            return False
+        return True
+
+    async def _start_when_ready(self) -> None:
+        while True:
+            await asyncio.sleep(self.context.settings.scheduler.reload_seconds)
+            try:
+                await asyncio.to_thread(db.check_database, self.context.engine)
+            except StoreError:
+                continue
+            await self._start()
+            return
+
+    async def _start(self) -> None:
+        self._started = True  # from here on, end() has something to clean up
+        await self.engine.start()
+
+    @staticmethod
+    def _report(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the scheduler could not start", exc_info=task.exception())
+
+    async def end(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._started:
+            await self.engine.stop()

@@ -1,0 +1,189 @@
+"""Real scheduler processes: two at once run each fire time once; edits reach a running `serve`.
+
+The processes are ``mailer scheduler`` / ``mailer serve`` started through
+``tests.schedule_support``, which adds the "probe" job kind: each run appends one line
+(schedule, fire time, instance) to a file, so a second run of a fire time would show.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from mailer.bootstrap import build_context
+from mailer.config import load_settings
+from mailer.store import db
+from mailer.store import heartbeats as heartbeat_store
+from tests.helpers import cli_env, free_port, run_cli, stop, wait_for_http
+from tests.schedule_support import add_schedule, probe_lines, runs, start_probe_cli
+
+
+@pytest.fixture
+def store(database_url, tmp_path):
+    context = build_context(load_settings(database_url=database_url, data_dir=tmp_path / "var"))
+    yield context
+    context.close()
+
+
+def process_env(database_url: str, tmp_path, **extra: str) -> dict[str, str]:
+    return cli_env(
+        MAILER_DATABASE_URL=database_url,
+        MAILER_DATA_DIR=str(tmp_path / "var"),
+        MAILER_SCHEDULER__RELOAD_SECONDS="0.5",
+        MAILER_SCHEDULER__HEARTBEAT_SECONDS="0.5",
+        MAILER_LOG_LEVEL="info",
+        SCHEDULE_PROBE_FILE=str(tmp_path / "probe.log"),
+        **extra,
+    )
+
+
+def wait_until(condition, *, timeout: float, processes=()) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for process in processes:
+            if process.poll() is not None:
+                raise AssertionError(f"process exited {process.returncode}:\n{stop(process)}")
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def live_instances(context) -> set[str]:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    with context.engine.connect() as conn:
+        return {
+            row["instance"]
+            for row in heartbeat_store.live_heartbeats(conn, role="scheduler", since=since)
+        }
+
+
+def stop_all(*processes) -> list[str]:
+    """SIGTERM each process; every one must exit 0 without a traceback (a clean stop)."""
+    outputs = [stop(process) for process in processes]
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output
+        assert "Traceback" not in output, output
+    return outputs
+
+
+def test_two_scheduler_processes_catch_up_each_missed_fire_time_once(tmp_path, database_url, store):
+    # Daily schedules in UTC whose fire times lie well away from now, so that only
+    # catch-up (not the clock) decides what runs while the test watches.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    recent = now - timedelta(minutes=30)
+    add_schedule(
+        store.engine,
+        "daily",
+        cron=f"{recent.minute} {recent.hour} * * *",
+        grace_seconds=3600,
+        updated_at=now - timedelta(days=3, minutes=40),
+    )
+    old = now - timedelta(hours=3)
+    add_schedule(
+        store.engine,
+        "toolate",
+        cron=f"{old.minute} {old.hour} * * *",
+        grace_seconds=3600,
+        updated_at=now - timedelta(days=1, hours=3, minutes=10),
+    )
+    # Each probe run takes a second, so the second process arrives while the first runs.
+    env = process_env(database_url, tmp_path, SCHEDULE_PROBE_SECONDS="1")
+    processes = [start_probe_cli("scheduler", env=env, cwd=tmp_path) for _ in range(2)]
+    try:
+        seen: set[str] = set()
+
+        def settled() -> bool:
+            seen.update(live_instances(store))
+            rows = runs(store.engine, "daily") + runs(store.engine, "toolate")
+            return len(rows) == 6 and all(row["outcome"] != "running" for row in rows)
+
+        wait_until(settled, timeout=60, processes=processes)
+        wait_until(lambda: len(seen | live_instances(store)) == 2, timeout=10, processes=processes)
+    finally:
+        outputs = stop_all(*processes)
+
+    [(name, fire_time, instance)] = probe_lines(tmp_path / "probe.log")
+    assert (name, fire_time) == ("daily", recent)
+    assert instance in seen
+
+    daily = runs(store.engine, "daily")
+    assert [row["fire_time"] for row in daily] == [recent - timedelta(days=d) for d in (3, 2, 1, 0)]
+    assert [row["outcome"] for row in daily] == ["skipped", "skipped", "skipped", "ran"]
+    assert daily[-1]["instance"] == instance
+    toolate = runs(store.engine, "toolate")
+    assert [row["fire_time"] for row in toolate] == [old - timedelta(days=1), old]
+    assert [row["outcome"] for row in toolate] == ["skipped", "skipped"]
+    # 3 h plus however far into the minute the test started.
+    assert re.fullmatch(
+        r"missed while no scheduler ran: 3 h( [12] min)? late, beyond the schedule's grace of 1 h",
+        toolate[1]["reason"],
+    )
+    # Both processes really started and stopped cleanly (their heartbeats are gone).
+    assert all("started with 2 schedule(s)" in output for output in outputs)
+    assert live_instances(store) == set()
+
+
+def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_schedule_fires_once(tmp_path):
+    """The one real-time test: up to about a minute, waiting for the next whole minute."""
+    database_url = f"sqlite:///{tmp_path / 'mailer.db'}"
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    add_schedule(engine, "minutely", cron="0 0 1 1 *", updated_at=datetime.now(UTC))
+    web_port = free_port()
+    env = process_env(
+        database_url,
+        tmp_path,
+        MAILER_PORT=str(web_port),
+        MAILER_SMTP__OUTBOX_PORT=str(free_port()),
+    )
+    serve = start_probe_cli("serve", env=env, cwd=tmp_path)
+    second = start_probe_cli("scheduler", env=env, cwd=tmp_path)
+    context = build_context(load_settings(database_url=database_url, data_dir=tmp_path / "var"))
+    try:
+        health = f"http://127.0.0.1:{web_port}/healthz"
+        wait_for_http(health, process=serve)
+        wait_until(lambda: len(live_instances(context)) == 2, timeout=30, processes=[serve, second])
+        assert httpx.get(health).json()["checks"]["scheduler"] == "ok"
+
+        edited_at = datetime.now(UTC)
+        changed = run_cli("schedules", "set", "minutely", "* * * * *", env=env, cwd=tmp_path)
+        assert changed.returncode == 0, changed.stderr
+        first_fire = (edited_at + timedelta(minutes=1)).replace(second=0, microsecond=0)
+
+        def fired() -> bool:
+            return any(
+                row["fire_time"] == first_fire and row["outcome"] == "ran"
+                for row in runs(engine, "minutely")
+            )
+
+        wait_until(fired, timeout=100, processes=[serve, second])
+        time.sleep(2)  # time enough for a duplicate from the other process to show
+        lines = probe_lines(tmp_path / "probe.log")
+        assert [fire for _, fire, _ in lines if fire == first_fire] == [first_fire]
+        assert len({fire for _, fire, _ in lines}) == len(lines), "a fire time ran twice"
+    finally:
+        context.close()
+        engine.dispose()
+        stop_all(second, serve)
+
+
+def test_serve_without_scheduler_reports_the_missing_scheduler_on_healthz(tmp_path):
+    web_port = free_port()
+    env = process_env(
+        f"sqlite:///{tmp_path / 'mailer.db'}",
+        tmp_path,
+        MAILER_PORT=str(web_port),
+        MAILER_SMTP__OUTBOX_PORT=str(free_port()),
+    )
+    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
+    serve = start_probe_cli("serve", "--no-scheduler", env=env, cwd=tmp_path)
+    try:
+        response = wait_for_http(f"http://127.0.0.1:{web_port}/healthz", process=serve)
+        assert response.status_code == 200
+        assert response.json()["status"] == "degraded"
+        assert response.json()["checks"]["scheduler"].startswith("stale: no scheduler is running")
+    finally:
+        stop_all(serve)
