@@ -252,7 +252,7 @@ def prepare_edition(
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii")
         )
         pieces += _body_pieces(body, kind)
-        pieces.append(b"\r\n")
+        pieces.append(b"\r\n")  # the CRLF before a boundary belongs to the boundary (RFC 2046)
     pieces.append(f"--{boundary}--\r\n".encode("ascii"))
 
     merged: list[bytes | Slot] = []
@@ -282,6 +282,8 @@ def prepare_edition(
 def _body_pieces(body: str, kind: str) -> list[bytes | Slot]:
     """A body as QP-encoded constant segments with a slot for each marker, joined by soft breaks."""
     body = body.replace("\r\n", "\n").replace("\r", "\n")
+    if not body.endswith("\n"):
+        body += "\n"  # as EmailMessage.set_content does: a part ends with a line break
     pieces: list[bytes | Slot] = []
     position = 0
     for match in _MARKER_RE.finditer(body):
@@ -381,7 +383,8 @@ def personalise(prepared: PreparedEdition, recipient: Recipient, /) -> bytes:
             values[slot] = _qp_value(html.escape(value) if escaped else value)
         if Slot.SUBJECT in slots:
             subject = _MARKER_RE.sub(lambda m: plain[_MARKERS[m.group()]], prepared.subject)
-            values[Slot.SUBJECT] = SMTP_POLICY.fold_binary("Subject", _clean(subject))
+            header = SMTP_POLICY.header_factory("Subject", _clean(subject))
+            values[Slot.SUBJECT] = header.fold(policy=SMTP_POLICY).encode("ascii")
     data = b"".join([piece if piece.__class__ is bytes else values[piece] for piece in prepared.pieces])
     if prepared.dkim is not None:
         data = prepared.dkim.sign(data)

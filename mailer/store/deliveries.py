@@ -20,7 +20,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Integer, String, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.models import DeliveryState, EditionState, SubscriberStatus
@@ -402,7 +413,11 @@ def record_outcomes(
         )
         if outcome.bounce_subscriber_id is not None and outcome.bounce_email:
             bounces[outcome.bounce_subscriber_id] = outcome.bounce_email
-    held = (d.claimed_by == worker_id, d.state.in_([DeliveryState.SENDING, DeliveryState.UNKNOWN]))
+    # Plain comparisons, not IN: executemany cannot expand an IN list.
+    held = (
+        d.claimed_by == worker_id,
+        or_(d.state == DeliveryState.SENDING, d.state == DeliveryState.UNKNOWN),
+    )
     for code, ids in sent.items():
         conn.execute(
             update(deliveries)

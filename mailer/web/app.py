@@ -9,6 +9,7 @@ from mailer import __version__
 from mailer.bootstrap import AppContext
 from mailer.errors import StoreError
 from mailer.store import db
+from mailer.web import outbox
 from mailer.web.deps import page_templates
 
 
@@ -40,4 +41,5 @@ def create_app(context: AppContext) -> FastAPI:
             {"list_name": settings.compliance.list_name, "sender": settings.compliance.sender_name},
         )
 
+    app.include_router(outbox.router)
     return app
