@@ -55,6 +55,11 @@ def register(digest_app: typer.Typer) -> None:
 # -- helpers ------------------------------------------------------------------------------
 
 
+def say(message: str, *, style: str | None = None) -> None:
+    """One message, never wrapped mid-sentence (scripts grep these lines)."""
+    out_console.print(message, style=style, soft_wrap=True)
+
+
 def edition_id_for(context: AppContext, number: int) -> int:
     """Staff name editions by their number (as in /archive/{number}); the store by id."""
     with context.engine.connect() as conn:
@@ -121,17 +126,15 @@ def _counts_table(title: str, counts: dict[str, int]) -> Table:
 def _print_edition_status(context: AppContext, edition_id: int) -> dict:
     edition = _edition(context, edition_id)
     counts = send.delivery_counts(context, edition_id).by_state
-    out_console.print(
-        _counts_table(f"edition {edition['number']} — {edition['state']}", counts)
-    )
+    out_console.print(_counts_table(f"edition {edition['number']} — {edition['state']}", counts))
     if edition["state"] == EditionState.PAUSED and edition["reason"]:
-        out_console.print(f"[yellow]{edition['reason']}[/]", soft_wrap=True)
+        say(f"[yellow]{edition['reason']}[/]")
     if counts.get(DeliveryState.UNKNOWN):
-        out_console.print(
+        say(
             f"{counts[DeliveryState.UNKNOWN]} deliveries were in flight when a connection or "
             "worker was lost: the relay may or may not have them. Resend them on purpose with "
             f"`mailer digest resend-unknown {edition['number']}`.",
-            soft_wrap=True,
+
         )
     return edition
 
@@ -213,7 +216,7 @@ def send_command(
         audience = store.active_subscriber_count(conn)
     if edition is None:
         if dry_run:
-            out_console.print(
+            say(
                 f"dry run: a new edition would go to {audience} active subscribers; nothing was "
                 "created or sent (`mailer digest preview` shows its content)"
             )
@@ -232,34 +235,34 @@ def send_command(
         created = create_edition(context, schedule="manual", scheduled_for=scheduled_for)
         edition_id = _created_edition_id(created)
         if edition_id is None:
-            out_console.print("no edition was created: nothing to send")
+            say("no edition was created: nothing to send")
             return
     else:
         edition_id = edition_id_for(context, edition)
     row = _edition(context, edition_id)
     if row["state"] == EditionState.SKIPPED:
-        out_console.print(f"edition {row['number']} was skipped: {row['reason'] or 'no reason'}")
+        say(f"edition {row['number']} was skipped: {row['reason'] or 'no reason'}")
         return
     if dry_run:
-        out_console.print(
+        say(
             f"dry run: edition {row['number']} ({row['state']}) «{row['subject']}» would be "
             f"queued for {audience} active subscribers; nothing was queued or sent"
         )
         return
     queued = send.queue_edition(context, edition_id)
     if queued:
-        out_console.print(f"edition {row['number']}: queued {queued} deliveries")
+        say(f"edition {row['number']}: queued {queued} deliveries")
     else:
-        out_console.print(f"edition {row['number']} was already queued ({row['state']})")
+        say(f"edition {row['number']} was already queued ({row['state']})")
     if not wait:
-        out_console.print(
+        say(
             "a running `mailer worker` or `mailer serve` sends them (or use --wait)", style="dim"
         )
         return
     summary = asyncio.run(_deliver_with_progress(context, edition_id))
     edition_row = _print_edition_status(context, edition_id)
     if summary.recovered_unknown:
-        out_console.print(
+        say(
             f"{summary.recovered_unknown} deliveries of a stopped worker were marked unknown"
         )
     if edition_row["state"] == EditionState.PAUSED:
@@ -280,7 +283,7 @@ def status_command(
         editions = store.recent_editions(conn)
         counts = {row["id"]: store.counts_by_state(conn, row["id"]) for row in editions}
     if not editions:
-        out_console.print("no editions yet")
+        say("no editions yet")
         return
     table = Table(title="recent editions", title_justify="left")
     table.add_column("edition", justify="right")
@@ -305,7 +308,7 @@ def resume_command(
     """Continue a paused edition; its deferred deliveries are retried at once."""
     context = runtime(ctx).context
     due = send.resume_edition(context, edition_id_for(context, edition))
-    out_console.print(f"edition {edition} resumed; {due} deferred deliveries are due now")
+    say(f"edition {edition} resumed; {due} deferred deliveries are due now")
 
 
 @handle_errors
@@ -317,11 +320,11 @@ def resend_unknown_command(
     context = runtime(ctx).context
     count = send.resend_unknown(context, edition_id_for(context, edition))
     if count:
-        out_console.print(
+        say(
             f"edition {edition}: {count} deliveries with an unknown outcome are queued again"
         )
     else:
-        out_console.print(f"edition {edition} has no delivery with an unknown outcome")
+        say(f"edition {edition} has no delivery with an unknown outcome")
 
 
 # -- worker -------------------------------------------------------------------------------
@@ -348,13 +351,13 @@ def worker(
     context = runtime(ctx).context
     smtp = context.settings.smtp
     target = "the built-in outbox" if smtp.uses_outbox else f"{smtp.host}:{smtp.effective_port}"
-    out_console.print(f"worker started: {smtp.connections} connections to {target}")
+    say(f"worker started: {smtp.connections} connections to {target}")
     summary = asyncio.run(_run_worker_until_signalled(context, until_idle=until_idle))
-    out_console.print(
+    say(
         f"worker {summary.worker_id} stopped after {summary.elapsed:.1f} s: "
         f"sent {summary.sent}, deferred {summary.deferred}, failed {summary.failed}, "
         f"unknown {summary.unknown}, skipped {summary.skipped}"
         + (f", {summary.recovered_unknown} recovered as unknown" if summary.recovered_unknown else "")
     )
     for reason in summary.paused.values():
-        out_console.print(f"[yellow]{reason}[/]", soft_wrap=True)
+        say(f"[yellow]{reason}[/]")
