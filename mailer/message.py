@@ -369,7 +369,7 @@ def personalise(prepared: PreparedEdition, recipient: Recipient, /) -> bytes:
         # RFC 2369 / RFC 8058: the https URI (the one-click target) and a mailto.
         Slot.LIST_UNSUBSCRIBE: (
             f"<{unsubscribe_url}>,\r\n <mailto:{prepared.unsubscribe_address}?subject={token}>"
-        ).encode("utf-8"),
+        ).encode(),
     }
     if prepared.body_slots or Slot.SUBJECT in slots:
         plain = {
@@ -385,7 +385,9 @@ def personalise(prepared: PreparedEdition, recipient: Recipient, /) -> bytes:
             subject = _MARKER_RE.sub(lambda m: plain[_MARKERS[m.group()]], prepared.subject)
             header = SMTP_POLICY.header_factory("Subject", _clean(subject))
             values[Slot.SUBJECT] = header.fold(policy=SMTP_POLICY).encode("ascii")
-    data = b"".join([piece if piece.__class__ is bytes else values[piece] for piece in prepared.pieces])
+    data = b"".join(
+        [piece if piece.__class__ is bytes else values[piece] for piece in prepared.pieces]
+    )
     if prepared.dkim is not None:
         data = prepared.dkim.sign(data)
     return data

@@ -267,7 +267,9 @@ class _Worker:
                 log.exception("worker %s could not close its books", self.id)
             finally:
                 if self._conn is not None:
-                    await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._executor, self._conn.close
+                    )
                 self._executor.shutdown(wait=True)
             self.summary.elapsed = time.monotonic() - started
         return self.summary
@@ -355,9 +357,13 @@ class _Worker:
             return store.Outcome(item.id, DeliveryState.UNKNOWN, error=str(error))
         if not isinstance(error, DeliveryError):
             log.error("unexpected error sending delivery %s", item.id, exc_info=error)
-            error = DeliveryError(f"internal error: {error.__class__.__name__}: {error}", temporary=True)
+            error = DeliveryError(
+                f"internal error: {error.__class__.__name__}: {error}", temporary=True
+            )
         if not error.temporary:
-            outcome = store.Outcome(item.id, DeliveryState.FAILED, code=error.code, error=str(error))
+            outcome = store.Outcome(
+                item.id, DeliveryState.FAILED, code=error.code, error=str(error)
+            )
             if (
                 isinstance(error, RefusedAt)
                 and error.stage == "RCPT"
@@ -378,7 +384,11 @@ class _Worker:
             )
         retry_at = min(now + timedelta(seconds=self._backoff(item.attempts + 1)), deadline)
         return store.Outcome(
-            item.id, DeliveryState.DEFERRED, code=error.code, error=str(error), next_attempt_at=retry_at
+            item.id,
+            DeliveryState.DEFERRED,
+            code=error.code,
+            error=str(error),
+            next_attempt_at=retry_at,
         )
 
     @staticmethod
@@ -491,8 +501,10 @@ class _Worker:
                 await self._db(store.mark_edition_sending, edition_id)
             self.backlog.extend(batch.claimed)
             claimed += len(batch.claimed)
-            if not batch.claimed and not batch.skipped and not any(
-                item.edition_id == edition_id for item in self.backlog
+            if (
+                not batch.claimed
+                and not batch.skipped
+                and not any(item.edition_id == edition_id for item in self.backlog)
             ):
                 if await self._db(store.finish_edition_if_done, edition_id, now=utcnow()):
                     self.summary.completed_editions.append(edition_id)

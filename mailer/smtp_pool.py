@@ -133,7 +133,12 @@ class TokenBucket:
     """At most ``rate`` messages per second on average, with bursts up to ``burst`` (0 = unlimited)."""
 
     def __init__(
-        self, rate: float, /, *, burst: float | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        /,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate)

@@ -136,7 +136,9 @@ async def test_4xx_is_retried_until_it_succeeds(ctx, smtp_server):
 
     assert summary.deferred == 2 and summary.sent == 4
     assert received(smtp_server)["reader2@example.kr"] == 1
-    row = next(r for r in delivery_rows(ctx.engine, edition_id) if r["email"] == "reader2@example.kr")
+    row = next(
+        r for r in delivery_rows(ctx.engine, edition_id) if r["email"] == "reader2@example.kr"
+    )
     assert row["state"] == "sent" and row["attempts"] == 3
     assert row["first_attempt_at"] is not None
     assert edition_row(ctx.engine, edition_id)["state"] == "sent"
@@ -147,11 +149,15 @@ async def test_4xx_past_the_retry_deadline_fails(make_ctx, smtp_server):
     add_subscribers(ctx.engine, 2)
     edition_id = add_edition(ctx.engine)
     send.queue_edition(ctx, edition_id)
-    smtp_server.fail("RCPT", 450, "mailbox busy", times=None, when=lambda a: a == "reader1@example.kr")
+    smtp_server.fail(
+        "RCPT", 450, "mailbox busy", times=None, when=lambda a: a == "reader1@example.kr"
+    )
 
     await deliver(ctx)
 
-    row = next(r for r in delivery_rows(ctx.engine, edition_id) if r["email"] == "reader1@example.kr")
+    row = next(
+        r for r in delivery_rows(ctx.engine, edition_id) if r["email"] == "reader1@example.kr"
+    )
     assert row["state"] == "failed" and row["last_code"] == 450
     assert "gave up after" in row["last_error"] and row["attempts"] >= 2
     assert edition_row(ctx.engine, edition_id)["state"] == "sent"
@@ -194,9 +200,12 @@ async def test_5xx_after_data_fails_without_suppressing(ctx, smtp_server):
     assert rows["reader0@example.kr"]["state"] == "failed"
     assert rows["reader0@example.kr"]["last_code"] == 554
     with ctx.engine.connect() as conn:
-        assert conn.execute(
-            select(subscribers.c.status).where(subscribers.c.id == ids[0])
-        ).scalar_one() == "active"
+        assert (
+            conn.execute(
+                select(subscribers.c.status).where(subscribers.c.id == ids[0])
+            ).scalar_one()
+            == "active"
+        )
 
 
 async def test_suppressed_subscribers_are_skipped_at_send_time(ctx, smtp_server):
@@ -205,10 +214,14 @@ async def test_suppressed_subscribers_are_skipped_at_send_time(ctx, smtp_server)
     send.queue_edition(ctx, edition_id)
     # After queueing, one unsubscribes and one address lands on the suppression list.
     with ctx.engine.begin() as conn:
-        conn.execute(update(subscribers).where(subscribers.c.id == ids[0]).values(status="unsubscribed"))
+        conn.execute(
+            update(subscribers).where(subscribers.c.id == ids[0]).values(status="unsubscribed")
+        )
         conn.execute(
             insert(suppressions).values(
-                email_hash=store.email_hash(" Reader3@Example.kr "), reason="erased", at=datetime.now(UTC)
+                email_hash=store.email_hash(" Reader3@Example.kr "),
+                reason="erased",
+                at=datetime.now(UTC),
             )
         )
 
@@ -285,14 +298,18 @@ async def test_relay_down_pauses_the_edition_and_resume_finishes_it(make_ctx, sm
 
     edition = edition_row(ctx.engine, edition_id)
     assert edition["state"] == "paused"
-    assert "transport reasons" in edition["reason"] and "mailer digest resume 3" in edition["reason"]
+    assert (
+        "transport reasons" in edition["reason"] and "mailer digest resume 3" in edition["reason"]
+    )
     assert summary.paused and summary.sent == 0
     counts = states(ctx, edition_id)
     assert counts["sent"] == 0 and counts["sending"] == 0
     assert counts["deferred"] >= 4 and counts["deferred"] + counts["queued"] == 10
     with ctx.engine.connect() as conn:
         assert not conn.execute(
-            select(deliveries.c.id).where(deliveries.c.claimed_by.is_not(None), deliveries.c.state == "queued")
+            select(deliveries.c.id).where(
+                deliveries.c.claimed_by.is_not(None), deliveries.c.state == "queued"
+            )
         ).all(), "a paused edition's unsent claims are given back"
 
     smtp_server.start()
@@ -372,7 +389,9 @@ async def test_stop_finishes_in_flight_and_gives_back_the_rest(make_ctx, smtp_se
     with ctx.engine.connect() as conn:
         assert not conn.execute(select(heartbeats)).all()
         claimed = conn.execute(
-            select(deliveries.c.id).where(deliveries.c.state == "queued", deliveries.c.claimed_by.is_not(None))
+            select(deliveries.c.id).where(
+                deliveries.c.state == "queued", deliveries.c.claimed_by.is_not(None)
+            )
         ).all()
     assert claimed == []
 
@@ -394,15 +413,38 @@ def test_recovery_marks_only_a_dead_workers_in_flight_rows_unknown(ctx):
         conn.execute(
             insert(heartbeats),
             [
-                {"instance": dead_here, "role": "worker", "host": host, "pid": 999999999, "started_at": now, "seen_at": now},
-                {"instance": stale_elsewhere, "role": "worker", "host": "elsewhere", "pid": 123, "started_at": now, "seen_at": now - timedelta(hours=1)},
-                {"instance": alive_elsewhere, "role": "worker", "host": "elsewhere", "pid": 456, "started_at": now, "seen_at": now},
+                {
+                    "instance": dead_here,
+                    "role": "worker",
+                    "host": host,
+                    "pid": 999999999,
+                    "started_at": now,
+                    "seen_at": now,
+                },
+                {
+                    "instance": stale_elsewhere,
+                    "role": "worker",
+                    "host": "elsewhere",
+                    "pid": 123,
+                    "started_at": now,
+                    "seen_at": now - timedelta(hours=1),
+                },
+                {
+                    "instance": alive_elsewhere,
+                    "role": "worker",
+                    "host": "elsewhere",
+                    "pid": 456,
+                    "started_at": now,
+                    "seen_at": now,
+                },
             ],
         )
 
         def hold(ids, worker, state):
             conn.execute(
-                update(deliveries).where(deliveries.c.id.in_(ids)).values(claimed_by=worker, state=state)
+                update(deliveries)
+                .where(deliveries.c.id.in_(ids))
+                .values(claimed_by=worker, state=state)
             )
 
         hold(rows[0:2], dead_here, "sending")
@@ -417,7 +459,14 @@ def test_recovery_marks_only_a_dead_workers_in_flight_rows_unknown(ctx):
     assert set(recovery.workers) == {dead_here, stale_elsewhere, "vanished:1:x"}
     by_id = {row["id"]: row for row in delivery_rows(ctx.engine, edition_id)}
     assert [by_id[i]["state"] for i in rows] == [
-        "unknown", "unknown", "queued", "unknown", "sending", "sending", "deferred", "queued"
+        "unknown",
+        "unknown",
+        "queued",
+        "unknown",
+        "sending",
+        "sending",
+        "deferred",
+        "queued",
     ]
     assert by_id[rows[2]]["claimed_by"] is None and by_id[rows[6]]["claimed_by"] is None
     with ctx.engine.connect() as conn:

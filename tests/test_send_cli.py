@@ -146,7 +146,9 @@ def test_send_without_edition_builds_one_with_the_digest_step(
         calls.append((schedule, scheduled_for))
         return {"id": add_edition(context.engine, number=11)}
 
-    monkeypatch.setitem(sys.modules, "mailer.digest", types.SimpleNamespace(create_edition=create_edition))
+    monkeypatch.setitem(
+        sys.modules, "mailer.digest", types.SimpleNamespace(create_edition=create_edition)
+    )
     for name, value in relay_env.items():
         if name.startswith("MAILER_"):
             monkeypatch.setenv(name, value)
@@ -212,7 +214,10 @@ def test_serve_delivers_through_the_builtin_outbox_and_lists_it(tmp_path, databa
         assert page.text.count("outbox 시험호") == 3 and "reader2@example.kr" in page.text
         key = page.text.split('href="/outbox/', 1)[1].split('"', 1)[0]
         raw = httpx.get(f"{base}/outbox/{key}")
-        assert raw.status_code == 200 and "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw.text
+        assert (
+            raw.status_code == 200
+            and "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw.text
+        )
         assert httpx.get(base + "/outbox/no-such-key").status_code == 404
     finally:
         stop(process)
@@ -234,4 +239,6 @@ async def test_outbox_page_is_absent_with_a_relay_or_in_production(make_settings
                 status = (await client.get("/outbox")).status_code
         finally:
             context.close()
-        assert status == (200 if settings.smtp.uses_outbox and settings.env == "development" else 404)
+        assert status == (
+            200 if settings.smtp.uses_outbox and settings.env == "development" else 404
+        )

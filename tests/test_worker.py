@@ -129,6 +129,4 @@ def test_three_workers_on_postgresql_share_an_edition(tmp_path, ctx, worker_env,
     assert len(senders) >= 2, f"the work was shared: {senders}"
     with ctx.engine.connect() as conn:
         assert conn.execute(select(heartbeats)).all() == []  # clean stops leave the registry
-        assert conn.execute(
-            select(deliveries.c.id).where(deliveries.c.state != "sent")
-        ).all() == []
+        assert conn.execute(select(deliveries.c.id).where(deliveries.c.state != "sent")).all() == []

@@ -134,7 +134,6 @@ def _print_edition_status(context: AppContext, edition_id: int) -> dict:
             f"{counts[DeliveryState.UNKNOWN]} deliveries were in flight when a connection or "
             "worker was lost: the relay may or may not have them. Resend them on purpose with "
             f"`mailer digest resend-unknown {edition['number']}`.",
-
         )
     return edition
 
@@ -255,16 +254,12 @@ def send_command(
     else:
         say(f"edition {row['number']} was already queued ({row['state']})")
     if not wait:
-        say(
-            "a running `mailer worker` or `mailer serve` sends them (or use --wait)", style="dim"
-        )
+        say("a running `mailer worker` or `mailer serve` sends them (or use --wait)", style="dim")
         return
     summary = asyncio.run(_deliver_with_progress(context, edition_id))
     edition_row = _print_edition_status(context, edition_id)
     if summary.recovered_unknown:
-        say(
-            f"{summary.recovered_unknown} deliveries of a stopped worker were marked unknown"
-        )
+        say(f"{summary.recovered_unknown} deliveries of a stopped worker were marked unknown")
     if edition_row["state"] == EditionState.PAUSED:
         raise typer.Exit(EXIT_FAILED)
 
@@ -320,9 +315,7 @@ def resend_unknown_command(
     context = runtime(ctx).context
     count = send.resend_unknown(context, edition_id_for(context, edition))
     if count:
-        say(
-            f"edition {edition}: {count} deliveries with an unknown outcome are queued again"
-        )
+        say(f"edition {edition}: {count} deliveries with an unknown outcome are queued again")
     else:
         say(f"edition {edition} has no delivery with an unknown outcome")
 
@@ -330,7 +323,9 @@ def resend_unknown_command(
 # -- worker -------------------------------------------------------------------------------
 
 
-async def _run_worker_until_signalled(context: AppContext, *, until_idle: bool) -> send.WorkerSummary:
+async def _run_worker_until_signalled(
+    context: AppContext, *, until_idle: bool
+) -> send.WorkerSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -357,7 +352,11 @@ def worker(
         f"worker {summary.worker_id} stopped after {summary.elapsed:.1f} s: "
         f"sent {summary.sent}, deferred {summary.deferred}, failed {summary.failed}, "
         f"unknown {summary.unknown}, skipped {summary.skipped}"
-        + (f", {summary.recovered_unknown} recovered as unknown" if summary.recovered_unknown else "")
+        + (
+            f", {summary.recovered_unknown} recovered as unknown"
+            if summary.recovered_unknown
+            else ""
+        )
     )
     for reason in summary.paused.values():
         say(f"[yellow]{reason}[/]")

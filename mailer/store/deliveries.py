@@ -527,9 +527,7 @@ def register_worker(
     )
 
 
-def beat(
-    conn: Connection, instance: str, /, *, host: str, pid: int, now: datetime
-) -> bool:
+def beat(conn: Connection, instance: str, /, *, host: str, pid: int, now: datetime) -> bool:
     """Record that the worker is alive; False if its row was gone (it had been judged dead)."""
     result = conn.execute(
         update(heartbeats).where(heartbeats.c.instance == instance).values(seen_at=now)
