@@ -131,6 +131,9 @@ class DeliverySettings(Section):
     pause_error_rate: float = Field(default=0.5, gt=0, le=1)
     pause_window: int = Field(default=50, ge=1)
     batch_size: int = Field(default=200, ge=1)
+    poll_seconds: float = Field(default=2, gt=0)
+    heartbeat_seconds: float = Field(default=5, gt=0)
+    stale_after: float = Field(default=60, gt=0)
 
 
 class ComplianceSettings(Section):
@@ -143,6 +146,7 @@ class ComplianceSettings(Section):
     from_address: str = "news@example.or.kr"
     list_id: str = "weekly-bio.news.example.or.kr"
     list_name: str = "시흥 바이오산업 주간 뉴스"
+    unsubscribe_address: str = ""
     reason: str = (
         "시흥산업진흥원 바이오산업 소식 받아보기에 동의하셨기 때문에 이 메일을 받으셨습니다."
     )

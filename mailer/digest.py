@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -23,14 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.config import Settings
 from mailer.errors import ConfigError, InvalidInputError, StoreError, TemplateError
-from mailer.mail import compose
+from mailer.message import Recipient, personalise, prepare_edition
 from mailer.models import Edition, EditionState, Links, PersonalField, StoryView
 from mailer.render import (
     MARKER_VARIABLES,
     MailRenderer,
     defuse_markers,
     english_date,
-    fill_personal_fields,
     korean_date,
     korean_month_day,
     plain_summary,
@@ -440,18 +438,14 @@ def sample_values(settings: Settings, /) -> dict[PersonalField, str]:
 
 def sample_message(
     settings: Settings, /, *, subject: str, html: str, text: str, date: datetime | None = None
-) -> EmailMessage:
-    """The complete message a sample subscriber would receive for these rendered parts.
+) -> bytes:
+    """The complete message, as bytes on the wire, that a sample subscriber would receive.
 
-    This is the ONE place a preview builds its MIME message; it goes through the
-    service's own message builder so the preview matches what is sent.
+    This is the ONE place a preview builds its MIME message; it goes through the send
+    step's own builder (headers, List-Unsubscribe, encoding) so the preview is what is sent.
+    The edition has no id yet, so the fixed Message-ID uses 0 for edition and subscriber.
     """
-    values = sample_values(settings)
-    return compose(
-        settings.compliance,
-        to=SAMPLE_EMAIL,
-        subject=fill_personal_fields(subject, values, html=False),
-        text=fill_personal_fields(text, values, html=False),
-        html=fill_personal_fields(html, values, html=True),
-        date=date,
-    )
+    edition = {"id": 0, "subject": subject, "html": html, "text": text}
+    prepared = prepare_edition(settings, edition, date=date)
+    recipient = Recipient(subscriber_id=0, email=SAMPLE_EMAIL, name=SAMPLE_NAME, token=SAMPLE_TOKEN)
+    return personalise(prepared, recipient)

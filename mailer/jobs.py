@@ -71,8 +71,8 @@ async def digest(run: JobRun) -> str:
     )
     if edition.state == EditionState.DRAFT:
         await asyncio.to_thread(queue_edition, run.context, edition.id)
-        return f"edition {edition.id} created and queued"
-    return f"edition {edition.id} is {edition.state}; not queued again"
+        return f"edition {edition.number} created and queued"
+    return f"edition {edition.number} is {edition.state}; not queued again"
 
 
 async def reconfirm(run: JobRun) -> str:

@@ -31,7 +31,6 @@ from mailer.digest import (
     sample_message,
 )
 from mailer.errors import ConfigError, InvalidInputError, TemplateError
-from mailer.mail import message_bytes
 from mailer.models import EditionState, PersonalField
 from mailer.seed import initialise
 from mailer.store import editions as edition_store
@@ -497,10 +496,9 @@ def test_golden_html_text_and_eml(ctx):
     edition = create(ctx)
     _check_golden("digest.html", edition.html)
     _check_golden("digest.txt", edition.text)
-    message = sample_message(
+    data = sample_message(
         ctx.settings, subject=edition.subject, html=edition.html, text=edition.text, date=MONDAY
     )
-    data = message_bytes(message)
     assert all(len(line) <= 998 for line in data.split(b"\r\n"))  # RFC 5322 §2.1.1
     _check_golden("digest.eml", _mask_eml(data))
     # The eml is what the sample subscriber receives: markers filled, Korean intact.
@@ -513,6 +511,12 @@ def test_golden_html_text_and_eml(ctx):
     assert f"{BASE_URL}/unsubscribe/sample-subscriber-token" in html
     assert "받는 주소 (Sent to): reader@example.com" in plain
     assert "시흥시 K-바이오산업 육성전략 세미나" in html
+    # The preview carries the same list headers the send step puts on every copy.
+    assert parsed["List-Unsubscribe"] == (
+        f"<{BASE_URL}/unsubscribe/sample-subscriber-token>, "
+        f"<mailto:{ctx.settings.compliance.from_address}?subject=sample-subscriber-token>"
+    )
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 # --- command line -------------------------------------------------------------------------

@@ -13,11 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from mailer.bootstrap import build_context
 from mailer.config import load_settings
-from mailer.store import db
 from mailer.store import heartbeats as heartbeat_store
+from mailer.store.tables import editions
+from tests.delivery_data import add_subscribers
+from tests.digest_data import week_of_news
 from tests.helpers import cli_env, free_port, run_cli, stop, wait_for_http
 from tests.schedule_support import add_schedule, probe_lines, runs, start_probe_cli
 
@@ -126,22 +129,34 @@ def test_two_scheduler_processes_catch_up_each_missed_fire_time_once(tmp_path, d
     assert live_instances(store) == set()
 
 
-def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_schedule_fires_once(tmp_path):
-    """The one real-time test: up to about a minute, waiting for the next whole minute."""
+def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_digest_is_delivered_once(
+    tmp_path, smtp_server
+):
+    """The one real-time test (up to about a minute, waiting for the next whole minute).
+
+    `mailer serve` (scheduler + worker) and a second `mailer scheduler` run side by side;
+    `schedules set digest "* * * * *"` reaches both without a restart, and the fire time
+    yields one edition, delivered once to each subscriber at the test SMTP server.
+    """
     database_url = f"sqlite:///{tmp_path / 'mailer.db'}"
-    engine = db.make_engine(database_url)
-    db.upgrade(engine)
-    add_schedule(engine, "minutely", cron="0 0 1 1 *", updated_at=datetime.now(UTC))
     web_port = free_port()
     env = process_env(
         database_url,
         tmp_path,
         MAILER_PORT=str(web_port),
-        MAILER_SMTP__OUTBOX_PORT=str(free_port()),
+        MAILER_SMTP__HOST=smtp_server.host,
+        MAILER_SMTP__PORT=str(smtp_server.port),
+        MAILER_DELIVERY__POLL_SECONDS="0.2",
     )
+    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
+    for name in ("poll", "reconfirm", "purge"):  # only the digest is under test here
+        assert run_cli("schedules", "pause", name, env=env, cwd=tmp_path).returncode == 0
+    context = build_context(load_settings(database_url=database_url, data_dir=tmp_path / "var"))
+    add_subscribers(context.engine, 3)
+    with context.engine.begin() as conn:
+        week_of_news(conn, now=datetime.now(UTC))
     serve = start_probe_cli("serve", env=env, cwd=tmp_path)
     second = start_probe_cli("scheduler", env=env, cwd=tmp_path)
-    context = build_context(load_settings(database_url=database_url, data_dir=tmp_path / "var"))
     try:
         health = f"http://127.0.0.1:{web_port}/healthz"
         wait_for_http(health, process=serve)
@@ -149,24 +164,26 @@ def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_schedule_fires_once
         assert httpx.get(health).json()["checks"]["scheduler"] == "ok"
 
         edited_at = datetime.now(UTC)
-        changed = run_cli("schedules", "set", "minutely", "* * * * *", env=env, cwd=tmp_path)
+        changed = run_cli("schedules", "set", "digest", "* * * * *", env=env, cwd=tmp_path)
         assert changed.returncode == 0, changed.stderr
         first_fire = (edited_at + timedelta(minutes=1)).replace(second=0, microsecond=0)
 
-        def fired() -> bool:
-            return any(
-                row["fire_time"] == first_fire and row["outcome"] == "ran"
-                for row in runs(engine, "minutely")
-            )
-
-        wait_until(fired, timeout=100, processes=[serve, second])
+        wait_until(lambda: len(smtp_server.messages) >= 3, timeout=100, processes=[serve, second])
         time.sleep(2)  # time enough for a duplicate from the other process to show
-        lines = probe_lines(tmp_path / "probe.log")
-        assert [fire for _, fire, _ in lines if fire == first_fire] == [first_fire]
-        assert len({fire for _, fire, _ in lines}) == len(lines), "a fire time ran twice"
+        recipients = sorted(r for message in smtp_server.messages for r in message.rcpt_tos)
+        assert recipients == [f"reader{i}@example.kr" for i in range(3)]
+        with context.engine.connect() as conn:
+            made = conn.execute(select(editions.c.schedule, editions.c.scheduled_for)).all()
+        assert [tuple(row) for row in made][:1] == [("digest", first_fire)]
+        assert len({row.scheduled_for for row in made}) == len(made), (
+            "a fire time made two editions"
+        )
+        digest_runs = [
+            row for row in runs(context.engine, "digest") if row["fire_time"] == first_fire
+        ]
+        assert [row["outcome"] for row in digest_runs] == ["ran"]
     finally:
         context.close()
-        engine.dispose()
         stop_all(second, serve)
 
 

@@ -12,7 +12,6 @@ import typer
 from mailer.cli.runtime import err_console, handle_errors, runtime
 from mailer.digest import edition_json, preview_edition, sample_message, sample_values
 from mailer.errors import InvalidInputError
-from mailer.mail import message_bytes
 from mailer.models import EditionState
 from mailer.render import fill_personal_fields
 from mailer.store import db
@@ -59,10 +58,9 @@ def preview(
             + "\n"
         ).encode()
     elif format is PreviewFormat.EML:
-        message = sample_message(
+        data = sample_message(
             settings, subject=rendered.subject, html=rendered.html, text=rendered.text
         )
-        data = message_bytes(message)
     else:
         part = rendered.html if format is PreviewFormat.HTML else rendered.text
         if not markers:

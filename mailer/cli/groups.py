@@ -24,17 +24,19 @@ PLANNED = {
 
 def built_groups() -> dict[str, typer.Typer]:
     """Groups that exist; imported here so the ladder stays one-way (cli imports use cases)."""
-    from mailer.cli import schedules
+    from mailer.cli import delivery, schedules
     from mailer.cli.digest import app as digest_app
 
+    delivery.register(digest_app)  # send, status, resume, resend-unknown
     return {"digest": digest_app, "schedules": schedules.app}
 
 
 def built_commands() -> dict[str, Callable[..., None]]:
     """Planned names that are single commands rather than groups (worker, scheduler)."""
+    from mailer.cli.delivery import worker
     from mailer.cli.scheduler import scheduler
 
-    return {"scheduler": scheduler}
+    return {"scheduler": scheduler, "worker": worker}
 
 
 def register(app: typer.Typer) -> None:

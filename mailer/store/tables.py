@@ -218,6 +218,9 @@ deliveries = Table(
     Column("last_error", Text),
     Column("claimed_by", String(100)),
     _ts("claimed_at"),
+    # When the first SMTP attempt started: the retry deadline (delivery.retry_for)
+    # counts from here, like Mailman's deliver_until (migration 0004).
+    _ts("first_attempt_at"),
     _ts("sent_at"),
     _ts("updated_at", nullable=False),
     UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),

@@ -10,6 +10,7 @@ from mailer.bootstrap import AppContext
 from mailer.errors import StoreError
 from mailer.schedules import scheduler_liveness
 from mailer.store import db
+from mailer.web import outbox
 from mailer.web.archive import router as archive_router
 from mailer.web.deps import page_templates
 
@@ -56,4 +57,5 @@ def create_app(context: AppContext) -> FastAPI:
         )
 
     app.include_router(archive_router)
+    app.include_router(outbox.router)
     return app

@@ -1,4 +1,4 @@
-"""Run the web app under uvicorn, with the scheduler and (without a relay) the built-in outbox."""
+"""Run the web app under uvicorn, with the scheduler, a send worker and (without a relay) the built-in outbox."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import uvicorn
 from mailer.bootstrap import AppContext
 from mailer.errors import StoreError
 from mailer.outbox import Outbox
+from mailer.send import run_worker
 from mailer.store import db
 from mailer.web.app import create_app
 
@@ -43,16 +44,30 @@ async def serve_forever(
     )
     server = uvicorn.Server(config)
     scheduling = _SchedulerWhenReady(context) if scheduler else None
+    stop_worker = asyncio.Event()
+    worker_task: asyncio.Task | None = None
     with _graceful_signals(server):
         try:
             if scheduling is not None:
                 await scheduling.begin()
+            if worker:
+                worker_task = asyncio.create_task(run_worker(context, stop=stop_worker))
+                worker_task.add_done_callback(_report_worker_end)
             await server.serve()
         finally:
             if scheduling is not None:
                 await scheduling.end()
+            # The worker finishes the messages in flight before the outbox goes away.
+            stop_worker.set()
+            if worker_task is not None:
+                await asyncio.gather(worker_task, return_exceptions=True)
             if outbox is not None:
                 await outbox.stop()
+
+
+def _report_worker_end(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the send worker stopped", exc_info=task.exception())
 
 
 @contextlib.contextmanager

@@ -1,0 +1,355 @@
+"""Send commands: ``digest send|status|resume|resend-unknown`` and ``worker``, over the send use case.
+
+The digest group itself belongs to the digest commands; :func:`register` adds the
+send commands to it, so both halves share one ``mailer digest`` group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from mailer import send
+from mailer.bootstrap import AppContext
+from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
+from mailer.config import Settings
+from mailer.errors import NotAvailableError, NotFoundError
+from mailer.models import DeliveryState, EditionState
+from mailer.outbox import Outbox
+from mailer.store import deliveries as store
+
+#: The order states are shown in.
+STATE_ORDER = [str(state) for state in DeliveryState]
+
+
+def register(digest_app: typer.Typer) -> None:
+    """Add the send commands to the ``digest`` group."""
+    digest_app.command("send")(send_command)
+    digest_app.command("status")(status_command)
+    digest_app.command("resume")(resume_command)
+    digest_app.command("resend-unknown")(resend_unknown_command)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def say(message: str, *, style: str | None = None) -> None:
+    """One message, never wrapped mid-sentence (scripts grep these lines)."""
+    out_console.print(message, style=style, soft_wrap=True)
+
+
+def edition_id_for(context: AppContext, number: int) -> int:
+    """Staff name editions by their number (as in /archive/{number}); the store by id."""
+    with context.engine.connect() as conn:
+        edition = store.edition_by_number(conn, number)
+    if edition is None:
+        raise NotFoundError("edition", number)
+    return edition["id"]
+
+
+def _edition(context: AppContext, edition_id: int) -> dict:
+    with context.engine.connect() as conn:
+        edition = store.get_edition(conn, edition_id)
+    if edition is None:
+        raise NotFoundError("edition", edition_id)
+    return edition
+
+
+def _created_edition_id(created: object) -> int | None:
+    """The id of what ``digest.create_edition`` returned (a row, a mapping, an object or an id)."""
+    if created is None:
+        return None
+    if isinstance(created, int):
+        return created
+    if isinstance(created, dict):
+        return created.get("id")
+    mapping = getattr(created, "_mapping", None)
+    if mapping is not None:
+        return mapping["id"]
+    return getattr(created, "id", None)
+
+
+@contextlib.asynccontextmanager
+async def outbox_if_needed(settings: Settings) -> AsyncIterator[None]:
+    """With no relay configured, make sure the built-in outbox listens while we send.
+
+    When `mailer serve` runs, its outbox already holds the port and receives the mail.
+    """
+    if not settings.smtp.uses_outbox:
+        yield
+        return
+    outbox = Outbox(settings.outbox_dir, port=settings.smtp.outbox_port)
+    try:
+        await outbox.start()
+    except OSError:
+        outbox = None  # the port is taken: `mailer serve` is running its outbox
+    try:
+        yield
+    finally:
+        if outbox is not None:
+            await outbox.stop()
+
+
+def _counts_table(title: str, counts: dict[str, int]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("state")
+    table.add_column("deliveries", justify="right")
+    for state in STATE_ORDER:
+        if counts.get(state):
+            table.add_row(state, str(counts[state]))
+    table.add_row("total", str(sum(counts.values())), style="bold")
+    return table
+
+
+def _print_edition_status(context: AppContext, edition_id: int) -> dict:
+    edition = _edition(context, edition_id)
+    counts = send.delivery_counts(context, edition_id).by_state
+    out_console.print(_counts_table(f"edition {edition['number']} — {edition['state']}", counts))
+    if edition["state"] == EditionState.PAUSED and edition["reason"]:
+        say(f"[yellow]{edition['reason']}[/]")
+    if counts.get(DeliveryState.UNKNOWN):
+        say(
+            f"{counts[DeliveryState.UNKNOWN]} deliveries were in flight when a connection or "
+            "worker was lost: the relay may or may not have them. Resend them on purpose with "
+            f"`mailer digest resend-unknown {edition['number']}`.",
+        )
+    return edition
+
+
+class _RateColumn(ProgressColumn):
+    """Messages per second, from Rich's own speed estimate."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} msg/s" if speed else "— msg/s")
+
+
+async def _deliver_with_progress(context: AppContext, edition_id: int) -> send.WorkerSummary:
+    """Run a worker until nothing is due, with a progress bar fed from the delivery counts."""
+
+    def done_and_total() -> tuple[int, int]:
+        counts = send.delivery_counts(context, edition_id).by_state
+        waiting = counts.get(DeliveryState.QUEUED, 0) + counts.get(DeliveryState.SENDING, 0)
+        total = sum(counts.values())
+        return total - waiting, total
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    progress = Progress(
+        TextColumn("[bold]sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=out_console,
+        transient=False,
+    )
+    done, total = done_and_total()
+    task = progress.add_task("send", total=total, completed=done)
+
+    async def follow() -> None:
+        while True:
+            done, total = await asyncio.to_thread(done_and_total)
+            progress.update(task, completed=done, total=total)
+            await asyncio.sleep(0.5)
+
+    with progress:
+        follower = asyncio.create_task(follow())
+        try:
+            async with outbox_if_needed(context.settings):
+                summary = await send.run_worker(context, stop=stop, until_idle=True)
+        finally:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        done, total = await asyncio.to_thread(done_and_total)
+        progress.update(task, completed=done, total=total)
+    return summary
+
+
+# -- digest commands ----------------------------------------------------------------------
+
+
+@handle_errors
+def send_command(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would be sent; create, queue and send nothing."
+    ),
+    wait: bool = typer.Option(
+        False, "--wait", help="Deliver in this process with a progress bar, then summarise."
+    ),
+    edition: int | None = typer.Option(
+        None, "--edition", help="Send this existing edition (its number) instead of a new one."
+    ),
+) -> None:
+    """Create the next edition now and queue it for every active subscriber (--wait: deliver it too)."""
+    context = runtime(ctx).context
+    with context.engine.connect() as conn:
+        audience = store.active_subscriber_count(conn)
+    if edition is None:
+        if dry_run:
+            say(
+                f"dry run: a new edition would go to {audience} active subscribers; nothing was "
+                "created or sent (`mailer digest preview` shows its content)"
+            )
+            return
+        # The digest step builds editions; imported here so that this command does not
+        # depend on it for anything else.
+        try:
+            from mailer.digest import create_edition
+        except ImportError:
+            raise NotAvailableError(
+                "building a new edition (`mailer digest send` without --edition)"
+                " is not available in this version; send an existing one with --edition N"
+            ) from None
+
+        scheduled_for = datetime.now(UTC).replace(second=0, microsecond=0)
+        created = create_edition(context, schedule="manual", scheduled_for=scheduled_for)
+        edition_id = _created_edition_id(created)
+        if edition_id is None:
+            say("no edition was created: nothing to send")
+            return
+    else:
+        edition_id = edition_id_for(context, edition)
+    row = _edition(context, edition_id)
+    if row["state"] == EditionState.SKIPPED:
+        say(f"edition {row['number']} was skipped: {row['reason'] or 'no reason'}")
+        return
+    if dry_run:
+        say(
+            f"dry run: edition {row['number']} ({row['state']}) «{row['subject']}» would be "
+            f"queued for {audience} active subscribers; nothing was queued or sent"
+        )
+        return
+    queued = send.queue_edition(context, edition_id)
+    if queued:
+        say(f"edition {row['number']}: queued {queued} deliveries")
+    else:
+        say(f"edition {row['number']} was already queued ({row['state']})")
+    if not wait:
+        say("a running `mailer worker` or `mailer serve` sends them (or use --wait)", style="dim")
+        return
+    summary = asyncio.run(_deliver_with_progress(context, edition_id))
+    edition_row = _print_edition_status(context, edition_id)
+    if summary.recovered_unknown:
+        say(f"{summary.recovered_unknown} deliveries of a stopped worker were marked unknown")
+    if edition_row["state"] == EditionState.PAUSED:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@handle_errors
+def status_command(
+    ctx: typer.Context,
+    edition: int | None = typer.Argument(None, help="Edition number (default: recent editions)."),
+) -> None:
+    """Print deliveries by state for one edition, or for the most recent editions."""
+    context = runtime(ctx).context
+    if edition is not None:
+        _print_edition_status(context, edition_id_for(context, edition))
+        return
+    with context.engine.connect() as conn:
+        editions = store.recent_editions(conn)
+        counts = {row["id"]: store.counts_by_state(conn, row["id"]) for row in editions}
+    if not editions:
+        say("no editions yet")
+        return
+    table = Table(title="recent editions", title_justify="left")
+    table.add_column("edition", justify="right")
+    table.add_column("state")
+    for state in STATE_ORDER:
+        table.add_column(state, justify="right")
+    for row in editions:
+        by_state = counts[row["id"]]
+        table.add_row(
+            str(row["number"]),
+            row["state"],
+            *[str(by_state.get(state, 0)) for state in STATE_ORDER],
+        )
+    out_console.print(table)
+
+
+@handle_errors
+def resume_command(
+    ctx: typer.Context,
+    edition: int = typer.Argument(..., help="Number of the paused edition."),
+) -> None:
+    """Continue a paused edition; its deferred deliveries are retried at once."""
+    context = runtime(ctx).context
+    due = send.resume_edition(context, edition_id_for(context, edition))
+    say(f"edition {edition} resumed; {due} deferred deliveries are due now")
+
+
+@handle_errors
+def resend_unknown_command(
+    ctx: typer.Context,
+    edition: int = typer.Argument(..., help="Edition number."),
+) -> None:
+    """Queue again the deliveries whose outcome is unknown (a reader may get the digest twice)."""
+    context = runtime(ctx).context
+    count = send.resend_unknown(context, edition_id_for(context, edition))
+    if count:
+        say(f"edition {edition}: {count} deliveries with an unknown outcome are queued again")
+    else:
+        say(f"edition {edition} has no delivery with an unknown outcome")
+
+
+# -- worker -------------------------------------------------------------------------------
+
+
+async def _run_worker_until_signalled(
+    context: AppContext, *, until_idle: bool
+) -> send.WorkerSummary:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with outbox_if_needed(context.settings):
+        return await send.run_worker(context, stop=stop, until_idle=until_idle)
+
+
+@handle_errors
+def worker(
+    ctx: typer.Context,
+    until_idle: bool = typer.Option(
+        False, "--until-idle", help="Stop once nothing is queued or due (for cron-style runs)."
+    ),
+) -> None:
+    """Deliver queued editions until stopped (SIGTERM or Ctrl+C finish the messages in flight)."""
+    context = runtime(ctx).context
+    smtp = context.settings.smtp
+    target = "the built-in outbox" if smtp.uses_outbox else f"{smtp.host}:{smtp.effective_port}"
+    say(f"worker started: {smtp.connections} connections to {target}")
+    summary = asyncio.run(_run_worker_until_signalled(context, until_idle=until_idle))
+    say(
+        f"worker {summary.worker_id} stopped after {summary.elapsed:.1f} s: "
+        f"sent {summary.sent}, deferred {summary.deferred}, failed {summary.failed}, "
+        f"unknown {summary.unknown}, skipped {summary.skipped}"
+        + (
+            f", {summary.recovered_unknown} recovered as unknown"
+            if summary.recovered_unknown
+            else ""
+        )
+    )
+    for reason in summary.paused.values():
+        say(f"[yellow]{reason}[/]")

@@ -1,0 +1,65 @@
+"""Development page: the messages the built-in outbox received (``/outbox``)."""
+
+from __future__ import annotations
+
+import mailbox
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.templating import Jinja2Templates
+
+from mailer.bootstrap import AppContext
+from mailer.config import Settings
+from mailer.outbox import list_outbox
+from mailer.web.deps import app_context, page_templates
+
+router = APIRouter()
+
+
+@lru_cache(maxsize=4)
+def _templates(templates_dir: Path) -> Jinja2Templates:
+    return page_templates(Settings.model_construct(templates_dir=templates_dir))
+
+
+def _outbox_dir(context: AppContext) -> Path:
+    """The outbox folder; 404 unless this is a development service using the outbox.
+
+    The page shows subscribers' addresses, so it exists only where the outbox itself
+    does: in development, with no relay configured.
+    """
+    settings = context.settings
+    if settings.env != "development" or not settings.smtp.uses_outbox:
+        raise HTTPException(status_code=404)
+    return settings.outbox_dir
+
+
+@router.get("/outbox", response_class=HTMLResponse)
+def outbox_page(request: Request, context: AppContext = Depends(app_context)) -> HTMLResponse:
+    """The newest messages first: subject, sender, recipients, date, size."""
+    directory = _outbox_dir(context)
+    messages = list_outbox(directory)
+    return _templates(context.settings.templates_dir).TemplateResponse(
+        request,
+        "outbox.html",
+        {
+            "list_name": context.settings.compliance.list_name,
+            "messages": messages,
+            "directory": str(directory),
+        },
+    )
+
+
+@router.get("/outbox/{key}", response_class=PlainTextResponse)
+def outbox_message(key: str, context: AppContext = Depends(app_context)) -> PlainTextResponse:
+    """One message as it arrived (headers and encoded body), for checking what was sent."""
+    directory = _outbox_dir(context)
+    if not (directory / "new").is_dir():
+        raise HTTPException(status_code=404)
+    try:
+        # Maildir looks the key up in its own table of contents, never as a path.
+        data = mailbox.Maildir(directory, create=False).get_bytes(key)
+    except KeyError:
+        raise HTTPException(status_code=404) from None
+    return PlainTextResponse(data.decode("utf-8", errors="replace"))
