@@ -15,25 +15,38 @@ def text_version(text: str) -> str:
     return "v-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def ensure_consent_text(conn: Connection, text: str, /) -> tuple[str, bool]:
+def ensure_consent_text(
+    conn: Connection, text: str, /, *, language: str = "ko"
+) -> tuple[str, bool]:
     """Store this wording if new; returns (version, inserted)."""
     version = text_version(text)
     if conn.execute(select(consent_texts.c.id).where(consent_texts.c.version == version)).first():
         return version, False
     conn.execute(
-        insert(consent_texts).values(version=version, text=text, created_at=datetime.now(UTC))
+        insert(consent_texts).values(
+            version=version, text=text, language=language, created_at=datetime.now(UTC)
+        )
     )
     return version, True
 
 
-def latest_consent_text(conn: Connection) -> dict | None:
+def latest_consent_text(conn: Connection, *, language: str = "ko") -> dict | None:
+    """The newest wording in ``language`` (the one a signup page shows now)."""
     row = (
         conn.execute(
-            select(consent_texts).order_by(
-                consent_texts.c.created_at.desc(), consent_texts.c.id.desc()
-            )
+            select(consent_texts)
+            .where(consent_texts.c.language == language)
+            .order_by(consent_texts.c.created_at.desc(), consent_texts.c.id.desc())
         )
         .mappings()
         .first()
     )
     return dict(row) if row else None
+
+
+def consent_texts_by_version(conn: Connection, versions: list[str]) -> dict[str, dict]:
+    """The wordings with these versions (for a subscriber's data export)."""
+    if not versions:
+        return {}
+    rows = conn.execute(select(consent_texts).where(consent_texts.c.version.in_(versions)))
+    return {row.version: dict(row._mapping) for row in rows}
