@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Connection, insert, select
 
 from mailer.store.tables import consent_texts
+
+#: Languages a consent text may be in; Korean is the binding wording, English its translation.
+LANGUAGES = ("ko", "en")
 
 
 def text_version(text: str) -> str:
@@ -50,3 +54,17 @@ def consent_texts_by_version(conn: Connection, versions: list[str]) -> dict[str,
         return {}
     rows = conn.execute(select(consent_texts).where(consent_texts.c.version.in_(versions)))
     return {row.version: dict(row._mapping) for row in rows}
+
+
+def seed_consent_texts(conn: Connection, config_dir: Path, /) -> list[str]:
+    """Store the wording of config/consent.<lang>.txt when it is new; returns what was added."""
+    added = []
+    for language in LANGUAGES:
+        path = config_dir / f"consent.{language}.txt"
+        if path.is_file():
+            version, inserted = ensure_consent_text(
+                conn, path.read_text("utf-8").strip(), language=language
+            )
+            if inserted:
+                added.append(f"{version} ({language})")
+    return added
