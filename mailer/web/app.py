@@ -10,6 +10,7 @@ from mailer.bootstrap import AppContext
 from mailer.errors import StoreError
 from mailer.store import db
 from mailer.web.deps import page_templates
+from mailer.web.public import public_router
 
 
 def create_app(context: AppContext) -> FastAPI:
@@ -40,4 +41,5 @@ def create_app(context: AppContext) -> FastAPI:
             {"list_name": settings.compliance.list_name, "sender": settings.compliance.sender_name},
         )
 
+    app.include_router(public_router(context))
     return app
