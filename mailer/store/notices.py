@@ -112,11 +112,16 @@ def claim_due(
     return [dict(row) for row in rows.mappings()]
 
 
+def _in_flight(notice_id: int):
+    # Only the claimed row: an outcome must never land on a row queued since under the same id.
+    return (notices.c.id == notice_id) & (notices.c.state == SENDING)
+
+
 def mark_sent(conn: Connection, notice_id: int, /, *, at: datetime) -> None:
     """Sent: the address is dropped from the queue row, it is no longer needed (제21조)."""
     conn.execute(
         update(notices)
-        .where(notices.c.id == notice_id)
+        .where(_in_flight(notice_id))
         .values(state=SENT, sent_at=at, to_address=None, last_error=None)
     )
 
@@ -124,7 +129,7 @@ def mark_sent(conn: Connection, notice_id: int, /, *, at: datetime) -> None:
 def mark_deferred(conn: Connection, notice_id: int, /, *, retry_at: datetime, error: str) -> None:
     conn.execute(
         update(notices)
-        .where(notices.c.id == notice_id)
+        .where(_in_flight(notice_id))
         .values(state=DEFERRED, next_attempt_at=retry_at, last_error=error[:2000])
     )
 
@@ -132,16 +137,16 @@ def mark_deferred(conn: Connection, notice_id: int, /, *, retry_at: datetime, er
 def mark_failed(conn: Connection, notice_id: int, /, *, error: str) -> None:
     conn.execute(
         update(notices)
-        .where(notices.c.id == notice_id)
+        .where(_in_flight(notice_id))
         .values(state=FAILED, to_address=None, last_error=error[:2000])
     )
 
 
 def drop_for_subscriber(conn: Connection, subscriber_id: int, /) -> None:
-    """Forget unsent notices of a subscriber being erased (they would carry the address)."""
+    """Forget queued notices of a subscriber (withdrawn or erased); one in flight finishes."""
     conn.execute(
         delete(notices).where(
-            (notices.c.subscriber_id == subscriber_id) & (notices.c.state != SENT)
+            (notices.c.subscriber_id == subscriber_id) & notices.c.state.in_((QUEUED, DEFERRED))
         )
     )
 
