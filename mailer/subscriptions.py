@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import random
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,7 @@ log = logging.getLogger("mailer.subscriptions")
 MAX_TOKEN_LENGTH = 128
 
 _CONSENTED = (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
+_TOKEN_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class SignupThrottled(MailerError):
@@ -107,7 +109,12 @@ def _limit_key(ctx: AppContext, kind: str, value: str) -> str:
 
 
 def _plausible_token(token: str | None) -> bool:
-    return bool(token) and len(token) <= MAX_TOKEN_LENGTH and token.isascii()
+    """Our tokens are URL-safe base64; anything else (NUL, non-ASCII, huge) is not worth a query."""
+    return (
+        bool(token)
+        and len(token) <= MAX_TOKEN_LENGTH
+        and _TOKEN_ALPHABET.fullmatch(token) is not None
+    )
 
 
 def _lookup_token(conn: Connection, token: str | None, *, lock: bool = False) -> dict | None:
