@@ -116,8 +116,11 @@ def import_csv(
             check_header(reader.fieldnames)
 
             def rows():
+                # Report the line a record starts on (a quoted field may span lines).
+                previous = reader.line_num
                 for row in reader:
-                    yield reader.line_num, row
+                    yield previous + 1, row
+                    previous = reader.line_num
 
             report = import_rows(
                 context,
