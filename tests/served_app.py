@@ -16,9 +16,9 @@ from tests.helpers import free_port
 
 
 @contextmanager
-def serve_app(context: AppContext) -> Iterator[str]:
+def serve_app(context: AppContext, *, port: int | None = None) -> Iterator[str]:
     """Yield the base URL of a running server; the lifespan (notice runner) runs too."""
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(context), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
