@@ -14,6 +14,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from mailer.store.tables import consent_events
 
+_INSERT_EVENT = insert(consent_events)
+
 
 def record_event(
     conn: Connection,
@@ -29,18 +31,20 @@ def record_event(
     consent_version: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    # Parameters rather than .values(): the statement stays one cached compiled form.
     conn.execute(
-        insert(consent_events).values(
-            subscriber_id=subscriber_id,
-            email_hash=email_hash,
-            kind=kind,
-            at=at,
-            ip=(ip or None) and ip[:64],
-            user_agent=(user_agent or None) and user_agent[:500],
-            source=(source or None) and source[:100],
-            consent_version=consent_version,
-            detail=detail or {},
-        )
+        _INSERT_EVENT,
+        {
+            "subscriber_id": subscriber_id,
+            "email_hash": email_hash,
+            "kind": kind,
+            "at": at,
+            "ip": (ip or None) and ip[:64],
+            "user_agent": (user_agent or None) and user_agent[:500],
+            "source": (source or None) and source[:100],
+            "consent_version": consent_version,
+            "detail": detail or {},
+        },
     )
 
 

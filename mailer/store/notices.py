@@ -16,6 +16,9 @@ SENT = "sent"
 FAILED = "failed"
 
 
+_INSERT_RETURNING_ID = insert(notices).returning(notices.c.id)
+
+
 def enqueue(
     conn: Connection,
     kind: str,
@@ -26,21 +29,17 @@ def enqueue(
     subscriber_id: int | None = None,
     context: dict[str, Any] | None = None,
 ) -> int:
-    result = conn.execute(
-        insert(notices)
-        .values(
-            kind=kind,
-            subscriber_id=subscriber_id,
-            to_address=to_address,
-            context=context or {},
-            state=QUEUED,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .returning(notices.c.id)
-    )
-    return result.scalar_one()
+    parameters = {
+        "kind": kind,
+        "subscriber_id": subscriber_id,
+        "to_address": to_address,
+        "context": context or {},
+        "state": QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    return conn.execute(_INSERT_RETURNING_ID, parameters).scalar_one()
 
 
 def enqueue_many(conn: Connection, rows: list[dict[str, Any]], /) -> None:

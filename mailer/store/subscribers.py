@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from mailer.models import SubscriberStatus
 from mailer.store.tables import deliveries, editions, subscribers
@@ -28,8 +28,13 @@ def by_id(conn: Connection, subscriber_id: int, /, *, lock: bool = False) -> dic
     return _one(conn, subscribers.c.id == subscriber_id, lock=lock)
 
 
+_BY_EMAIL = select(subscribers).where(subscribers.c.email == bindparam("email"))
+
+
 def by_email(conn: Connection, email: str, /, *, lock: bool = False) -> dict | None:
-    return _one(conn, subscribers.c.email == email, lock=lock)
+    query = _BY_EMAIL.with_for_update() if lock else _BY_EMAIL
+    row = conn.execute(query, {"email": email}).mappings().first()
+    return dict(row) if row else None
 
 
 def by_token(conn: Connection, token: str, /, *, lock: bool = False) -> dict | None:
@@ -40,14 +45,19 @@ def by_confirm_hash(conn: Connection, token_hash: str, /, *, lock: bool = False)
     return _one(conn, subscribers.c.confirm_token_hash == token_hash, lock=lock)
 
 
-def insert_if_absent(conn: Connection, values: dict[str, Any], /) -> bool:
-    """Insert unless the address exists (a concurrent signup may have won); True if inserted."""
-    statement = (
-        insert_for(conn, subscribers)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[subscribers.c.email])
-    )
-    return conn.execute(statement).rowcount == 1
+def insert_if_absent(conn: Connection, values: dict[str, Any], /) -> int | None:
+    """Insert unless the address exists (a concurrent signup may have won); the new id or None."""
+    statement = _INSERT_IF_ABSENT.get(conn.dialect.name)
+    if statement is None:
+        statement = _INSERT_IF_ABSENT[conn.dialect.name] = (
+            insert_for(conn, subscribers)
+            .on_conflict_do_nothing(index_elements=[subscribers.c.email])
+            .returning(subscribers.c.id)
+        )
+    return conn.execute(statement, values).scalar_one_or_none()
+
+
+_INSERT_IF_ABSENT: dict[str, object] = {}
 
 
 def insert_many(conn: Connection, rows: list[dict[str, Any]], /) -> dict[str, int]:

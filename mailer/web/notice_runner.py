@@ -15,6 +15,9 @@ from mailer.bootstrap import AppContext
 
 log = logging.getLogger("mailer.notices")
 
+#: Seconds a woken runner waits before sending, so that a burst of signups shares a batch.
+BATCH_DELAY = 0.25
+
 
 class NoticeRunner:
     def __init__(self, context: AppContext) -> None:
@@ -43,6 +46,9 @@ class NoticeRunner:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
+            # Gather what arrives in the next moment into one batch on one SMTP
+            # connection, instead of one connection per signup under load.
+            await asyncio.sleep(BATCH_DELAY)
             self._wake.clear()
             try:
                 sent = await subscriptions.deliver_notices(self._context, limit=batch)

@@ -13,13 +13,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from mailer import consent, subscriptions
 from mailer.bootstrap import AppContext
 from mailer.errors import InvalidInputError, NotFoundError
-from mailer.subscriptions import ConfirmState, SignupThrottled
+from mailer.subscriptions import ConfirmState, SignupThrottled, run_db
 from mailer.validation import (
     MAX_EMAIL_LENGTH,
     MAX_NAME_LENGTH,
@@ -154,7 +153,7 @@ def public_router(context: AppContext) -> APIRouter:
         query = request.query_params
         # Prefill from the embeddable snippet (a GET form on another site, see the CLI).
         values = {key: query.get(key, "")[:400] for key in ("email", "name", "organisation", "src")}
-        return await run_in_threadpool(signup_page, request, lang, values)
+        return await run_db(context, signup_page, request, lang, values)
 
     @router.post("/subscribe", response_class=HTMLResponse)
     async def subscribe_submit(request: Request) -> Response:
@@ -168,25 +167,27 @@ def public_router(context: AppContext) -> APIRouter:
             # Honeypot filled: a bot. Same answer as a real signup, nothing stored or sent.
             return render(request, "sent.html", lang)
         if not csrf.valid(request, form):
-            return await run_in_threadpool(
-                signup_page, request, lang, values, notice="csrf_expired", status=400
+            return await run_db(
+                context, signup_page, request, lang, values, notice="csrf_expired", status=400
             )
-        _, problems = check_subscriber(
-            email=field(form, "email"),
-            name=field(form, "name"),
-            organisation=field(form, "organisation"),
-        )
         if field(form, "consent") != "yes":
+            # Refused before any store work; every other field is checked too, so the
+            # page shows all problems at once.
+            _, problems = check_subscriber(
+                email=field(form, "email"),
+                name=field(form, "name"),
+                organisation=field(form, "organisation"),
+            )
             problems["consent"] = Problem.CONSENT_REQUIRED
-        if problems:
             errors = {name: problem_text(lang, name, p) for name, p in problems.items()}
-            return await run_in_threadpool(
-                signup_page, request, lang, values, errors=errors, status=400
+            return await run_db(
+                context, signup_page, request, lang, values, errors=errors, status=400
             )
         src = values["src"]
         source = f"web:{src}" if _SOURCE_TAG.fullmatch(src) else "web"
         try:
-            await run_in_threadpool(
+            await run_db(
+                context,
                 subscriptions.signup,
                 context,
                 field(form, "email"),
@@ -203,13 +204,13 @@ def public_router(context: AppContext) -> APIRouter:
             return response
         except InvalidSubscriberInput as exc:
             errors = {name: problem_text(lang, name, p) for name, p in exc.problems.items()}
-            return await run_in_threadpool(
-                signup_page, request, lang, values, errors=errors, status=400
+            return await run_db(
+                context, signup_page, request, lang, values, errors=errors, status=400
             )
         except InvalidInputError:
             # The consent text changed between showing the form and submitting it.
-            return await run_in_threadpool(
-                signup_page, request, lang, values, notice="consent_changed", status=400
+            return await run_db(
+                context, signup_page, request, lang, values, notice="consent_changed", status=400
             )
         runner.wake()
         return render(request, "sent.html", lang)
@@ -234,7 +235,7 @@ def public_router(context: AppContext) -> APIRouter:
     async def confirm_page(request: Request, token: str) -> Response:
         # A GET never confirms: mail scanners open links before people do.
         lang = choose_language(request)
-        result = await run_in_threadpool(subscriptions.check_confirmation, context, token)
+        result = await run_db(context, subscriptions.check_confirmation, context, token)
         if result.state is ConfirmState.VALID:
             return render(request, "confirm.html", lang, {"name": result.name}, with_form=True)
         return confirm_outcome_page(request, lang, result)
@@ -244,7 +245,7 @@ def public_router(context: AppContext) -> APIRouter:
         form = await form_or_413(request)
         lang = choose_language(request, field(form, "lang") if form else None)
         if form is None or not csrf.valid(request, form):
-            result = await run_in_threadpool(subscriptions.check_confirmation, context, token)
+            result = await run_db(context, subscriptions.check_confirmation, context, token)
             if result.state is ConfirmState.VALID:
                 return render(
                     request,
@@ -255,7 +256,8 @@ def public_router(context: AppContext) -> APIRouter:
                     with_form=True,
                 )
             return confirm_outcome_page(request, lang, result)
-        result = await run_in_threadpool(
+        result = await run_db(
+            context,
             subscriptions.confirm,
             context,
             token,
@@ -284,7 +286,8 @@ def public_router(context: AppContext) -> APIRouter:
         if form is None or field(form, ONE_CLICK_KEY) != ONE_CLICK_VALUE:
             return render(request, "unsubscribe.html", lang)
         source = "unsubscribe-page" if field(form, "via") == "page" else "one-click"
-        changed = await run_in_threadpool(
+        changed = await run_db(
+            context,
             subscriptions.unsubscribe,
             context,
             token,
@@ -331,7 +334,7 @@ def public_router(context: AppContext) -> APIRouter:
     @router.get("/preferences/{token}", response_class=HTMLResponse)
     async def preferences(request: Request, token: str) -> Response:
         lang = choose_language(request)
-        row = await run_in_threadpool(subscriptions.subscriber_for_token, context, token)
+        row = await run_db(context, subscriptions.subscriber_for_token, context, token)
         if row is None:
             return not_found(request, lang)
         done = request.query_params.get("done")
@@ -340,7 +343,7 @@ def public_router(context: AppContext) -> APIRouter:
 
     @router.get("/preferences/{token}/data.json")
     async def my_data(request: Request, token: str) -> Response:
-        data = await run_in_threadpool(subscriptions.personal_data, context, token)
+        data = await run_db(context, subscriptions.personal_data, context, token)
         if data is None:
             return not_found(request, choose_language(request))
         body = json.dumps(data, ensure_ascii=False, indent=2)
@@ -356,7 +359,7 @@ def public_router(context: AppContext) -> APIRouter:
             lang = choose_language(request)
             return message_page(request, lang, "title_too_large", "too_large_body", status=413)
         lang = choose_language(request, field(form, "lang"))
-        row = await run_in_threadpool(subscriptions.subscriber_for_token, context, token)
+        row = await run_db(context, subscriptions.subscriber_for_token, context, token)
         if row is None or action not in {"profile", "pause", "resume", "unsubscribe", "erase"}:
             return not_found(request, lang)
         if not csrf.valid(request, form):
@@ -365,7 +368,8 @@ def public_router(context: AppContext) -> APIRouter:
         back = f"/preferences/{token}?lang={lang}"
         try:
             if action == "profile":
-                await run_in_threadpool(
+                await run_db(
+                    context,
                     subscriptions.update_profile,
                     context,
                     token,
@@ -374,17 +378,19 @@ def public_router(context: AppContext) -> APIRouter:
                 )
                 return RedirectResponse(f"{back}&done=saved", status_code=303)
             if action in ("pause", "resume"):
-                await run_in_threadpool(
+                await run_db(
+                    context,
                     lambda: subscriptions.set_paused(
                         context, token, paused=action == "pause", ip=ip, user_agent=agent
-                    )
+                    ),
                 )
                 return RedirectResponse(f"{back}&done={action}d_done", status_code=303)
             if action == "unsubscribe":
-                await run_in_threadpool(
+                await run_db(
+                    context,
                     lambda: subscriptions.unsubscribe(
                         context, token, source="preferences", ip=ip, user_agent=agent
-                    )
+                    ),
                 )
                 runner.wake()
                 return render(request, "unsubscribed.html", lang)
@@ -392,8 +398,8 @@ def public_router(context: AppContext) -> APIRouter:
             if field(form, "confirm") != "yes":
                 errors = {"confirm": words[lang]["erase_confirm_required"]}
                 return preferences_page(request, lang, row, errors=errors, status=400)
-            await run_in_threadpool(
-                lambda: subscriptions.erase(context, token=token, source="preferences")
+            await run_db(
+                context, lambda: subscriptions.erase(context, token=token, source="preferences")
             )
             runner.wake()
             return message_page(request, lang, "title_erased", "erased_body", status=200)
