@@ -825,23 +825,36 @@ class _NotNeeded(Exception):
     """The notice lost its purpose (subscriber gone, or already confirmed)."""
 
 
+#: Notice mails go out over at most this many SMTP connections at once (and never more
+#: than ``smtp.connections``); aiosmtplib serialises sends per connection.
+NOTICE_LANES = 4
+
+
 async def deliver_notices(
     ctx: AppContext, /, *, now: datetime | None = None, limit: int = 200
 ) -> int:
-    """Send queued notice mails that are due, over one SMTP connection; returns how many were sent.
+    """Send queued notice mails that are due; returns how many were sent.
 
-    A relay that is down or refuses temporarily defers the rest of the batch with
-    exponential backoff; a permanent refusal fails that notice only.
+    The batch is shared out over a few SMTP connections. A relay that is down defers
+    the rest of a connection's share with exponential backoff; a temporary refusal
+    defers that notice; a permanent refusal fails that notice only.
     """
     now = now or utcnow()
-    settings = ctx.settings
     claimed = await run_db(ctx, _claim, ctx, now, limit)
     if not claimed:
         return 0
+    lanes = max(1, min(NOTICE_LANES, ctx.settings.smtp.connections, len(claimed)))
+    shares = [claimed[lane::lanes] for lane in range(lanes)]
+    results = await asyncio.gather(*(_deliver_share(ctx, share, now) for share in shares))
+    return sum(results)
+
+
+async def _deliver_share(ctx: AppContext, share: list[dict], now: datetime) -> int:
+    settings = ctx.settings
     client = None
     sent = 0
     try:
-        for index, notice in enumerate(claimed):
+        for index, notice in enumerate(share):
             try:
                 message = await run_db(ctx, _build_notice, ctx, notice, now)
             except _NotNeeded as exc:
@@ -860,8 +873,8 @@ async def deliver_notices(
                     client.close()  # start the next notice on a fresh session
                     client = None
                 if isinstance(exc, TransportError):
-                    # The relay itself is unusable: the rest of the batch waits too.
-                    await run_db(ctx, _defer, ctx, claimed[index:], now, str(exc))
+                    # The relay itself is unusable: the rest of this share waits too.
+                    await run_db(ctx, _defer, ctx, share[index:], now, str(exc))
                     return sent
                 if exc.temporary:
                     await run_db(ctx, _defer, ctx, [notice], now, str(exc))
