@@ -831,11 +831,16 @@ NOTICE_LANES = 4
 
 
 async def deliver_notices(
-    ctx: AppContext, /, *, now: datetime | None = None, limit: int = 200
+    ctx: AppContext,
+    /,
+    *,
+    now: datetime | None = None,
+    limit: int = 200,
+    lanes: int = NOTICE_LANES,
 ) -> int:
     """Send queued notice mails that are due; returns how many were sent.
 
-    The batch is shared out over a few SMTP connections. A relay that is down defers
+    The batch is shared out over up to ``lanes`` SMTP connections. A relay that is down defers
     the rest of a connection's share with exponential backoff; a temporary refusal
     defers that notice; a permanent refusal fails that notice only.
     """
@@ -843,7 +848,7 @@ async def deliver_notices(
     claimed = await run_db(ctx, _claim, ctx, now, limit)
     if not claimed:
         return 0
-    lanes = max(1, min(NOTICE_LANES, ctx.settings.smtp.connections, len(claimed)))
+    lanes = max(1, min(lanes, ctx.settings.smtp.connections, len(claimed)))
     shares = [claimed[lane::lanes] for lane in range(lanes)]
     results = await asyncio.gather(*(_deliver_share(ctx, share, now) for share in shares))
     return sum(results)

@@ -51,7 +51,9 @@ class NoticeRunner:
             await asyncio.sleep(BATCH_DELAY)
             self._wake.clear()
             try:
-                sent = await subscriptions.deliver_notices(self._context, limit=batch)
+                # One connection: mail is composed between requests, never instead of
+                # them, so a burst of signups is answered first and mailed soon after.
+                sent = await subscriptions.deliver_notices(self._context, limit=batch, lanes=1)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 — one bad round must not end the runner
