@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from mailer.bootstrap import AppContext
 from mailer.models import email_hash
 from mailer.store import consent as ledger
 from mailer.store.consent_texts import (
@@ -23,6 +23,9 @@ from mailer.store.consent_texts import (
     latest_consent_text,
     seed_consent_texts,
 )
+
+if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+    from mailer.bootstrap import AppContext
 
 
 @dataclass(frozen=True, slots=True)

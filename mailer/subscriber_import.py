@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from mailer.bootstrap import AppContext
 from mailer.errors import InvalidInputError
 from mailer.models import (
     ConsentKind,
@@ -26,6 +26,9 @@ from mailer.store import notices as notice_store
 from mailer.store import subscribers as store
 from mailer.store.suppressions import suppressed_among
 from mailer.validation import PROBLEM_TEXT, check_subscriber
+
+if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+    from mailer.bootstrap import AppContext
 
 #: Columns with a place of their own; every other column is kept as an attribute.
 NAME_COLUMNS = {"name", "이름"}

@@ -19,11 +19,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from mailer.bootstrap import AppContext
 from mailer.errors import (
     DeliveryError,
     InvalidInputError,
@@ -54,6 +53,9 @@ from mailer.validation import (
     require_subscriber,
     smtp_address,
 )
+
+if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+    from mailer.bootstrap import AppContext
 
 log = logging.getLogger("mailer.subscriptions")
 
@@ -101,7 +103,9 @@ async def run_db(ctx: AppContext, function, /, *args, **kwargs):
     steps of up to 100 ms. In one process, running every transaction on the event
     loop's own thread serialises them with no sleeping at all (they take well under a
     millisecond). On PostgreSQL, which has row locks and network round trips, the work
-    goes to a worker thread so the loop stays free.
+    goes to a worker thread so the loop stays free. (Another process writing to the
+    same SQLite file — a long CLI import — can still make the loop wait for the lock;
+    several web processes belong on PostgreSQL.)
     """
     if ctx.engine.dialect.name == "sqlite":
         return function(*args, **kwargs)
