@@ -166,6 +166,12 @@ class SubscriptionSettings(Section):
     pending_retention_days: int = Field(default=7, ge=1)
     per_address_interval: float = Field(default=600, ge=0)
     per_ip_per_hour: int = Field(default=20, ge=1)
+    unsubscribed_retention_days: float = Field(default=5, ge=0)
+    notice_retry_for: float = Field(default=3 * 86400, gt=0)
+    notice_backoff_base: float = Field(default=60, gt=0)
+    notice_backoff_max: float = Field(default=3600, gt=0)
+    notice_poll_seconds: float = Field(default=30, gt=0)
+    max_form_bytes: int = Field(default=16384, ge=1024)
 
 
 class SchedulerSettings(Section):

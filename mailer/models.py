@@ -6,7 +6,9 @@ Nothing here imports the rest of the package; adapters and use cases exchange th
 from __future__ import annotations
 
 import enum
+import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +21,33 @@ class SubscriberStatus(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"  # a hard bounce suppressed the address
     ERASED = "erased"  # personal data gone; only a hashed suppression entry remains
+
+
+class ConsentKind(enum.StrEnum):
+    """What a consent-ledger entry records (개인정보보호법 제15·22조, 정보통신망법 제50조)."""
+
+    CONSENT = "consent"  # the consent text was accepted (signup form, import, staff)
+    CONFIRMATION = "confirmation"  # the double opt-in link was clicked
+    WITHDRAWAL = "withdrawal"  # unsubscribed (one-click, page, preferences, staff)
+    PAUSE = "pause"
+    RESUME = "resume"
+    NOTICE = "notice"  # a notice mail went out (result notice, re-confirmation, ...)
+    ERASURE = "erasure"  # personal data destroyed; only hashes remain
+
+
+class NoticeKind(enum.StrEnum):
+    """Transactional mails about a subscription, each with templates/email/<template>.*."""
+
+    CONFIRM = "confirm"  # double opt-in link
+    WELCOME = "welcome"  # result notice of consent (정보통신망법 제50조⑦)
+    ALREADY = "already"  # a signup for an address that already receives the digest
+    WITHDRAWAL = "withdrawal"  # result notice of withdrawal (제50조⑦)
+    ERASURE = "erasure"  # result notice of an erasure request
+    RECONFIRM = "reconfirm"  # two-yearly re-confirmation (시행령 제62조의3)
+
+    @property
+    def template(self) -> str:
+        return "confirm" if self is NoticeKind.CONFIRM else f"notice_{self.value}"
 
 
 class EditionState(enum.StrEnum):
@@ -143,6 +172,24 @@ class DeliveryCounts:
 def new_subscriber_token() -> str:
     """An unguessable, URL-safe per-subscriber token (unsubscribe and preferences links)."""
     return secrets.token_urlsafe(24)
+
+
+def normalise_email(address: str) -> str:
+    """The one canonical form of an address: trimmed, NFC, lower-cased.
+
+    Local parts are case-sensitive on paper (RFC 5321 §2.4) but not at any mailbox
+    provider subscribers use; folding case keeps one person from being two subscribers.
+    """
+    return unicodedata.normalize("NFC", address.strip()).lower()
+
+
+def email_hash(address: str) -> str:
+    """SHA-256 hex of the canonical address: what suppressions and the consent ledger keep.
+
+    Every module that checks or writes a suppression uses this, so an erased address
+    matches whatever form it arrives in later (개인정보보호법 제21조: the address itself is gone).
+    """
+    return hashlib.sha256(normalise_email(address).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mailer.bootstrap import AppContext
 from mailer.store import db
-from mailer.store.consent_texts import ensure_consent_text
+from mailer.store.consent_texts import seed_consent_texts
 from mailer.store.schedules import ensure_schedule
 
 #: (name, kind, cron, grace seconds). The digest goes out Monday 09:00 local time;
@@ -46,9 +46,6 @@ def initialise(ctx: AppContext) -> InitReport:
                 conn, name, kind=kind, cron=cron, timezone=settings.timezone, grace_seconds=grace
             ):
                 report.seeded.append(f"schedule {name}")
-        consent_file = consent_text_path(settings.config_dir)
-        if consent_file.is_file():
-            version, inserted = ensure_consent_text(conn, consent_file.read_text("utf-8").strip())
-            if inserted:
-                report.seeded.append(f"consent text {version}")
+        for version in seed_consent_texts(conn, settings.config_dir):
+            report.seeded.append(f"consent text {version}")
     return report

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Connection, insert, select
 
 from mailer.store.tables import consent_texts
+
+#: Languages a consent text may be in; Korean is the binding wording, English its translation.
+LANGUAGES = ("ko", "en")
 
 
 def text_version(text: str) -> str:
@@ -15,25 +19,52 @@ def text_version(text: str) -> str:
     return "v-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def ensure_consent_text(conn: Connection, text: str, /) -> tuple[str, bool]:
+def ensure_consent_text(
+    conn: Connection, text: str, /, *, language: str = "ko"
+) -> tuple[str, bool]:
     """Store this wording if new; returns (version, inserted)."""
     version = text_version(text)
     if conn.execute(select(consent_texts.c.id).where(consent_texts.c.version == version)).first():
         return version, False
     conn.execute(
-        insert(consent_texts).values(version=version, text=text, created_at=datetime.now(UTC))
+        insert(consent_texts).values(
+            version=version, text=text, language=language, created_at=datetime.now(UTC)
+        )
     )
     return version, True
 
 
-def latest_consent_text(conn: Connection) -> dict | None:
+def latest_consent_text(conn: Connection, *, language: str = "ko") -> dict | None:
+    """The newest wording in ``language`` (the one a signup page shows now)."""
     row = (
         conn.execute(
-            select(consent_texts).order_by(
-                consent_texts.c.created_at.desc(), consent_texts.c.id.desc()
-            )
+            select(consent_texts)
+            .where(consent_texts.c.language == language)
+            .order_by(consent_texts.c.created_at.desc(), consent_texts.c.id.desc())
         )
         .mappings()
         .first()
     )
     return dict(row) if row else None
+
+
+def consent_texts_by_version(conn: Connection, versions: list[str]) -> dict[str, dict]:
+    """The wordings with these versions (for a subscriber's data export)."""
+    if not versions:
+        return {}
+    rows = conn.execute(select(consent_texts).where(consent_texts.c.version.in_(versions)))
+    return {row.version: dict(row._mapping) for row in rows}
+
+
+def seed_consent_texts(conn: Connection, config_dir: Path, /) -> list[str]:
+    """Store the wording of config/consent.<lang>.txt when it is new; returns what was added."""
+    added = []
+    for language in LANGUAGES:
+        path = config_dir / f"consent.{language}.txt"
+        if path.is_file():
+            version, inserted = ensure_consent_text(
+                conn, path.read_text("utf-8").strip(), language=language
+            )
+            if inserted:
+                added.append(f"{version} ({language})")
+    return added

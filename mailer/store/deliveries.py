@@ -14,7 +14,6 @@ so claims are serialised by the database's single writer lock instead.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mailer.models import DeliveryState, EditionState, SubscriberStatus
+from mailer.models import DeliveryState, EditionState, SubscriberStatus, email_hash
 from mailer.store.tables import UtcDateTime, deliveries, editions, heartbeats, subscribers
 from mailer.store.tables import suppressions as suppressions_table
 
@@ -47,15 +46,6 @@ WORKER_ROLE = "worker"
 BOUNCE_REASON = "bounced"
 
 d = deliveries.c
-
-
-def email_hash(email: str, /) -> str:
-    """The key of a suppression entry: SHA-256 of the trimmed, lower-cased address.
-
-    Erasure keeps only this hash so that an erased address is never mailed again
-    (개인정보보호법 제21조; compliance.md) without keeping the address itself.
-    """
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,6 +141,7 @@ subscribers = Table(
     _ts("unsubscribed_at"),
     _ts("reconfirm_due_at"),
     Index("ix_subscribers_status_id", "status", "id"),
+    Index("ix_subscribers_reconfirm_due_at", "reconfirm_due_at"),
 )
 
 consent_texts = Table(
@@ -150,6 +151,8 @@ consent_texts = Table(
     Column("version", String(40), nullable=False, unique=True),
     Column("text", Text, nullable=False),
     _ts("created_at", nullable=False),
+    # The language the wording is in; signup pages show the text of their language.
+    Column("language", String(8), nullable=False, default="ko", server_default="ko"),
 )
 
 consent_events = Table(
@@ -174,6 +177,38 @@ suppressions = Table(
     Column("email_hash", String(64), primary_key=True),
     Column("reason", String(30), nullable=False),
     _ts("at", nullable=False),
+)
+
+# Transactional mails about a subscription (confirmation, result notices, re-confirmation).
+# Queued in the same transaction as the change they report, sent after the HTTP answer,
+# retried while the relay is down. The address is kept only until the mail is sent.
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column(
+        "subscriber_id", BigId, ForeignKey("subscribers.id", ondelete="SET NULL"), nullable=True
+    ),
+    Column("to_address", String(320)),
+    Column("context", JSON, nullable=False, default=dict),
+    Column("state", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    _ts("next_attempt_at", nullable=False),
+    _ts("claimed_at"),
+    Column("last_error", Text),
+    _ts("created_at", nullable=False),
+    _ts("sent_at"),
+    Index("ix_notices_state_next", "state", "next_attempt_at"),
+)
+
+# Fixed-window counters shared by every web process (per IP, per address); keys are HMACs.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    _ts("window_start", nullable=False),
+    Column("count", Integer, nullable=False),
 )
 
 editions = Table(

@@ -13,6 +13,7 @@ from mailer.store import db
 from mailer.web import outbox
 from mailer.web.archive import router as archive_router
 from mailer.web.deps import page_templates
+from mailer.web.public import public_router
 
 
 def create_app(context: AppContext) -> FastAPI:
@@ -58,4 +59,5 @@ def create_app(context: AppContext) -> FastAPI:
 
     app.include_router(archive_router)
     app.include_router(outbox.router)
+    app.include_router(public_router(context))
     return app

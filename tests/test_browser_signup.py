@@ -1,0 +1,199 @@
+"""A new subscriber on a phone-sized Chromium: sign up, confirm from the mail, leave with one click.
+
+Playwright drives Debian's /usr/bin/chromium against a real uvicorn server; mail goes
+to the test SMTP server; the one-click POST is sent exactly as Gmail sends it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, sync_playwright
+from sqlalchemy import select
+
+from mailer.bootstrap import build_context
+from mailer.models import email_hash
+from mailer.seed import initialise
+from mailer.store.tables import consent_events, subscribers
+from tests.helpers import free_port
+from tests.served_app import serve_app, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"
+)
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(make_settings, database_url, smtp_server):
+    """A served app whose MAILER_BASE_URL is its own address, so links in mail work."""
+    port = free_port()
+    settings = make_settings(
+        database_url=database_url,
+        base_url=f"http://127.0.0.1:{port}",
+        smtp={"host": smtp_server.host, "port": smtp_server.port},
+    )
+    ctx = build_context(settings)
+    initialise(ctx)
+    with serve_app(ctx, port=port) as base:
+        yield base, ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(browser) -> Page:
+    context = browser.new_context(**PHONE, locale="ko-KR")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def subscriber(ctx, address: str) -> dict:
+    with ctx.engine.connect() as conn:
+        row = (
+            conn.execute(select(subscribers).where(subscribers.c.email == address))
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else {}
+
+
+def mail_to(smtp_server, address: str, subject_part: str):
+    def find():
+        return next(
+            (
+                m.message
+                for m in smtp_server.messages
+                if m.rcpt_tos == [address] and subject_part in m.message["Subject"]
+            ),
+            None,
+        )
+
+    return wait_for(find)
+
+
+def test_sign_up_confirm_and_leave_on_a_phone(site, page, smtp_server):
+    base, ctx = site
+    page.goto(f"{base}/subscribe")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.get_by_label("이메일 주소 (필수)").fill("phone.reader@example.kr")
+    page.get_by_label("이름 (선택)").fill("모바일 독자")
+    page.get_by_label("위 내용을 읽었으며").check()
+    page.get_by_role("button", name="구독 신청").click()
+    assert page.locator("h1").inner_text() == "메일함을 확인해 주세요"
+
+    confirm_mail = mail_to(smtp_server, "phone.reader@example.kr", "구독 확인")
+    link = re.search(
+        r"http://\S+/confirm/\S+", confirm_mail.get_body(("plain",)).get_content()
+    ).group(0)
+    page.goto(link)
+    assert subscriber(ctx, "phone.reader@example.kr")["status"] == "pending"
+    page.get_by_role("button", name="구독 확인").click()
+    assert "구독을 환영합니다" in page.locator("h1").inner_text()
+    assert subscriber(ctx, "phone.reader@example.kr")["status"] == "active"
+
+    # The mail client's unsubscribe button: RFC 8058 POST to the List-Unsubscribe URL.
+    welcome = mail_to(smtp_server, "phone.reader@example.kr", "수신 동의 처리 결과")
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = re.fullmatch(r"<(.+)>", str(welcome["List-Unsubscribe"]).strip()).group(1)
+    answer = httpx.post(
+        url,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 200
+    assert subscriber(ctx, "phone.reader@example.kr")["status"] == "unsubscribed"
+    mail_to(smtp_server, "phone.reader@example.kr", "수신거부 처리 결과")
+
+    with ctx.engine.connect() as conn:
+        kinds = [
+            (e.kind, (e.detail or {}).get("notice"))
+            for e in conn.execute(
+                select(consent_events)
+                .where(consent_events.c.email_hash == email_hash("phone.reader@example.kr"))
+                .order_by(consent_events.c.id)
+            )
+        ]
+    assert kinds[:5] == [
+        ("consent", None),
+        ("notice", "confirm"),
+        ("confirmation", None),
+        ("notice", "welcome"),
+        ("withdrawal", None),
+    ]
+
+
+@sqlite_only
+def test_field_errors_appear_next_to_their_fields(site, page):
+    base, ctx = site
+    page.goto(f"{base}/subscribe")
+    page.get_by_label("이메일 주소 (필수)").fill("not an address")
+    page.get_by_role("button", name="구독 신청").click()
+    email = page.locator("#email")
+    error = page.locator("#email-error")
+    assert error.inner_text() == "올바른 이메일 주소가 아닙니다. 예: name@example.kr"
+    assert email.get_attribute("aria-invalid") == "true"
+    assert "email-error" in email.get_attribute("aria-describedby")
+    # Right below its field, and the field keeps what was typed and has the focus.
+    field_box, error_box = email.bounding_box(), error.bounding_box()
+    assert 0 <= error_box["y"] - (field_box["y"] + field_box["height"]) < 60
+    assert email.input_value() == "not an address"
+    assert page.evaluate("document.activeElement.id") == "email"
+    assert page.locator("#consent-error").is_visible()
+    assert subscriber(ctx, "not an address") == {}
+
+
+@sqlite_only
+def test_signup_with_the_keyboard_alone(site, page, smtp_server):
+    base, _ = site
+    page.goto(f"{base}/subscribe?lang=en")
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    visited = []
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        visited.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+        if visited[-1] == "email":
+            break
+    assert visited[-1] == "email", visited
+    outline = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()"
+    )
+    assert outline[0] != "none" and outline[1] >= 2  # visible focus
+    page.keyboard.type("keys@example.kr")
+    for expected, text in (("name", "Kim"), ("organisation", "Lab")):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == expected
+        page.keyboard.type(text)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "consent"
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.tagName") == "BUTTON"  # the honeypot is skipped
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#sent-title")
+    assert page.locator("h1").inner_text() == "Check your inbox"
+    mail_to(smtp_server, "keys@example.kr", "Please confirm")
