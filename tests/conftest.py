@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from mailer.bootstrap import AppContext, build_context
 from mailer.config import Settings, load_settings
 from mailer.store import db
+from tests.support.browser import *  # noqa: F403 — browser, page, site (Chromium)
 from tests.support.fixtures import *  # noqa: F403 — smtp_server, feed_server
 
 POSTGRES_URL = os.environ.get("MAILER_TEST_POSTGRES_URL")

@@ -7,91 +7,16 @@ to the test SMTP server; the one-click POST is sent exactly as Gmail sends it.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import select
 
-from mailer.bootstrap import build_context
 from mailer.models import email_hash
-from mailer.seed import initialise
-from mailer.store.tables import consent_events, subscribers
-from tests.helpers import free_port
-from tests.served_app import serve_app, wait_for
+from mailer.store.tables import consent_events
+from tests.support.browser import mail_to, subscriber
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"
-)
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def site(make_settings, database_url, smtp_server):
-    """A served app whose MAILER_BASE_URL is its own address, so links in mail work."""
-    port = free_port()
-    settings = make_settings(
-        database_url=database_url,
-        base_url=f"http://127.0.0.1:{port}",
-        smtp={"host": smtp_server.host, "port": smtp_server.port},
-    )
-    ctx = build_context(settings)
-    initialise(ctx)
-    with serve_app(ctx, port=port) as base:
-        yield base, ctx
-    ctx.close()
-
-
-@pytest.fixture
-def page(browser) -> Page:
-    context = browser.new_context(**PHONE, locale="ko-KR")
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def subscriber(ctx, address: str) -> dict:
-    with ctx.engine.connect() as conn:
-        row = (
-            conn.execute(select(subscribers).where(subscribers.c.email == address))
-            .mappings()
-            .first()
-        )
-    return dict(row) if row else {}
-
-
-def mail_to(smtp_server, address: str, subject_part: str):
-    def find():
-        return next(
-            (
-                m.message
-                for m in smtp_server.messages
-                if m.rcpt_tos == [address] and subject_part in m.message["Subject"]
-            ),
-            None,
-        )
-
-    return wait_for(find)
 
 
 def test_sign_up_confirm_and_leave_on_a_phone(site, page, smtp_server):
