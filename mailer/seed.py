@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from mailer.bootstrap import AppContext
+from mailer.feedlist import feeds_file, load_feed_list
 from mailer.store import db
 from mailer.store.consent_texts import ensure_consent_text
+from mailer.store.feeds import seed_feeds
 from mailer.store.schedules import ensure_schedule
 
 #: (name, kind, cron, grace seconds). The digest goes out Monday 09:00 local time;
@@ -51,4 +56,14 @@ def initialise(ctx: AppContext) -> InitReport:
             version, inserted = ensure_consent_text(conn, consent_file.read_text("utf-8").strip())
             if inserted:
                 report.seeded.append(f"consent text {version}")
+        report.seeded.extend(seed_default_feeds(conn, settings.config_dir))
     return report
+
+
+def seed_default_feeds(conn: Connection, config_dir: Path) -> list[str]:
+    """Register the feeds of config/feeds.toml that were never seeded before."""
+    path = feeds_file(config_dir)
+    if not path.is_file():
+        return []
+    inserted = seed_feeds(conn, load_feed_list(path), now=datetime.now(UTC))
+    return [f"feed {url}" for url in inserted]

@@ -22,7 +22,9 @@ PLANNED = {
 
 def built_groups() -> dict[str, typer.Typer]:
     """Groups that exist; imported here so the ladder stays one-way (cli imports use cases)."""
-    return {}
+    from mailer.cli import feeds
+
+    return {"feeds": feeds.app}
 
 
 def register(app: typer.Typer) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, exists, select
+from sqlalchemy import Connection, and_, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.models import EditionState, StoryView
 from mailer.store.tables import edition_stories, editions, stories, story_sources
@@ -75,3 +79,123 @@ def _sources_by_story(conn: Connection, story_ids: list[int]) -> dict[int, list[
         for story_id, source in rows:
             found.setdefault(story_id, []).append(source)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingStory:
+    """One normalised, scored feed item as the poll step hands it to the store."""
+
+    uid: str
+    url: str
+    guid: str | None
+    title: str
+    summary: str
+    content_hash: str
+    cluster_key: str
+    relevance: float
+    relevant: bool
+    matched_keywords: tuple[str, ...]
+    published_at: datetime
+
+
+def record_stories(
+    conn: Connection,
+    items: Sequence[IncomingStory],
+    /,
+    *,
+    feed_id: int,
+    source: str,
+    now: datetime,
+) -> int:
+    """Store a feed's items: one story per uid, one source row per (story, feed).
+
+    A uid seen before (from this feed or another) keeps its story row; the feed is
+    added as a source, and the story's relevance is raised if this feed rates it
+    higher (a story is relevant if any feed carrying it finds it relevant).
+    Returns how many items this feed had not delivered before.
+    """
+    unique: dict[str, IncomingStory] = {}
+    for item in items:
+        unique.setdefault(item.uid, item)
+    if not unique:
+        return 0
+    # Sorted, so that concurrent writers on PostgreSQL take unique-index locks in
+    # the same order and cannot deadlock each other.
+    uids = sorted(unique)
+    _insert_ignoring_duplicates(
+        conn,
+        stories,
+        ["uid"],
+        [
+            {
+                "uid": uid,
+                "url": unique[uid].url,
+                "guid": unique[uid].guid,
+                "title": unique[uid].title,
+                "summary": unique[uid].summary,
+                "source": source,
+                "content_hash": unique[uid].content_hash,
+                "cluster_key": unique[uid].cluster_key,
+                "relevance": unique[uid].relevance,
+                "relevant": unique[uid].relevant,
+                "matched_keywords": list(unique[uid].matched_keywords),
+                "published_at": unique[uid].published_at,
+                "first_seen_at": now,
+            }
+            for uid in uids
+        ],
+    )
+    stored: dict[str, Any] = {}
+    for start in range(0, len(uids), 500):
+        chunk = uids[start : start + 500]
+        for row in conn.execute(
+            select(stories.c.id, stories.c.uid, stories.c.relevance, stories.c.relevant).where(
+                stories.c.uid.in_(chunk)
+            )
+        ):
+            stored[row.uid] = row
+    for uid, row in stored.items():
+        item = unique[uid]
+        if item.relevance > row.relevance or (item.relevant and not row.relevant):
+            values: dict[str, Any] = {"relevant": bool(row.relevant or item.relevant)}
+            if item.relevance > row.relevance:
+                values.update(
+                    relevance=item.relevance, matched_keywords=list(item.matched_keywords)
+                )
+            conn.execute(update(stories).where(stories.c.id == row.id).values(**values))
+    story_ids = sorted(row.id for row in stored.values())
+    known: set[int] = set()
+    for start in range(0, len(story_ids), 500):
+        chunk = story_ids[start : start + 500]
+        known.update(
+            conn.execute(
+                select(story_sources.c.story_id).where(
+                    story_sources.c.feed_id == feed_id, story_sources.c.story_id.in_(chunk)
+                )
+            ).scalars()
+        )
+    fresh = [
+        {
+            "story_id": stored[uid].id,
+            "feed_id": feed_id,
+            "source": source,
+            "url": unique[uid].url,
+            "seen_at": now,
+        }
+        for uid in uids
+        if uid in stored and stored[uid].id not in known
+    ]
+    if fresh:
+        _insert_ignoring_duplicates(conn, story_sources, ["story_id", "feed_id"], fresh)
+    return len(fresh)
+
+
+def _insert_ignoring_duplicates(
+    conn: Connection, table, keys: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on both backends (another poller may have won the race)."""
+    if conn.dialect.name == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+    conn.execute(statement, rows)

@@ -1,0 +1,321 @@
+"""Relevance: score a story against Korean and English bio-industry keywords and exclusions.
+
+A story's score is the sum, over the distinct keywords found in it, of the keyword's
+weight — doubled when the keyword is in the title. The story is relevant when the
+score reaches ``min_score`` and no exclusion keyword occurs in it. With the default
+``min_score`` of 3, an industry keyword (weight 2) in the title is enough (2 × 2),
+one in the summary alone (2) is not, the most specific terms ("신약", "임상시험",
+"CRISPR": weight 3) count anywhere, and an ambiguous word such as "진단" (weight 1)
+needs company.
+
+Keyword syntax (staff type these into ``feeds add --keywords`` and the settings):
+
+- Korean (or any non-Latin) text matches as a substring, because particles attach
+  to the word ("신약을", "바이오가"); a space in the keyword matches any spacing.
+- Latin words match at a word start and end, allowing a plural "s"/"es":
+  "FDA" matches "FDA's" and "FDA-approved" but not "FDAX".
+- A trailing ``*`` makes a Latin keyword a prefix: "vaccin*" matches "vaccines" and
+  "vaccination".
+- Matching ignores case and Unicode width (NFKC), so "ＦＤＡ" is "fda".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: Weight of a keyword staff added (per feed or globally): one hit anywhere is enough.
+STAFF_WEIGHT = 3
+
+# (keyword, weight). 2 = specific to the industry; 1 = ambiguous on its own.
+_KOREAN = [
+    # Industry and companies
+    ("바이오", 2),
+    ("바이오헬스", 2),
+    ("바이오산업", 2),
+    ("바이오의약품", 3),
+    ("바이오시밀러", 3),
+    ("바이오벤처", 2),
+    ("바이오텍", 2),
+    ("바이오기업", 2),
+    ("바이오클러스터", 2),
+    ("바이오파운드리", 2),
+    ("k-바이오", 2),
+    ("제약바이오", 3),
+    ("제약사", 2),
+    ("제약업계", 2),
+    ("제약회사", 2),
+    ("제약기업", 2),
+    ("제약", 1),
+    ("생명공학", 2),
+    ("생명과학", 2),
+    ("위탁생산", 2),
+    ("위탁개발", 2),
+    # Medicines and development
+    ("신약", 3),
+    ("신약개발", 3),
+    ("개량신약", 3),
+    ("의약품", 2),
+    ("원료의약품", 3),
+    ("전문의약품", 2),
+    ("희귀의약품", 3),
+    ("제네릭", 2),
+    ("복제약", 2),
+    ("임상", 2),
+    ("임상시험", 3),
+    ("품목허가", 2),
+    ("허가신청", 1),
+    ("기술이전", 2),
+    ("기술수출", 2),
+    ("파이프라인", 1),
+    ("치료제", 2),
+    ("항암제", 2),
+    ("면역항암", 3),
+    ("표적항암", 3),
+    ("백신", 2),
+    ("항체", 2),
+    ("이중항체", 3),
+    ("항체약물접합체", 3),
+    ("단클론항체", 3),
+    ("세포치료", 3),
+    ("세포치료제", 3),
+    ("유전자치료", 3),
+    ("유전자치료제", 3),
+    ("유전자가위", 3),
+    ("줄기세포", 2),
+    ("재생의료", 3),
+    ("첨단재생", 3),
+    ("엑소좀", 3),
+    ("마이크로바이옴", 3),
+    ("오가노이드", 3),
+    ("유전체", 2),
+    ("펩타이드", 2),
+    ("합성생물학", 3),
+    ("비만치료제", 3),
+    ("희귀질환", 2),
+    # Devices, diagnostics, digital health
+    ("의료기기", 2),
+    ("체외진단", 3),
+    ("진단키트", 2),
+    ("분자진단", 3),
+    ("진단", 1),
+    ("디지털헬스", 2),
+    ("디지털치료제", 3),
+    ("헬스케어", 1),
+    ("의료", 1),
+    # Regulators and policy
+    ("식약처", 2),
+    ("식품의약품안전처", 2),
+    ("보건산업진흥원", 2),
+    ("약가", 1),
+    ("건강보험", 1),
+    # The agency's own region (the digest is for a Siheung audience)
+    ("시흥", 1),
+    ("배곧", 1),
+]
+
+_ENGLISH = [
+    ("biotech*", 2),
+    ("biopharma*", 2),
+    ("pharma*", 2),
+    ("drugmaker*", 2),
+    ("life sciences", 2),
+    ("therapeutics", 2),
+    ("FDA", 2),
+    ("EMA", 1),
+    ("MFDS", 2),
+    ("clinical trial*", 3),
+    ("clinical", 1),
+    ("phase 1", 2),
+    ("phase 2", 2),
+    ("phase 3", 2),
+    ("phase I", 2),
+    ("phase II", 2),
+    ("phase III", 2),
+    ("vaccin*", 2),
+    ("antibod*", 2),
+    ("bispecific*", 3),
+    ("antibody-drug conjugate*", 3),
+    ("ADC", 2),
+    ("monoclonal", 2),
+    ("gene therap*", 3),
+    ("gene editing", 3),
+    ("cell therap*", 3),
+    ("CAR-T", 3),
+    ("CRISPR", 3),
+    ("mRNA", 3),
+    ("RNAi", 3),
+    ("siRNA", 3),
+    ("oligonucleotide*", 3),
+    ("biosimilar*", 3),
+    ("generic drug*", 2),
+    ("oncology", 2),
+    ("immunotherap*", 3),
+    ("immuno-oncology", 3),
+    ("CDMO", 3),
+    ("CMO", 1),
+    ("CRO", 1),
+    ("IND", 1),
+    ("BLA", 2),
+    ("NDA", 1),
+    ("diagnostic*", 2),
+    ("medtech", 2),
+    ("medical device*", 2),
+    ("microbiome", 3),
+    ("organoid*", 3),
+    ("regenerative medicine", 3),
+    ("stem cell*", 2),
+    ("GLP-1", 3),
+    ("obesity drug*", 3),
+    ("precision medicine", 2),
+    ("genomic*", 2),
+    ("synthetic biology", 3),
+    ("drug discovery", 3),
+    ("drug development", 3),
+    ("biologic*", 2),
+    ("drug*", 1),
+    ("therap*", 1),
+    ("healthcare", 1),
+]
+
+#: The built-in bio-industry keyword set: (keyword, weight).
+DEFAULT_KEYWORDS: tuple[tuple[str, int], ...] = tuple(_KOREAN + _ENGLISH)
+
+
+@dataclass(frozen=True, slots=True)
+class RelevanceRules:
+    """Everything that decides relevance for one feed's stories (hashable, picklable)."""
+
+    include: tuple[tuple[str, int], ...]
+    exclude: tuple[str, ...]
+    min_score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Relevance:
+    score: float
+    relevant: bool
+    matched: tuple[str, ...]
+    excluded_by: tuple[str, ...] = ()
+
+
+def build_rules(
+    *,
+    use_defaults: bool,
+    include: list[str] | tuple[str, ...] = (),
+    exclude: list[str] | tuple[str, ...] = (),
+    feed_include: list[str] | tuple[str, ...] = (),
+    feed_exclude: list[str] | tuple[str, ...] = (),
+    min_score: float,
+) -> RelevanceRules:
+    """Combine the built-in set with global and per-feed lists into one rule set."""
+    weights: dict[str, int] = {}
+    if use_defaults:
+        for word, weight in DEFAULT_KEYWORDS:
+            weights[word] = weight
+    for word in [*include, *feed_include]:
+        word = clean_keyword(word)
+        if word:
+            weights[word] = max(weights.get(word, 0), STAFF_WEIGHT)
+    excluded = []
+    for word in [*exclude, *feed_exclude]:
+        word = clean_keyword(word)
+        if word and word not in excluded:
+            excluded.append(word)
+    return RelevanceRules(
+        include=tuple(sorted(weights.items())), exclude=tuple(excluded), min_score=min_score
+    )
+
+
+def clean_keyword(word: str) -> str:
+    """A keyword as staff typed it, trimmed; empty when there is nothing to match."""
+    return " ".join(str(word).split()).strip(",;")
+
+
+def parse_keyword_list(values: list[str] | tuple[str, ...] | None) -> list[str]:
+    """Split comma-separated input ("항암, ADC") into keywords, dropping blanks and repeats."""
+    found: list[str] = []
+    for value in values or ():
+        for part in str(value).split(","):
+            word = clean_keyword(part)
+            if word and word not in found:
+                found.append(word)
+    return found
+
+
+def normalise_text(text: str) -> str:
+    """The form both keywords and stories are compared in: NFKC, case-folded."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _pattern(keyword: str) -> str:
+    word = normalise_text(keyword)
+    prefix = word.endswith("*")
+    word = word.rstrip("*").strip()
+    if not word:
+        return ""
+    parts = [re.escape(part) for part in re.split(r"[\s\-]+", word) if part]
+    if not parts:
+        return ""
+    if not re.search(r"[a-z0-9]", word):
+        # Korean and other scripts without spaces between a word and its particles.
+        return r"[\s\-]*".join(parts)
+    body = r"[\s\-]*".join(parts) if len(parts) > 1 else parts[0]
+    start = r"(?<![a-z0-9])" if word[0].isascii() and word[0].isalnum() else ""
+    if prefix:
+        return start + body
+    end = r"(?:e?s)?(?![a-z0-9])" if word[-1].isascii() and word[-1].isalnum() else ""
+    return start + body + end
+
+
+class Matcher:
+    """One compiled alternation over many keywords: a single pass finds every hit."""
+
+    def __init__(self, keywords: list[str] | tuple[str, ...]) -> None:
+        self.keywords = [word for word in keywords if _pattern(word)]
+        # Longer keywords first, so "바이오의약품" wins over "바이오" at the same place.
+        ordered = sorted(range(len(self.keywords)), key=lambda i: -len(self.keywords[i]))
+        alternatives = [f"(?P<k{i}>{_pattern(self.keywords[i])})" for i in ordered]
+        self._regex = re.compile("|".join(alternatives)) if alternatives else None
+
+    def find(self, text: str) -> set[str]:
+        """The keywords (as given) that occur in ``text``."""
+        if self._regex is None or not text:
+            return set()
+        found = set()
+        for match in self._regex.finditer(normalise_text(text)):
+            found.add(self.keywords[int(match.lastgroup[1:])])
+        return found
+
+
+class CompiledRules:
+    """RelevanceRules ready to score stories."""
+
+    def __init__(self, rules: RelevanceRules) -> None:
+        self.rules = rules
+        self.weights = dict(rules.include)
+        self.include = Matcher(list(self.weights))
+        self.exclude = Matcher(list(rules.exclude))
+
+    def score(self, title: str, text: str) -> Relevance:
+        """Score a story from its plain-text title and plain-text summary."""
+        in_title = self.include.find(title)
+        in_text = self.include.find(text) - in_title
+        score = float(
+            sum(2 * self.weights[word] for word in in_title)
+            + sum(self.weights[word] for word in in_text)
+        )
+        matched = tuple(
+            sorted(in_title | in_text, key=lambda word: (-self.weights[word], word.casefold()))
+        )
+        excluded = tuple(sorted(self.exclude.find(title) | self.exclude.find(text)))
+        relevant = score >= self.rules.min_score and not excluded
+        return Relevance(score=score, relevant=relevant, matched=matched, excluded_by=excluded)
+
+
+@lru_cache(maxsize=256)
+def compile_rules(rules: RelevanceRules) -> CompiledRules:
+    """Compile once per distinct rule set (each feed's lists make their own)."""
+    return CompiledRules(rules)

@@ -1,0 +1,93 @@
+"""Make feed text safe to show: plain-text titles and allow-listed summary HTML (nh3).
+
+Feeds are written by strangers. A title becomes plain text (tags dropped, entities
+decoded once); templates escape it like any other text. A summary keeps a small
+allow-list of formatting tags and links; every link is made absolute against the
+item's base URL and must be http or https, so ``javascript:``, ``data:`` and
+protocol tricks never reach a mail or a page (design §4 "Feeds").
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+#: Formatting a digest may keep from a feed summary; images are left out on purpose
+#: (remote images in mail are tracking pixels and break the layout).
+SUMMARY_TAGS = frozenset(
+    {"a", "p", "br", "b", "strong", "i", "em", "u", "ul", "ol", "li", "blockquote", "sub", "sup"}
+)
+SUMMARY_ATTRIBUTES = {"a": {"href", "title"}}
+URL_SCHEMES = frozenset({"http", "https"})
+#: Removed together with everything inside them.
+DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "object", "embed", "template"})
+LINK_REL = "noopener noreferrer nofollow"
+
+#: A summary longer than this (in characters of text) is cut to plain text.
+MAX_SUMMARY_TEXT = 600
+#: How much of an over-long summary is kept.
+SHORT_SUMMARY_TEXT = 300
+MAX_TITLE = 500
+
+_SPACES = re.compile(r"\s+")
+
+
+def plain_text(fragment: str | None) -> str:
+    """Text of an HTML fragment: tags removed, entities decoded, whitespace collapsed."""
+    if not fragment:
+        return ""
+    stripped = nh3.clean(fragment, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT))
+    return _SPACES.sub(" ", html.unescape(stripped)).strip()
+
+
+def clean_title(fragment: str | None) -> str:
+    """A headline as plain text, cut to a sane length."""
+    text = plain_text(fragment)
+    if len(text) > MAX_TITLE:
+        text = text[: MAX_TITLE - 1].rstrip() + "…"
+    return text
+
+
+def clean_summary(fragment: str | None, *, base_url: str) -> str:
+    """Allow-listed HTML with absolute http(s) links; long summaries become a short text."""
+    if not fragment:
+        return ""
+
+    def absolute(tag: str, attribute: str, value: str) -> str | None:
+        # nh3 hands over only the relative URLs here; absolute ones are checked
+        # against URL_SCHEMES by nh3 itself.
+        if attribute != "href":
+            return value
+        resolved = urljoin(base_url, value.strip())
+        return resolved if urlsplit(resolved).scheme in URL_SCHEMES else None
+
+    cleaned = nh3.clean(
+        fragment,
+        tags=set(SUMMARY_TAGS),
+        clean_content_tags=set(DROPPED_WITH_CONTENT),
+        attributes={tag: set(names) for tag, names in SUMMARY_ATTRIBUTES.items()},
+        attribute_filter=absolute,
+        url_schemes=set(URL_SCHEMES),
+        link_rel=LINK_REL,
+        strip_comments=True,
+    ).strip()
+    text = plain_text(cleaned)
+    if not text:
+        return ""
+    if len(text) > MAX_SUMMARY_TEXT:
+        return html.escape(shorten(text, SHORT_SUMMARY_TEXT), quote=False)
+    return cleaned
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut ``text`` at a word boundary near ``limit`` characters and add an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:·") + "…"
