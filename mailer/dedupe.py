@@ -19,6 +19,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 #: Query parameters that only track the reader (campaigns, click ids); they never
@@ -107,10 +108,20 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def story_uid(*, link: str | None, guid: str | None, digest: str) -> str:
-    """Link → guid → content hash, the first one present (rss2email's order)."""
-    if link:
+def story_uid(
+    *,
+    link: str | None = None,
+    canonical: str | None = None,
+    guid: str | None,
+    digest: str,
+) -> str:
+    """Link → guid → content hash, the first one present (rss2email's order).
+
+    Pass the article ``link``, or its ``canonical`` form when already computed.
+    """
+    if link and not canonical:
         canonical = canonical_url(link)
+    if canonical:
         if len(canonical) <= MAX_UID_LENGTH:
             return canonical
         return "url-sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -148,6 +159,7 @@ ABBREVIATIONS = {
     "靑": "청와대",
     "檢": "검찰",
 }
+_SPELLED_OUT = str.maketrans({short: f" {long} " for short, long in ABBREVIATIONS.items()})
 #: Stand-alone syllables that abbreviate a country in headlines ("미 FDA", "중 당국").
 SYLLABLE_ABBREVIATIONS = {"미": "미국", "중": "중국", "일": "일본", "러": "러시아", "영": "영국"}
 
@@ -280,14 +292,18 @@ def _is_tag(content: str) -> bool:
     return any(word in content for word in TAG_WORDS) or bool(re.fullmatch(r"\d+보", content))
 
 
-def _is_outlet(segment: str, outlets: Iterable[str]) -> bool:
+@lru_cache(maxsize=64)
+def _outlet_names(outlets: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_fold(name) for name in (*KNOWN_OUTLETS, *outlets) if name)
+
+
+def _is_outlet(segment: str, outlets: tuple[str, ...]) -> bool:
     segment = _fold(segment)
     if not segment or len(segment) > 30:
         return False
     if "." in segment and re.search(r"\.(com|net|org|kr|co\.kr)$", segment):
         return True
-    names = {_fold(name) for name in (*KNOWN_OUTLETS, *outlets) if name}
-    if segment in names:
+    if segment in _outlet_names(outlets):
         return True
     words = segment.split()
     # An outlet name is short; a headline fragment ending in "뉴스" usually is not.
@@ -317,9 +333,7 @@ def strip_decorations(title: str, *, outlets: Iterable[str] = ()) -> str:
 
 def title_key(title: str, *, outlets: Iterable[str] = ()) -> str:
     """The comparable words of a headline: decorations gone, abbreviations spelled out."""
-    text = strip_decorations(title, outlets=outlets)
-    for short, long in ABBREVIATIONS.items():
-        text = text.replace(short, f" {long} ")
+    text = strip_decorations(title, outlets=outlets).translate(_SPELLED_OUT)
     words = []
     for word in _WORD_CHARS.sub(" ", text).replace("_", " ").split():
         words.append(SYLLABLE_ABBREVIATIONS.get(word, word))

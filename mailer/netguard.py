@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import select
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
@@ -154,7 +155,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         error: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
+                stream = await self._inner.connect_tcp(
                     address,
                     port,
                     timeout=timeout,
@@ -163,6 +164,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
+            else:
+                return _CachedInfoStream(stream)
         assert error is not None
         raise error
 
@@ -171,6 +174,52 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class _CachedInfoStream(httpcore.AsyncNetworkStream):
+    """A connection whose fixed facts (socket, addresses, TLS object) are looked up once.
+
+    httpcore asks every pooled connection for its socket each time it hands out a
+    request, and anyio builds a table of all socket attributes, peer address
+    included, to answer; with a dozen connections that was most of the cost of a
+    304 poll. Readability is still checked live.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._info: dict[str, object] = {}
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self, ssl_context, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return _CachedInfoStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> object:
+        if info == "is_readable":
+            return _readable(self.get_extra_info("socket"))
+        if info not in self._info:
+            self._info[info] = self._inner.get_extra_info(info)
+        return self._info[info]
+
+
+def _readable(sock: object) -> bool:
+    """Whether recv() would return at once; a closed socket counts (its next read is b"")."""
+    fileno = getattr(sock, "fileno", None)
+    descriptor = fileno() if fileno else -1
+    if descriptor < 0:
+        return True
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):

@@ -39,8 +39,20 @@ def plain_text(fragment: str | None) -> str:
     """Text of an HTML fragment: tags removed, entities decoded, whitespace collapsed."""
     if not fragment:
         return ""
+    if "<" not in fragment and "&" not in fragment:
+        return _SPACES.sub(" ", fragment).strip()  # already plain: most headlines
     stripped = nh3.clean(fragment, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT))
     return _SPACES.sub(" ", html.unescape(stripped)).strip()
+
+
+_BLOCK_TAG = re.compile(r"</?(?:p|br|li|ul|ol|blockquote)\b[^>]*>")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _text_of_clean_html(cleaned: str) -> str:
+    """Text of HTML that nh3 produced: its tags are well-formed and text "<" is escaped."""
+    text = _TAG.sub("", _BLOCK_TAG.sub(" ", cleaned))
+    return _SPACES.sub(" ", html.unescape(text)).strip()
 
 
 def clean_title(fragment: str | None) -> str:
@@ -51,10 +63,10 @@ def clean_title(fragment: str | None) -> str:
     return text
 
 
-def clean_summary(fragment: str | None, *, base_url: str) -> str:
-    """Allow-listed HTML with absolute http(s) links; long summaries become a short text."""
+def clean_summary(fragment: str | None, *, base_url: str) -> tuple[str, str]:
+    """(safe HTML, its plain text): allow-listed tags, absolute http(s) links; long ones shortened."""
     if not fragment:
-        return ""
+        return "", ""
 
     def absolute(tag: str, attribute: str, value: str) -> str | None:
         # nh3 hands over only the relative URLs here; absolute ones are checked
@@ -74,12 +86,13 @@ def clean_summary(fragment: str | None, *, base_url: str) -> str:
         link_rel=LINK_REL,
         strip_comments=True,
     ).strip()
-    text = plain_text(cleaned)
+    text = _text_of_clean_html(cleaned)
     if not text:
-        return ""
+        return "", ""
     if len(text) > MAX_SUMMARY_TEXT:
-        return html.escape(shorten(text, SHORT_SUMMARY_TEXT), quote=False)
-    return cleaned
+        text = shorten(text, SHORT_SUMMARY_TEXT)
+        return html.escape(text, quote=False), text
+    return cleaned, text
 
 
 def shorten(text: str, limit: int) -> str:
