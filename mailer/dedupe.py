@@ -287,23 +287,30 @@ def _fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
+_TAG_WORD = re.compile("|".join(re.escape(word) for word in TAG_WORDS) + r"|^\d+보$")
+
+
 def _is_tag(content: str) -> bool:
-    content = _fold(content)
-    return any(word in content for word in TAG_WORDS) or bool(re.fullmatch(r"\d+보", content))
+    return _TAG_WORD.search(_fold(content)) is not None
 
 
 @lru_cache(maxsize=64)
-def _outlet_names(outlets: tuple[str, ...]) -> frozenset[str]:
+def outlet_names(outlets: tuple[str, ...] = ()) -> frozenset[str]:
+    """The outlet names a headline may end with: the built-in list plus ``outlets``, folded."""
     return frozenset(_fold(name) for name in (*KNOWN_OUTLETS, *outlets) if name)
 
 
-def _is_outlet(segment: str, outlets: tuple[str, ...]) -> bool:
+def _known(outlets: Iterable[str]) -> frozenset[str]:
+    return outlets if isinstance(outlets, frozenset) else outlet_names(tuple(outlets))
+
+
+def _is_outlet(segment: str, outlets: frozenset[str]) -> bool:
     segment = _fold(segment)
     if not segment or len(segment) > 30:
         return False
     if "." in segment and re.search(r"\.(com|net|org|kr|co\.kr)$", segment):
         return True
-    if segment in _outlet_names(outlets):
+    if segment in outlets:
         return True
     words = segment.split()
     # An outlet name is short; a headline fragment ending in "뉴스" usually is not.
@@ -311,9 +318,12 @@ def _is_outlet(segment: str, outlets: tuple[str, ...]) -> bool:
 
 
 def strip_decorations(title: str, *, outlets: Iterable[str] = ()) -> str:
-    """The headline without desk tags and a trailing outlet name; used for clustering."""
+    """The headline without desk tags and a trailing outlet name; used for clustering.
+
+    ``outlets`` are extra outlet names, or a set made once by :func:`outlet_names`.
+    """
     text = _fold(title)
-    outlets = tuple(outlets)
+    outlets = _known(outlets)
     for _ in range(4):
         before = text
         match = _LEADING_TAG.match(text)

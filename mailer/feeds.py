@@ -356,7 +356,7 @@ def _entry(raw: Mapping, *, feed_url: str, zone: ZoneInfo) -> FeedEntry | None:
         first = raw["content"][0]
         summary_html = first.get("value") or ""
         detail = first
-    base = urljoin(feed_url, detail.get("base") or "")
+    base = urljoin(feed_url, detail["base"]) if detail.get("base") else feed_url
     summary, text = clean_summary(summary_html, base_url=base)
     title = clean_title(raw.get("title"))
     if not title and not text and not link:
@@ -375,17 +375,20 @@ def _entry(raw: Mapping, *, feed_url: str, zone: ZoneInfo) -> FeedEntry | None:
 
 def _base(raw: Mapping, name: str, feed_url: str) -> str:
     """The base URL in effect for one of an entry's fields: its xml:base over the feed URL."""
-    detail = raw.get(f"{name}_detail") or {}
+    base = (raw.get(f"{name}_detail") or {}).get("base")
     for link in raw.get("links") or ():
         if link.get("href") == raw.get(name) and link.get("base"):
-            return urljoin(feed_url, link["base"])
-    return urljoin(feed_url, detail.get("base") or "")
+            base = link["base"]
+            break
+    return urljoin(feed_url, base) if base else feed_url
 
 
 def _http_url(value: str | None, *, base: str) -> str | None:
     if not value:
         return None
-    url = urljoin(base, value.strip())
+    value = value.strip()
+    # Most links are absolute already; joining them would only re-parse them.
+    url = value if value.startswith(("http://", "https://")) else urljoin(base, value)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
         return None

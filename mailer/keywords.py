@@ -318,16 +318,34 @@ class Matcher:
         self.keywords = [keyword for keyword in prepared if keyword.needle]
         # Longest first: the overlap rule keeps the first span accepted.
         self.keywords.sort(key=lambda keyword: -len(keyword.needle))
+        # Keywords by first character: only those whose first character occurs in
+        # a text can occur in it, which skips most of the list for any one story.
+        self._starting: dict[str, list[int]] = {}
+        for index, keyword in enumerate(self.keywords):
+            self._starting.setdefault(keyword.needle[0], []).append(index)
 
     def find(self, text: str) -> set[str]:
         """The keywords (as given) that occur in ``text``."""
-        if not self.keywords or not text:
-            return set()
-        spaced = _spaced(text)
+        return self.find_in(text, "")[0]
+
+    def find_in(self, title: str, text: str) -> tuple[set[str], set[str]]:
+        """The keywords in ``title``, and those found only in ``text``, in one pass."""
+        if not self.keywords or not (title or text):
+            return set(), set()
+        # One haystack for both parts; "|" never occurs in a keyword, so no match spans
+        # the seam, and a match's offset tells which part it is in.
+        spaced_title, spaced_text = _spaced(title), _spaced(text)
+        spaced = f"{spaced_title} | {spaced_text}"
         compact = spaced.replace(" ", "")
+        seam = {True: len(spaced_title), False: len(spaced_title.replace(" ", ""))}
+        candidates = sorted(
+            index for char in self._starting.keys() & set(spaced) for index in self._starting[char]
+        )
         taken: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
-        found: set[str] = set()
-        for keyword in self.keywords:
+        in_title: set[str] = set()
+        in_text: set[str] = set()
+        for index in candidates:
+            keyword = self.keywords[index]
             haystack = spaced if keyword.latin else compact
             if keyword.needle not in haystack:
                 continue
@@ -338,8 +356,11 @@ class Matcher:
                 ):
                     continue
                 accepted.append((start, end))
-                found.add(keyword.display)
-        return found
+                if start < seam[keyword.latin]:
+                    in_title.add(keyword.display)
+                else:
+                    in_text.add(keyword.display)
+        return in_title, in_text - in_title
 
 
 class CompiledRules:
@@ -353,8 +374,7 @@ class CompiledRules:
 
     def score(self, title: str, text: str) -> Relevance:
         """Score a story from its plain-text title and plain-text summary."""
-        in_title = self.include.find(title)
-        in_text = self.include.find(text) - in_title
+        in_title, in_text = self.include.find_in(title, text)
         score = float(
             sum(2 * self.weights[word] for word in in_title)
             + sum(self.weights[word] for word in in_text)
@@ -362,7 +382,7 @@ class CompiledRules:
         matched = tuple(
             sorted(in_title | in_text, key=lambda word: (-self.weights[word], word.casefold()))
         )
-        excluded = tuple(sorted(self.exclude.find(title) | self.exclude.find(text)))
+        excluded = tuple(sorted(set().union(*self.exclude.find_in(title, text))))
         relevant = score >= self.rules.min_score and not excluded
         return Relevance(score=score, relevant=relevant, matched=matched, excluded_by=excluded)
 

@@ -83,8 +83,11 @@ class _ParserPool:
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
-        self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["mailer.prepare"])
+        try:
+            self.context = multiprocessing.get_context("forkserver")
+            self.context.set_forkserver_preload(["mailer.prepare"])
+        except ValueError:  # no fork server on this platform (Windows)
+            self.context = multiprocessing.get_context("spawn")
         self.executor: Executor = self._new()
         # Starting processes blocks; it gets threads of its own so that it never
         # occupies the event loop's default executor, where name lookups for the

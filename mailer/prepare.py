@@ -10,9 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from mailer.dedupe import canonical_url, clean_link, cluster_key, content_hash, story_uid
+from mailer.dedupe import (
+    canonical_url,
+    clean_link,
+    cluster_key,
+    content_hash,
+    outlet_names,
+    story_uid,
+)
 from mailer.feeds import FeedEntry, parse_feed
-from mailer.keywords import RelevanceRules, compile_rules
+from mailer.keywords import CompiledRules, RelevanceRules, compile_rules
 from mailer.store.stories import IncomingStory
 
 #: A published time this far in the future is not believed (clock skew, typos);
@@ -45,6 +52,7 @@ def prepare_feed(job: ParseJob) -> PreparedFeed:
     """Parse, normalise, score and identify one feed's items (pure; no I/O)."""
     parsed = parse_feed(job.body, url=job.url, headers=job.headers, zone=job.zone)
     rules = compile_rules(job.rules)
+    outlets = outlet_names(job.outlets)
     fallback_link = parsed.link or job.url
     # A feed that gives several different items the same link (a section page,
     # say) must not collapse them into one story: those items are told apart by
@@ -60,6 +68,7 @@ def prepare_feed(job: ParseJob) -> PreparedFeed:
             entry,
             job=job,
             rules=rules,
+            outlets=outlets,
             fallback_link=fallback_link,
             identity_link=None if link in shared else link,
         )
@@ -71,7 +80,13 @@ def prepare_feed(job: ParseJob) -> PreparedFeed:
 
 
 def _story(
-    entry: FeedEntry, *, job: ParseJob, rules, fallback_link: str, identity_link: str | None
+    entry: FeedEntry,
+    *,
+    job: ParseJob,
+    rules: CompiledRules,
+    outlets: frozenset[str],
+    fallback_link: str,
+    identity_link: str | None,
 ) -> IncomingStory:
     digest = content_hash(entry.title, entry.text)
     uid = story_uid(canonical=identity_link, guid=entry.guid, digest=digest)
@@ -87,7 +102,7 @@ def _story(
         title=entry.title,
         summary=entry.summary,
         content_hash=digest,
-        cluster_key=cluster_key(entry.title, uid=uid, outlets=job.outlets),
+        cluster_key=cluster_key(entry.title, uid=uid, outlets=outlets),
         relevance=relevance.score,
         relevant=relevance.relevant,
         matched_keywords=relevance.matched,
