@@ -131,6 +131,12 @@ def test_bad_input_is_one_clear_line(sqlite_cli):
         (("feeds", "add", "ftp://feeds.example.org/rss"), {}, 2, "only http and https URLs"),
         (("feeds", "add", "not a url"), {}, 2, "only http and https URLs"),
         (("feeds", "remove", "999"), {}, 1, "feed 999 not found"),
+        (
+            ("feeds", "remove", "https://x.example/[/]"),
+            {},
+            1,
+            "feed https://x.example/[/] not found",
+        ),
         (("feeds", "enable", "https://nowhere.example.org/rss"), {}, 1, "not found"),
         (
             ("feeds", "add", "http://127.0.0.1:9/rss"),

@@ -56,7 +56,7 @@ def add(
             exclude_keywords=parse_keyword_list(exclude),
             now=datetime.now(UTC),
         )
-    out_console.print(f"added feed {feed['id']}: {feed['url']}", soft_wrap=True)
+    out_console.print(f"added feed {feed['id']}: {feed['url']}", soft_wrap=True, markup=False)
 
 
 @app.command("list")
@@ -106,7 +106,9 @@ def remove(
     context = runtime(ctx).context
     with context.engine.begin() as conn:
         removed = feed_store.remove_feed(conn, feed, now=datetime.now(UTC))
-    out_console.print(f"removed feed {removed['id']}: {removed['url']}", soft_wrap=True)
+    out_console.print(
+        f"removed feed {removed['id']}: {removed['url']}", soft_wrap=True, markup=False
+    )
 
 
 @app.command("enable")
@@ -174,7 +176,7 @@ def _set_enabled(ctx: typer.Context, key: str, *, enabled: bool) -> None:
     with context.engine.begin() as conn:
         feed = feed_store.set_enabled(conn, key, enabled=enabled, now=datetime.now(UTC))
     word = "enabled" if enabled else "disabled"
-    out_console.print(f"{word} feed {feed['id']}: {feed['url']}", soft_wrap=True)
+    out_console.print(f"{word} feed {feed['id']}: {feed['url']}", soft_wrap=True, markup=False)
 
 
 def _valid_feed_url(url: str, settings) -> str:
