@@ -28,12 +28,12 @@ Parse = Callable[[ParseJob], Awaitable[PreparedFeed]]
 
 @contextlib.asynccontextmanager
 async def parser(*, processes: int, jobs: int) -> AsyncIterator[Parse]:
-    """An async ``parse(job)`` for ``jobs`` feeds; ``processes`` 0 means one per CPU.
+    """An async ``parse(job)`` for ``jobs`` feeds; ``processes`` 0 means one per usable CPU (≤ 8).
 
     One feed, or one process, is parsed in a thread: starting processes would cost
     more than it saves.
     """
-    processes = min(processes or os.cpu_count() or 1, jobs)
+    processes = min(processes or _usable_cpus(), jobs)
     if processes <= 1:
 
         async def in_thread(job: ParseJob) -> PreparedFeed:
@@ -50,6 +50,19 @@ async def parser(*, processes: int, jobs: int) -> AsyncIterator[Parse]:
         with contextlib.suppress(Exception):
             await warming
         await loop.run_in_executor(None, pool.shutdown)
+
+
+#: Parser processes started by default at most, however many CPUs the host shows.
+DEFAULT_MAX_PROCESSES = 8
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    return max(1, min(count, DEFAULT_MAX_PROCESSES))
 
 
 def _parse_guarded(job: ParseJob) -> PreparedFeed:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from mailer.config import Settings
 from mailer.errors import FeedError
-from mailer.feeds import FeedGoneError, fetch_feed, make_client
+from mailer.feeds import FeedGoneError, Fetched, fetch_feed, make_client
 from mailer.keywords import build_rules
 from mailer.models import FeedPollResult, FeedStatus
 from mailer.parse_pool import Parse, parser
@@ -100,7 +100,10 @@ class _FeedPoller:
         self.writer = writer
         self.now = now
         self.outlets = outlets
-        self.fetch_slots = asyncio.Semaphore(settings.feeds.concurrency)
+        # A slot is held from the request until the body is parsed, so at most
+        # ``concurrency`` bodies (each ≤ max_bytes) are in memory at once even when
+        # downloads outpace the parsers.
+        self.slots = asyncio.Semaphore(settings.feeds.concurrency)
 
     async def poll(self, feed: dict[str, Any]) -> FeedPollResult:
         url = feed["url"]
@@ -121,7 +124,7 @@ class _FeedPoller:
 
     async def _poll(self, feed: dict[str, Any]) -> FeedPollResult:
         settings = self.settings.feeds
-        async with self.fetch_slots:
+        async with self.slots:
             fetched = await fetch_feed(
                 feed["url"],
                 client=self.client,
@@ -130,7 +133,10 @@ class _FeedPoller:
                 etag=feed["etag"],
                 last_modified=feed["last_modified"],
             )
-        if fetched.status == "not_modified":
+            prepared = (
+                None if fetched.status == "not_modified" else await self._parse(feed, fetched)
+            )
+        if prepared is None:
             await self.writer.run(
                 lambda conn: feed_store.record_fetched(
                     conn,
@@ -141,25 +147,6 @@ class _FeedPoller:
                 )
             )
             return FeedPollResult(url=feed["url"], status=FeedStatus.NOT_MODIFIED)
-        job = ParseJob(
-            body=fetched.body,
-            url=fetched.url,
-            headers=fetched.headers,
-            zone=self.settings.timezone,
-            rules=build_rules(
-                use_defaults=settings.default_keywords,
-                include=settings.include_keywords,
-                exclude=settings.exclude_keywords,
-                feed_include=feed["include_keywords"] or [],
-                feed_exclude=feed["exclude_keywords"] or [],
-                min_score=settings.min_score,
-            ),
-            outlets=self.outlets,
-            now=self.now,
-        )
-        prepared: PreparedFeed = await self.parse(job)
-        if prepared.problem:
-            log.info("feed %s is malformed but readable: %s", feed["url"], prepared.problem)
         name = None if feed["name"] else (prepared.title or urlsplit(feed["url"]).hostname)
         source = feed["name"] or name or feed["url"]
 
@@ -182,6 +169,29 @@ class _FeedPoller:
 
         new = await self.writer.run(store)
         return FeedPollResult(url=feed["url"], status=FeedStatus.OK, new=new)
+
+    async def _parse(self, feed: dict[str, Any], fetched: Fetched) -> PreparedFeed:
+        settings = self.settings.feeds
+        job = ParseJob(
+            body=fetched.body,
+            url=fetched.url,
+            headers=fetched.headers,
+            zone=self.settings.timezone,
+            rules=build_rules(
+                use_defaults=settings.default_keywords,
+                include=settings.include_keywords,
+                exclude=settings.exclude_keywords,
+                feed_include=feed["include_keywords"] or [],
+                feed_exclude=feed["exclude_keywords"] or [],
+                min_score=settings.min_score,
+            ),
+            outlets=self.outlets,
+            now=self.now,
+        )
+        prepared = await self.parse(job)
+        if prepared.problem:
+            log.info("feed %s is malformed but readable: %s", feed["url"], prepared.problem)
+        return prepared
 
     async def _record_failure(
         self,
