@@ -33,8 +33,8 @@ def load_feed_list(path: Path) -> list[dict[str, Any]]:
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]}")
         name = str(entry.get("name", "")).strip()
-        if not name:
-            raise ConfigError(f"{where}: name is missing")
+        if not name or len(name) > 200:
+            raise ConfigError(f"{where}: name must be 1 to 200 characters")
         try:
             url = check_url(str(entry.get("url", "")))
         except FeedError as exc:

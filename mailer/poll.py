@@ -148,7 +148,7 @@ class _FeedPoller:
             )
             return FeedPollResult(url=feed["url"], status=FeedStatus.NOT_MODIFIED)
         name = None if feed["name"] else (prepared.title or urlsplit(feed["url"]).hostname)
-        source = feed["name"] or name or feed["url"]
+        source = (feed["name"] or name or feed["url"])[:200]
 
         def store(conn) -> int:
             new = record_stories(

@@ -25,6 +25,8 @@ from mailer.store.stories import IncomingStory
 #: A published time this far in the future is not believed (clock skew, typos);
 #: the first-seen time is used instead so the story cannot sit on top for weeks.
 FUTURE_TOLERANCE = timedelta(hours=1)
+#: Longest link the stories table holds (links longer than this are dropped at parsing).
+MAX_URL_LENGTH = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,10 @@ def _story(
     published = entry.published
     if published is None or published > job.now + FUTURE_TOLERANCE:
         published = job.now
-    url = clean_link(entry.link or _guid_link(entry.guid) or fallback_link)
+    original = entry.link or _guid_link(entry.guid) or fallback_link
+    url = clean_link(original)
+    if len(url) > MAX_URL_LENGTH:  # re-encoding can lengthen a link past the column
+        url = original
     return IncomingStory(
         uid=uid,
         url=url,

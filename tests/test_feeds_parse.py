@@ -159,6 +159,14 @@ def test_kst_zone_name_is_understood():
     assert entry.published == datetime(2026, 12, 7, 0, 0, tzinfo=UTC)
 
 
+def test_a_link_too_long_to_store_is_dropped_not_truncated():
+    long_link = "https://a.example/" + "x" * 2100
+    body = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+    <item><title>Biotech</title><link>{long_link}</link><guid>g-1</guid></item></channel></rss>""".encode()
+    [entry] = parse_feed(body, url="https://a.example/rss", headers=RSS).entries
+    assert entry.link is None and entry.guid == "g-1"
+
+
 def test_entry_without_link_keeps_its_guid():
     atom = by_title(parse("atom.xml"))
     entry = atom["Notes without a link"]

@@ -47,11 +47,14 @@ def add(
     """Register a feed; it is fetched at the next poll."""
     context = runtime(ctx).context
     url = _valid_feed_url(url, context.settings)
+    name = (name or "").strip()
+    if len(name) > 200:
+        raise InvalidInputError("the name is longer than 200 characters", field="name")
     with context.engine.begin() as conn:
         feed = feed_store.add_feed(
             conn,
             url,
-            name=(name or "").strip(),
+            name=name,
             include_keywords=parse_keyword_list(keywords),
             exclude_keywords=parse_keyword_list(exclude),
             now=datetime.now(UTC),
