@@ -8,6 +8,7 @@ the TOML file named by ``MAILER_CONFIG`` (default ``config/mailer.toml``), defau
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -74,6 +75,22 @@ class FeedSettings(Section):
     backoff_max: float = Field(default=86400, ge=1)
     include_keywords: list[str] = []
     exclude_keywords: list[str] = []
+    default_keywords: bool = True
+    min_score: float = Field(default=3, ge=0)
+    allow_networks: list[str] = []
+    parse_processes: int = Field(default=0, ge=0, le=64)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    "must list IP networks such as 10.1.2.0/24 or single addresses"
+                ) from None
+        return value
 
 
 #: Default digest sections (title → keywords, Korean and English). A story goes to the

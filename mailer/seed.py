@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from mailer.bootstrap import AppContext
+from mailer.feedlist import feeds_file, load_feed_list
 from mailer.store import db
 from mailer.store.consent_texts import seed_consent_texts
+from mailer.store.feeds import seed_feeds
 from mailer.store.schedules import ensure_schedule
 
 #: (name, kind, cron, grace seconds). The digest goes out Monday 09:00 local time;
@@ -31,9 +36,6 @@ class InitReport:
         return self.revision_before != self.revision_after or bool(self.seeded)
 
 
-def consent_text_path(config_dir: Path) -> Path:
-    return config_dir / "consent.ko.txt"
-
 
 def initialise(ctx: AppContext) -> InitReport:
     """Create or upgrade the schema, then insert whatever default is missing."""
@@ -48,4 +50,14 @@ def initialise(ctx: AppContext) -> InitReport:
                 report.seeded.append(f"schedule {name}")
         for version in seed_consent_texts(conn, settings.config_dir):
             report.seeded.append(f"consent text {version}")
+        report.seeded.extend(seed_default_feeds(conn, settings.config_dir))
     return report
+
+
+def seed_default_feeds(conn: Connection, config_dir: Path) -> list[str]:
+    """Register the feeds of config/feeds.toml that were never seeded before."""
+    path = feeds_file(config_dir)
+    if not path.is_file():
+        return []
+    inserted = seed_feeds(conn, load_feed_list(path), now=datetime.now(UTC))
+    return [f"feed {url}" for url in inserted]

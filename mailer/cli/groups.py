@@ -24,11 +24,16 @@ PLANNED = {
 
 def built_groups() -> dict[str, typer.Typer]:
     """Groups that exist; imported here so the ladder stays one-way (cli imports use cases)."""
-    from mailer.cli import delivery, schedules, subscribers
+    from mailer.cli import delivery, feeds, schedules, subscribers
     from mailer.cli.digest import app as digest_app
 
     delivery.register(digest_app)  # send, status, resume, resend-unknown
-    return {"digest": digest_app, "schedules": schedules.app, "subscribers": subscribers.app}
+    return {
+        "feeds": feeds.app,
+        "digest": digest_app,
+        "schedules": schedules.app,
+        "subscribers": subscribers.app,
+    }
 
 
 def built_commands() -> dict[str, Callable[..., None]]:

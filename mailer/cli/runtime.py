@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mailer.bootstrap import AppContext, build_context
 from mailer.config import Settings, load_settings
@@ -63,7 +64,8 @@ def runtime(ctx: typer.Context) -> Runtime:
 
 
 def fail(message: str, *, code: int = EXIT_FAILED) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # Messages quote user input (URLs, names) that may contain "[...]": never markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, and_, exists, select
+from sqlalchemy import Connection, and_, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.models import EditionState, StoryView
 from mailer.store.tables import edition_stories, editions, stories, story_sources
@@ -75,3 +79,145 @@ def _sources_by_story(conn: Connection, story_ids: list[int]) -> dict[int, list[
         for story_id, source in rows:
             found.setdefault(story_id, []).append(source)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingStory:
+    """One normalised, scored feed item as the poll step hands it to the store."""
+
+    uid: str
+    url: str
+    guid: str | None
+    title: str
+    summary: str
+    content_hash: str
+    cluster_key: str
+    relevance: float
+    relevant: bool
+    matched_keywords: tuple[str, ...]
+    published_at: datetime
+
+
+def record_stories(
+    conn: Connection,
+    items: Sequence[IncomingStory],
+    /,
+    *,
+    feed_id: int,
+    source: str,
+    now: datetime,
+) -> int:
+    """Store a feed's items: one story per uid, one source row per (story, feed).
+
+    A uid seen before (from this feed or another) keeps its story row; the feed is
+    added as a source, and the story's relevance is raised if this feed rates it
+    higher (a story is relevant if any feed carrying it finds it relevant).
+    Returns how many items this feed had not delivered before.
+    """
+    unique: dict[str, IncomingStory] = {}
+    for item in items:
+        unique.setdefault(item.uid, item)
+    if not unique:
+        return 0
+    # Sorted, so that concurrent writers on PostgreSQL take unique-index locks in
+    # the same order and cannot deadlock each other.
+    uids = sorted(unique)
+    stored = _stories_by_uid(conn, uids)
+    missing = [uid for uid in uids if uid not in stored]
+    if missing:
+        inserted = _insert_ignoring_duplicates(
+            conn,
+            stories,
+            ["uid"],
+            [
+                {
+                    "uid": uid,
+                    "url": unique[uid].url,
+                    "guid": unique[uid].guid,
+                    "title": unique[uid].title,
+                    "summary": unique[uid].summary,
+                    "source": source,
+                    "content_hash": unique[uid].content_hash,
+                    "cluster_key": unique[uid].cluster_key,
+                    "relevance": unique[uid].relevance,
+                    "relevant": unique[uid].relevant,
+                    "matched_keywords": list(unique[uid].matched_keywords),
+                    "published_at": unique[uid].published_at,
+                    "first_seen_at": now,
+                }
+                for uid in missing
+            ],
+            returning=(stories.c.id, stories.c.uid),
+        )
+        new_ids = {uid: story_id for story_id, uid in inserted}
+        # Rows another poller inserted between our select and insert are looked up.
+        raced = [uid for uid in missing if uid not in new_ids]
+        stored.update(_stories_by_uid(conn, raced))
+    else:
+        new_ids = {}
+    for uid, row in stored.items():
+        item = unique[uid]
+        if item.relevance > row.relevance or (item.relevant and not row.relevant):
+            values: dict[str, Any] = {"relevant": bool(row.relevant or item.relevant)}
+            if item.relevance > row.relevance:
+                values.update(
+                    relevance=item.relevance, matched_keywords=list(item.matched_keywords)
+                )
+            conn.execute(update(stories).where(stories.c.id == row.id).values(**values))
+    ids = {uid: row.id for uid, row in stored.items()} | new_ids
+    # A story this poll created has no sources yet; only older ones need checking.
+    existing_ids = sorted(row.id for row in stored.values())
+    known: set[int] = set()
+    for start in range(0, len(existing_ids), 500):
+        chunk = existing_ids[start : start + 500]
+        known.update(
+            conn.execute(
+                select(story_sources.c.story_id).where(
+                    story_sources.c.feed_id == feed_id, story_sources.c.story_id.in_(chunk)
+                )
+            ).scalars()
+        )
+    fresh = [
+        {
+            "story_id": ids[uid],
+            "feed_id": feed_id,
+            "source": source,
+            "url": unique[uid].url,
+            "seen_at": now,
+        }
+        for uid in uids
+        if uid in ids and ids[uid] not in known
+    ]
+    if fresh:
+        _insert_ignoring_duplicates(conn, story_sources, ["story_id", "feed_id"], fresh)
+    return len(fresh)
+
+
+def _stories_by_uid(conn: Connection, uids: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for start in range(0, len(uids), 500):
+        chunk = uids[start : start + 500]
+        for row in conn.execute(
+            select(stories.c.id, stories.c.uid, stories.c.relevance, stories.c.relevant).where(
+                stories.c.uid.in_(chunk)
+            )
+        ):
+            found[row.uid] = row
+    return found
+
+
+def _insert_ignoring_duplicates(
+    conn: Connection, table, keys: list[str], rows: list[dict[str, Any]], *, returning=()
+) -> list[tuple]:
+    """INSERT … ON CONFLICT DO NOTHING on both backends (another poller may have won the race).
+
+    With ``returning``, the given columns of the rows actually inserted come back.
+    """
+    if conn.dialect.name == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+    if returning:
+        return [tuple(row) for row in conn.execute(statement.returning(*returning), rows)]
+    conn.execute(statement, rows)
+    return []
