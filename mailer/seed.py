@@ -36,7 +36,6 @@ class InitReport:
         return self.revision_before != self.revision_after or bool(self.seeded)
 
 
-
 def initialise(ctx: AppContext) -> InitReport:
     """Create or upgrade the schema, then insert whatever default is missing."""
     before, after = db.upgrade(ctx.engine)

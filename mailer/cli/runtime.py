@@ -21,8 +21,10 @@ from mailer.errors import (
     NotFoundError,
 )
 
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+# soft_wrap: a path or URL in a message must stay on one line, whatever the terminal width,
+# so that it can be copied and scripts can match it.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
 
 #: Exit codes: 1 = the operation failed, 2 = bad usage or configuration (like Typer's own).
 EXIT_FAILED = 1
