@@ -12,10 +12,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from mailer.bootstrap import AppContext
 from mailer.errors import MailerError
 from mailer.store import leases as store
+
+if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+    from mailer.bootstrap import AppContext
 
 log = logging.getLogger("mailer.leases")
 

@@ -42,9 +42,15 @@ async def poll_feeds(
 ) -> list[FeedPollResult]:
     """Poll enabled feeds (with ``only_due``, skip those backing off); one result per feed."""
     now = now or datetime.now(UTC)
-    with ctx.engine.connect() as conn:
-        due = feed_store.feeds_to_poll(conn, now=now, only_due=only_due)
-        outlets = tuple(feed_store.outlet_names(conn))
+
+    def read_due() -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+        with ctx.engine.connect() as conn:
+            found = feed_store.feeds_to_poll(conn, now=now, only_due=only_due)
+            return found, tuple(feed_store.outlet_names(conn))
+
+    # Off the event loop: on SQLite a reader may wait for another process's write lock,
+    # and `mailer serve` shares this loop with the web app and the send worker.
+    due, outlets = await asyncio.to_thread(read_due)
     if not due:
         return []
     settings = ctx.settings

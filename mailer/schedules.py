@@ -11,14 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
-from mailer.bootstrap import AppContext
 from mailer.errors import InvalidInputError, NotFoundError
 from mailer.store import heartbeats as heartbeat_store
 from mailer.store import schedules as store
+
+if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+    from mailer.bootstrap import AppContext
 
 #: The heartbeat role every scheduler process records (mailer serve and mailer scheduler).
 SCHEDULER_ROLE = "scheduler"

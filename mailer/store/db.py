@@ -29,10 +29,6 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine with the connection settings every process needs."""
     url = normalise_url(url)
