@@ -12,10 +12,18 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +39,18 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _known_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("is not a known IANA time zone (for example Asia/Seoul)") from None
+    return value
+
+
+#: An IANA time zone name, checked when settings (or a config file) are read.
+TimeZoneName = Annotated[str, AfterValidator(_known_timezone)]
 
 
 class Section(BaseModel):
@@ -214,7 +234,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/mailer.db"
     base_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr | None = None
-    timezone: str = "Asia/Seoul"
+    timezone: TimeZoneName = "Asia/Seoul"
     data_dir: Path = Path("var")
     templates_dir: Path = PROJECT_ROOT / "templates"
     config_dir: Path = PROJECT_ROOT / "config"
@@ -259,15 +279,6 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http:// or https:// URL")
         return value.rstrip("/")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("is not a known IANA time zone (for example Asia/Seoul)") from None
-        return value
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> Settings:

@@ -14,10 +14,11 @@ import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mailer.config import TimeZoneName
 from mailer.errors import ConfigError, NotFoundError
 
 _SESSION_ID = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
@@ -127,19 +128,10 @@ class _SessionFile(_Strict):
 
 
 class _SeminarFile(_Strict):
-    timezone: str = "Asia/Seoul"
+    timezone: TimeZoneName = "Asia/Seoul"
     series: _SeriesFile
     contact: _ContactFile
     sessions: list[_SessionFile] = []
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("is not a known IANA time zone (for example Asia/Seoul)") from None
-        return value
 
     @model_validator(mode="after")
     def _consistent_sessions(self) -> _SeminarFile:
