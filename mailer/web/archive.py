@@ -23,7 +23,7 @@ from mailer.models import EditionState, PersonalField
 from mailer.render import fill_personal_fields, korean_date
 from mailer.seminar import session_ics
 from mailer.store import editions as edition_store
-from mailer.web.deps import app_context, page_templates
+from mailer.web.deps import app_context, page_templates, storable_number
 
 log = logging.getLogger("mailer.web.archive")
 
@@ -100,9 +100,15 @@ def archive_index(request: Request, context: AppContext = Depends(app_context)) 
 def archive_edition(
     number: int, request: Request, context: AppContext = Depends(app_context)
 ) -> HTMLResponse:
-    """One edition in the look of the mail."""
-    with context.engine.connect() as conn:
-        edition = edition_store.find_by_number(conn, number)
+    """One edition in the look of the mail.
+
+    A number outside the database's integer range cannot name an edition; it gets the
+    same 404 page as any missing one instead of reaching the driver (which overflows).
+    """
+    edition = None
+    if storable_number(number):
+        with context.engine.connect() as conn:
+            edition = edition_store.find_by_number(conn, number)
     if edition is None or edition.state not in PUBLIC_STATES:
         return _missing(
             request,
