@@ -31,7 +31,7 @@ from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
 from mailer.config import Settings
 from mailer.errors import NotAvailableError, NotFoundError
 from mailer.models import DeliveryState, EditionState
-from mailer.outbox import Outbox
+from mailer.outbox import start_outbox
 from mailer.store import deliveries as store
 
 #: The order states are shown in.
@@ -94,11 +94,9 @@ async def outbox_if_needed(settings: Settings) -> AsyncIterator[None]:
     if not settings.smtp.uses_outbox:
         yield
         return
-    outbox = Outbox(settings.outbox_dir, port=settings.smtp.outbox_port)
-    try:
-        await outbox.start()
-    except OSError:
-        outbox = None  # the port is taken: `mailer serve` is running its outbox
+    outbox = await start_outbox(
+        settings.outbox_dir, port=settings.smtp.outbox_port, reuse_running=True
+    )
     try:
         yield
     finally:
