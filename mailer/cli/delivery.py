@@ -29,7 +29,8 @@ from mailer import send
 from mailer.bootstrap import AppContext
 from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
 from mailer.config import Settings
-from mailer.errors import NotAvailableError, NotFoundError
+from mailer.digest import create_edition
+from mailer.errors import NotFoundError
 from mailer.models import DeliveryState, EditionState
 from mailer.outbox import start_outbox
 from mailer.store import deliveries as store
@@ -69,20 +70,6 @@ def _edition(context: AppContext, edition_id: int) -> dict:
     if edition is None:
         raise NotFoundError("edition", edition_id)
     return edition
-
-
-def _created_edition_id(created: object) -> int | None:
-    """The id of what ``digest.create_edition`` returned (a row, a mapping, an object or an id)."""
-    if created is None:
-        return None
-    if isinstance(created, int):
-        return created
-    if isinstance(created, dict):
-        return created.get("id")
-    mapping = getattr(created, "_mapping", None)
-    if mapping is not None:
-        return mapping["id"]
-    return getattr(created, "id", None)
 
 
 @contextlib.asynccontextmanager
@@ -212,22 +199,8 @@ def send_command(
                 "created or sent (`mailer digest preview` shows its content)"
             )
             return
-        # The digest step builds editions; imported here so that this command does not
-        # depend on it for anything else.
-        try:
-            from mailer.digest import create_edition
-        except ImportError:
-            raise NotAvailableError(
-                "building a new edition (`mailer digest send` without --edition)"
-                " is not available in this version; send an existing one with --edition N"
-            ) from None
-
         scheduled_for = datetime.now(UTC).replace(second=0, microsecond=0)
-        created = create_edition(context, schedule="manual", scheduled_for=scheduled_for)
-        edition_id = _created_edition_id(created)
-        if edition_id is None:
-            say("no edition was created: nothing to send")
-            return
+        edition_id = create_edition(context, schedule="manual", scheduled_for=scheduled_for).id
     else:
         edition_id = edition_id_for(context, edition)
     row = _edition(context, edition_id)
