@@ -24,6 +24,11 @@ def page_templates(settings: Settings) -> Jinja2Templates:
     return Jinja2Templates(directory=str(settings.templates_dir / "web"))
 
 
+def pages(request: Request) -> Jinja2Templates:
+    """FastAPI dependency: the one page template environment ``create_app`` built."""
+    return request.app.state.pages
+
+
 def app_context(request: Request) -> AppContext:
     """FastAPI dependency: the AppContext this app was built with."""
     return request.app.state.context
