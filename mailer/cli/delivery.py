@@ -34,6 +34,7 @@ from mailer.errors import NotFoundError
 from mailer.models import DeliveryState, EditionState
 from mailer.outbox import start_outbox
 from mailer.store import deliveries as store
+from mailer.store import editions as edition_store
 
 #: The order states are shown in.
 STATE_ORDER = [str(state) for state in DeliveryState]
@@ -58,10 +59,10 @@ def say(message: str, *, style: str | None = None) -> None:
 def edition_id_for(context: AppContext, number: int) -> int:
     """Staff name editions by their number (as in /archive/{number}); the store by id."""
     with context.engine.connect() as conn:
-        edition = store.edition_by_number(conn, number)
+        edition = edition_store.find_by_number(conn, number)
     if edition is None:
         raise NotFoundError("edition", number)
-    return edition["id"]
+    return edition.id
 
 
 def _edition(context: AppContext, edition_id: int) -> dict:
