@@ -14,6 +14,7 @@ from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
 from email.utils import format_datetime, formataddr, make_msgid
 
 import aiosmtplib
+from email_validator import EmailNotValidError, validate_email
 
 from mailer.config import ComplianceSettings, SmtpSettings
 from mailer.errors import DeliveryError, TransportError
@@ -119,6 +120,21 @@ async def send_bytes(
     except Exception as exc:  # noqa: BLE001 — classify re-raises what it does not know
         raise classify(exc) from exc
     return reply
+
+
+def smtp_address(address: str) -> str:
+    """The form to put on the wire: ASCII (punycode, RFC 5890) domain when the local part allows it.
+
+    A relay without SMTPUTF8 (RFC 6531) can still deliver to an IDN domain this way;
+    only a non-ASCII local part truly needs the extension.
+    """
+    if address.isascii():
+        return address
+    try:
+        validated = validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError:
+        return address
+    return validated.ascii_email or validated.normalized
 
 
 def needs_smtputf8(*addresses: str) -> bool:

@@ -37,6 +37,7 @@ from typing import Any
 
 from mailer.config import Settings
 from mailer.errors import ConfigError, DeliveryError
+from mailer.mail import smtp_address
 from mailer.models import Links, PersonalField
 
 #: Headers the DKIM signature covers. dkimpy's default omits List-Unsubscribe-Post,
@@ -364,7 +365,8 @@ def personalise(prepared: PreparedEdition, recipient: Recipient, /) -> bytes:
     slots = prepared.slots
     unsubscribe_url = prepared.links.unsubscribe(token)
     values: dict[Slot, bytes] = {
-        Slot.TO: email.encode("utf-8"),
+        # The same ASCII (punycode) form as the envelope, so an IDN domain needs no SMTPUTF8.
+        Slot.TO: smtp_address(email).encode("utf-8"),
         Slot.MESSAGE_ID: prepared.message_id(recipient.subscriber_id).encode("ascii"),
         # RFC 2369 / RFC 8058: the https URI (the one-click target) and a mailto.
         Slot.LIST_UNSUBSCRIBE: (
@@ -394,5 +396,6 @@ def personalise(prepared: PreparedEdition, recipient: Recipient, /) -> bytes:
 
 
 def needs_smtputf8(recipient: Recipient, /) -> bool:
-    """An address with a non-ASCII local part or domain can only travel with SMTPUTF8 (RFC 6531)."""
-    return not recipient.email.isascii()
+    """An address with a non-ASCII local part can only travel with SMTPUTF8 (RFC 6531);
+    a non-ASCII domain alone travels as punycode (see :func:`mailer.mail.smtp_address`)."""
+    return not smtp_address(recipient.email).isascii()

@@ -7,6 +7,7 @@ sees real mail in ``var/outbox/`` without setting anything up.
 from __future__ import annotations
 
 import asyncio
+import errno
 import mailbox
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import SMTP
+
+from mailer.errors import MailerError
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,27 @@ class Outbox:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+
+async def start_outbox(directory: Path, *, port: int, reuse_running: bool) -> Outbox | None:
+    """Start the built-in outbox, or explain in one line why it cannot start.
+
+    With ``reuse_running`` a port already in use (EADDRINUSE) means another mailer
+    process (`mailer serve`) runs its outbox there: return None and send to that one.
+    Any other failure — a folder that cannot be created, a port we may not bind —
+    is a MailerError, never silently ignored (mail would then go nowhere).
+    """
+    outbox = Outbox(directory, port=port)
+    try:
+        await outbox.start()
+    except OSError as exc:
+        if reuse_running and exc.errno == errno.EADDRINUSE:
+            return None
+        raise MailerError(
+            f"built-in outbox cannot listen on 127.0.0.1:{port} with folder {directory}: "
+            f"{exc.strerror or exc} (set MAILER_SMTP__OUTBOX_PORT or MAILER_SMTP__HOST)"
+        ) from exc
+    return outbox
 
 
 def list_outbox(directory: Path, *, limit: int = 200) -> list[OutboxMessage]:

@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 
 from mailer.bootstrap import AppContext
 from mailer.errors import DeliveryError, InvalidInputError, NotFoundError, TransportError
+from mailer.mail import smtp_address
 from mailer.message import PreparedEdition, Recipient, needs_smtputf8, personalise, prepare_edition
 from mailer.models import DeliveryCounts, DeliveryState, EditionState
 from mailer.smtp_pool import LostReply, RefusedAt, SmtpPool
@@ -336,7 +337,7 @@ class _Worker:
                 result.reply = await connection.deliver(
                     data,
                     sender=prepared.sender,
-                    recipient=item.email,
+                    recipient=smtp_address(item.email),
                     utf8=needs_smtputf8(recipient),
                 )
             except Exception as exc:  # noqa: BLE001 — every failure becomes this delivery's outcome
@@ -395,8 +396,10 @@ class _Worker:
     def _is_transport_failure(result: _Result) -> bool:
         """Failures that say the relay is unusable rather than something about one recipient."""
         error = result.error
+        # A MAIL refusal of an SMTPUTF8 transaction is about this recipient's address
+        # (RFC 6531 §3.4), not the relay: it must not count towards pausing the edition.
         return isinstance(error, TransportError) or (
-            isinstance(error, RefusedAt) and error.stage == "MAIL"
+            isinstance(error, RefusedAt) and error.stage == "MAIL" and not error.smtputf8
         )
 
     def _tick_tx(

@@ -28,9 +28,16 @@ from mailer.mail import open_connection
 class RefusedAt(DeliveryError):
     """The relay answered a command of the transaction with an error code."""
 
-    def __init__(self, stage: str, code: int, message: str) -> None:
+    def __init__(self, stage: str, code: int, message: str, *, smtputf8: bool = False) -> None:
         super().__init__(f"{stage}: {code} {message}", code=code, temporary=code < 500)
         self.stage = stage
+        #: The transaction asked for SMTPUTF8: a refusal may be about this address only.
+        self.smtputf8 = smtputf8
+
+
+class NoSmtpUtf8(DeliveryError):
+    """The address needs SMTPUTF8 (RFC 6531) and the relay does not offer it: this
+    delivery cannot succeed on this relay, but the relay itself is fine."""
 
 
 class LostReply(TransportError):
@@ -79,6 +86,12 @@ class RelayConnection:
         cannot be reached or the connection is lost before the message was sent.
         """
         client = await self._ready_client()
+        if utf8 and not client.supports_extension("smtputf8"):
+            # RFC 6531 §3.2: without the EHLO keyword the address cannot be sent at all.
+            raise NoSmtpUtf8(
+                f"the relay does not offer SMTPUTF8 (RFC 6531), needed for {recipient!r}",
+                temporary=False,
+            )
         encoding = "utf-8" if utf8 else "ascii"
         try:
             try:
@@ -86,7 +99,7 @@ class RelayConnection:
                 await client.mail(sender, options=["SMTPUTF8"] if utf8 else [], encoding=encoding)
             except aiosmtplib.SMTPResponseException as exc:
                 await self._reset(client)
-                raise RefusedAt("MAIL", exc.code, exc.message) from None
+                raise RefusedAt("MAIL", exc.code, exc.message, smtputf8=utf8) from None
             try:
                 await client.rcpt(recipient, encoding=encoding)
             except aiosmtplib.SMTPResponseException as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 from mailer.errors import InvalidInputError
+from mailer.mail import smtp_address as smtp_address  # the wire form lives with SMTP
 from mailer.models import normalise_email
 
 #: RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets.
@@ -120,18 +121,6 @@ def require_subscriber(
     if cleaned is None:
         raise InvalidSubscriberInput(problems)
     return cleaned
-
-
-def smtp_address(address: str) -> str:
-    """The form to put on the wire: ASCII (punycode) domain when the local part allows it.
-
-    A relay without SMTPUTF8 (RFC 6531) can still deliver to an IDN domain this way.
-    """
-    try:
-        validated = validate_email(address, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError:
-        return address
-    return validated.ascii_email or validated.normalized
 
 
 class InvalidSubscriberInput(InvalidInputError):

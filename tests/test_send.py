@@ -12,6 +12,7 @@ from sqlalchemy import insert, select, update
 from mailer import send
 from mailer.bootstrap import build_context
 from mailer.errors import InvalidInputError, NotFoundError
+from mailer.models import new_subscriber_token
 from mailer.smtp_pool import TokenBucket
 from mailer.store import deliveries as store
 from mailer.store.tables import deliveries, heartbeats, subscribers, suppressions
@@ -496,3 +497,51 @@ def test_token_bucket_limits_the_rate():
     assert bucket.take(5) == 3
     unlimited = TokenBucket(0)
     assert unlimited.take(1000) == 1000 and unlimited.wait_time() == 0
+
+
+async def test_international_addresses_on_a_relay_without_smtputf8(make_ctx, smtp_server):
+    """An IDN domain travels as punycode; a Korean local part fails alone, never the edition.
+
+    The test relay does not advertise SMTPUTF8 (RFC 6531), like many real ones.
+    """
+    smtp_server.stop()
+    smtp_server.smtputf8 = False
+    smtp_server.start()
+    ctx = make_ctx(pause_window=4, pause_error_rate=0.5, batch_size=3)
+    add_subscribers(ctx.engine, 3)
+    korean = ["독자0@한국.kr", "독자1@한국.kr", "독자2@한국.kr", "독자3@한국.kr"]
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            insert(subscribers),
+            [
+                {
+                    "email": email,
+                    "name": "독자",
+                    "status": "active",
+                    "token": new_subscriber_token(),
+                    "attributes": {},
+                    "source": "test",
+                    "created_at": datetime.now(UTC),
+                }
+                for email in [*korean, "reader@bücher.example"]
+            ],
+        )
+    edition_id = add_edition(ctx.engine, number=4)
+    send.queue_edition(ctx, edition_id)
+
+    summary = await deliver(ctx)
+
+    assert not summary.paused
+    assert edition_row(ctx.engine, edition_id)["state"] == "sent"
+    assert received(smtp_server) == Counter(
+        {**{f"reader{i}@example.kr": 1 for i in range(3)}, "reader@xn--bcher-kva.example": 1}
+    )
+    idn = next(m for m in smtp_server.messages if m.rcpt_tos == ["reader@xn--bcher-kva.example"])
+    assert idn.message["To"] == "reader@xn--bcher-kva.example"
+    # A Korean local part has no ASCII form: it never reaches RCPT on this relay.
+    assert not [c for c in smtp_server.commands if c.command == "RCPT" and not c.argument.isascii()]
+    rows = {row["email"]: row for row in delivery_rows(ctx.engine, edition_id)}
+    for email in korean:
+        assert rows[email]["state"] == "failed"
+        assert "SMTPUTF8" in rows[email]["last_error"]
+    assert summary.sent == 4 and summary.failed == 4

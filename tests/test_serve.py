@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from mailer.config import load_settings
+from mailer.errors import MailerError
 from mailer.mail import send_message
-from mailer.outbox import Outbox, list_outbox
+from mailer.outbox import Outbox, list_outbox, start_outbox
 from tests.helpers import cli_env, free_port, run_cli, start_cli, stop, wait_for_http
 
 
@@ -101,7 +102,26 @@ async def test_outbox_receives_through_the_same_send_path(tmp_path):
         reply = await send_message(settings.smtp, message)
     finally:
         await outbox.stop()
-    assert reply.startswith("OK") or "250" in reply or reply
+    assert reply == "OK"  # the outbox's "250 OK" to the final dot, as aiosmtplib reports it
     listed = list_outbox(tmp_path / "outbox")
     assert [item.subject for item in listed] == ["시흥 바이오 주간 뉴스"]
     assert "reader@example.kr" in listed[0].recipients
+
+
+async def test_starting_the_outbox_tolerates_only_a_running_one(tmp_path):
+    """`mailer digest send` reuses `mailer serve`'s outbox on a taken port; nothing else is ignored."""
+    running = await start_outbox(tmp_path / "outbox", port=0, reuse_running=False)
+    assert running is not None
+    try:
+        assert (
+            await start_outbox(tmp_path / "outbox", port=running.port, reuse_running=True) is None
+        )
+        with pytest.raises(MailerError, match="outbox cannot listen on 127.0.0.1"):
+            await start_outbox(tmp_path / "outbox", port=running.port, reuse_running=False)
+    finally:
+        await running.stop()
+    # A folder that cannot be made is an error even for a caller happy to reuse a running one.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the Maildir should be")
+    with pytest.raises(MailerError, match="not-a-folder"):
+        await start_outbox(blocker, port=0, reuse_running=True)

@@ -29,10 +29,12 @@ from mailer import send
 from mailer.bootstrap import AppContext
 from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
 from mailer.config import Settings
-from mailer.errors import NotAvailableError, NotFoundError
+from mailer.digest import create_edition
+from mailer.errors import NotFoundError
 from mailer.models import DeliveryState, EditionState
-from mailer.outbox import Outbox
+from mailer.outbox import start_outbox
 from mailer.store import deliveries as store
+from mailer.store import editions as edition_store
 
 #: The order states are shown in.
 STATE_ORDER = [str(state) for state in DeliveryState]
@@ -57,10 +59,10 @@ def say(message: str, *, style: str | None = None) -> None:
 def edition_id_for(context: AppContext, number: int) -> int:
     """Staff name editions by their number (as in /archive/{number}); the store by id."""
     with context.engine.connect() as conn:
-        edition = store.edition_by_number(conn, number)
+        edition = edition_store.find_by_number(conn, number)
     if edition is None:
         raise NotFoundError("edition", number)
-    return edition["id"]
+    return edition.id
 
 
 def _edition(context: AppContext, edition_id: int) -> dict:
@@ -69,20 +71,6 @@ def _edition(context: AppContext, edition_id: int) -> dict:
     if edition is None:
         raise NotFoundError("edition", edition_id)
     return edition
-
-
-def _created_edition_id(created: object) -> int | None:
-    """The id of what ``digest.create_edition`` returned (a row, a mapping, an object or an id)."""
-    if created is None:
-        return None
-    if isinstance(created, int):
-        return created
-    if isinstance(created, dict):
-        return created.get("id")
-    mapping = getattr(created, "_mapping", None)
-    if mapping is not None:
-        return mapping["id"]
-    return getattr(created, "id", None)
 
 
 @contextlib.asynccontextmanager
@@ -94,11 +82,9 @@ async def outbox_if_needed(settings: Settings) -> AsyncIterator[None]:
     if not settings.smtp.uses_outbox:
         yield
         return
-    outbox = Outbox(settings.outbox_dir, port=settings.smtp.outbox_port)
-    try:
-        await outbox.start()
-    except OSError:
-        outbox = None  # the port is taken: `mailer serve` is running its outbox
+    outbox = await start_outbox(
+        settings.outbox_dir, port=settings.smtp.outbox_port, reuse_running=True
+    )
     try:
         yield
     finally:
@@ -214,22 +200,8 @@ def send_command(
                 "created or sent (`mailer digest preview` shows its content)"
             )
             return
-        # The digest step builds editions; imported here so that this command does not
-        # depend on it for anything else.
-        try:
-            from mailer.digest import create_edition
-        except ImportError:
-            raise NotAvailableError(
-                "building a new edition (`mailer digest send` without --edition)"
-                " is not available in this version; send an existing one with --edition N"
-            ) from None
-
         scheduled_for = datetime.now(UTC).replace(second=0, microsecond=0)
-        created = create_edition(context, schedule="manual", scheduled_for=scheduled_for)
-        edition_id = _created_edition_id(created)
-        if edition_id is None:
-            say("no edition was created: nothing to send")
-            return
+        edition_id = create_edition(context, schedule="manual", scheduled_for=scheduled_for).id
     else:
         edition_id = edition_id_for(context, edition)
     row = _edition(context, edition_id)

@@ -25,7 +25,6 @@ from sqlalchemy import (
     String,
     bindparam,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -34,8 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.models import DeliveryState, EditionState, SubscriberStatus, email_hash
+from mailer.store.heartbeats import record_heartbeat, remove_heartbeat
+from mailer.store.suppressions import suppress_new, suppressed_among
 from mailer.store.tables import UtcDateTime, deliveries, editions, heartbeats, subscribers
-from mailer.store.tables import suppressions as suppressions_table
 
 #: Editions whose deliveries workers take.
 SENDABLE_EDITION_STATES = (EditionState.QUEUED, EditionState.SENDING)
@@ -100,11 +100,6 @@ def _insert(conn: Connection):
 
 def get_edition(conn: Connection, edition_id: int, /) -> dict | None:
     row = conn.execute(select(editions).where(editions.c.id == edition_id)).mappings().first()
-    return dict(row) if row else None
-
-
-def edition_by_number(conn: Connection, number: int, /) -> dict | None:
-    row = conn.execute(select(editions).where(editions.c.number == number)).mappings().first()
     return dict(row) if row else None
 
 
@@ -308,13 +303,7 @@ def claim_batch(
         .values(claimed_by=worker_id, claimed_at=now)
     )
     hashes = {row.id: email_hash(row.email) for row in rows}
-    suppressed = set(
-        conn.execute(
-            select(suppressions_table.c.email_hash).where(
-                suppressions_table.c.email_hash.in_(set(hashes.values()))
-            )
-        ).scalars()
-    )
+    suppressed = suppressed_among(conn, list(set(hashes.values())))
     skips = []
     for row in rows:
         if row.status != SubscriberStatus.ACTIVE:
@@ -451,12 +440,8 @@ def suppress_bounced(conn: Connection, bounces: dict[int, str], /, *, now: datet
         )
         .values(status=SubscriberStatus.BOUNCED)
     )
-    conn.execute(
-        _insert(conn)(suppressions_table).on_conflict_do_nothing(index_elements=["email_hash"]),
-        [
-            {"email_hash": email_hash(email), "reason": BOUNCE_REASON, "at": now}
-            for email in bounces.values()
-        ],
+    suppress_new(
+        conn, [email_hash(email) for email in bounces.values()], reason=BOUNCE_REASON, at=now
     )
 
 
@@ -510,26 +495,18 @@ def active_subscriber_count(conn: Connection, /) -> int:
 def register_worker(
     conn: Connection, instance: str, /, *, host: str, pid: int, now: datetime
 ) -> None:
-    conn.execute(
-        insert(heartbeats).values(
-            instance=instance, role=WORKER_ROLE, host=host, pid=pid, started_at=now, seen_at=now
-        )
-    )
+    record_heartbeat(conn, instance, role=WORKER_ROLE, host=host, pid=pid, started_at=now, now=now)
 
 
 def beat(conn: Connection, instance: str, /, *, host: str, pid: int, now: datetime) -> bool:
     """Record that the worker is alive; False if its row was gone (it had been judged dead)."""
-    result = conn.execute(
-        update(heartbeats).where(heartbeats.c.instance == instance).values(seen_at=now)
+    return record_heartbeat(
+        conn, instance, role=WORKER_ROLE, host=host, pid=pid, started_at=now, now=now
     )
-    if result.rowcount == 1:
-        return True
-    register_worker(conn, instance, host=host, pid=pid, now=now)
-    return False
 
 
 def unregister_worker(conn: Connection, instance: str, /) -> None:
-    conn.execute(heartbeats.delete().where(heartbeats.c.instance == instance))
+    remove_heartbeat(conn, instance)
 
 
 def recover_dead_workers(

@@ -19,17 +19,23 @@ def record_heartbeat(
     pid: int,
     started_at: datetime,
     now: datetime,
-) -> None:
-    """Insert or refresh this instance's row (an instance id belongs to one process only)."""
+) -> bool:
+    """Insert or refresh this instance's row (an instance id belongs to one process only).
+
+    True when the row was there and refreshed; False when it had to be inserted (new, or
+    deleted meanwhile because the instance had been judged dead).
+    """
     refreshed = conn.execute(
         update(heartbeats).where(heartbeats.c.instance == instance).values(seen_at=now)
     )
-    if refreshed.rowcount == 0:
-        conn.execute(
-            insert(heartbeats).values(
-                instance=instance, role=role, host=host, pid=pid, started_at=started_at, seen_at=now
-            )
+    if refreshed.rowcount == 1:
+        return True
+    conn.execute(
+        insert(heartbeats).values(
+            instance=instance, role=role, host=host, pid=pid, started_at=started_at, seen_at=now
         )
+    )
+    return False
 
 
 def remove_heartbeat(conn: Connection, instance: str, /) -> None:

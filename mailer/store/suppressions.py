@@ -24,6 +24,21 @@ def suppress(conn: Connection, email_hash: str, /, *, reason: str, at: datetime)
     )
 
 
+def suppress_new(
+    conn: Connection, email_hashes: list[str], /, *, reason: str, at: datetime
+) -> None:
+    """Add entries for hashes not yet suppressed; an existing entry keeps its reason and time
+    (a bounce must not overwrite "erased" or "unsubscribed")."""
+    if not email_hashes:
+        return
+    conn.execute(
+        insert_for(conn, suppressions).on_conflict_do_nothing(
+            index_elements=[suppressions.c.email_hash]
+        ),
+        [{"email_hash": value, "reason": reason, "at": at} for value in email_hashes],
+    )
+
+
 def lift(conn: Connection, email_hash: str, /) -> None:
     """Remove the entry: the person gave fresh, confirmed consent."""
     conn.execute(delete(suppressions).where(suppressions.c.email_hash == email_hash))

@@ -19,7 +19,8 @@ from mailer.web.public import public_router
 def create_app(context: AppContext) -> FastAPI:
     app = FastAPI(title="mailer", version=__version__, docs_url=None, redoc_url=None)
     app.state.context = context
-    templates = page_templates(context.settings)
+    # One template environment for every router (its loader caches compiled templates).
+    templates = app.state.pages = page_templates(context.settings)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from mailer.bootstrap import AppContext
 from mailer.digest import load_seminar_of
@@ -23,7 +22,7 @@ from mailer.models import EditionState, PersonalField
 from mailer.render import fill_personal_fields, korean_date
 from mailer.seminar import session_ics
 from mailer.store import editions as edition_store
-from mailer.web.deps import app_context, page_templates
+from mailer.web.deps import app_context, pages, storable_number
 
 log = logging.getLogger("mailer.web.archive")
 
@@ -42,13 +41,6 @@ ARCHIVE_CSP = (
 NEUTRAL_EMAIL = "구독자 (subscriber)"
 
 
-def _pages(request: Request) -> Jinja2Templates:
-    state = request.app.state
-    if not hasattr(state, "archive_pages"):
-        state.archive_pages = page_templates(request.app.state.context.settings)
-    return state.archive_pages
-
-
 def neutral_values(base_url: str) -> dict[PersonalField, str]:
     """Values for the markers on a public page: the home page (which explains how to
     subscribe and unsubscribe) instead of a personal link, and no name or address."""
@@ -62,7 +54,7 @@ def neutral_values(base_url: str) -> dict[PersonalField, str]:
 
 
 def _missing(request: Request, context: AppContext, message: str, message_en: str) -> HTMLResponse:
-    return _pages(request).TemplateResponse(
+    return pages(request).TemplateResponse(
         request,
         "archive_missing.html",
         {
@@ -89,7 +81,7 @@ def archive_index(request: Request, context: AppContext = Depends(app_context)) 
         }
         for entry in entries
     ]
-    return _pages(request).TemplateResponse(
+    return pages(request).TemplateResponse(
         request,
         "archive_list.html",
         {"list_name": context.settings.compliance.list_name, "entries": items},
@@ -100,9 +92,15 @@ def archive_index(request: Request, context: AppContext = Depends(app_context)) 
 def archive_edition(
     number: int, request: Request, context: AppContext = Depends(app_context)
 ) -> HTMLResponse:
-    """One edition in the look of the mail."""
-    with context.engine.connect() as conn:
-        edition = edition_store.find_by_number(conn, number)
+    """One edition in the look of the mail.
+
+    A number outside the database's integer range cannot name an edition; it gets the
+    same 404 page as any missing one instead of reaching the driver (which overflows).
+    """
+    edition = None
+    if storable_number(number):
+        with context.engine.connect() as conn:
+            edition = edition_store.find_by_number(conn, number)
     if edition is None or edition.state not in PUBLIC_STATES:
         return _missing(
             request,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mailbox
-from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -11,16 +10,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 
 from mailer.bootstrap import AppContext
-from mailer.config import Settings
 from mailer.outbox import list_outbox
-from mailer.web.deps import app_context, page_templates
+from mailer.web.deps import app_context, pages
 
 router = APIRouter()
-
-
-@lru_cache(maxsize=4)
-def _templates(templates_dir: Path) -> Jinja2Templates:
-    return page_templates(Settings.model_construct(templates_dir=templates_dir))
 
 
 def _outbox_dir(context: AppContext) -> Path:
@@ -36,11 +29,15 @@ def _outbox_dir(context: AppContext) -> Path:
 
 
 @router.get("/outbox", response_class=HTMLResponse)
-def outbox_page(request: Request, context: AppContext = Depends(app_context)) -> HTMLResponse:
+def outbox_page(
+    request: Request,
+    context: AppContext = Depends(app_context),
+    templates: Jinja2Templates = Depends(pages),
+) -> HTMLResponse:
     """The newest messages first: subject, sender, recipients, date, size."""
     directory = _outbox_dir(context)
     messages = list_outbox(directory)
-    return _templates(context.settings.templates_dir).TemplateResponse(
+    return templates.TemplateResponse(
         request,
         "outbox.html",
         {

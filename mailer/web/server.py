@@ -11,7 +11,7 @@ import uvicorn
 
 from mailer.bootstrap import AppContext
 from mailer.errors import StoreError
-from mailer.outbox import Outbox
+from mailer.outbox import Outbox, start_outbox
 from mailer.send import run_worker
 from mailer.store import db
 from mailer.web.app import create_app
@@ -26,16 +26,11 @@ async def serve_forever(
     settings = context.settings
     outbox: Outbox | None = None
     if settings.smtp.uses_outbox:
-        outbox = Outbox(settings.outbox_dir, port=settings.smtp.outbox_port)
-        try:
-            await outbox.start()
-        except OSError as exc:
-            from mailer.errors import MailerError
-
-            raise MailerError(
-                f"built-in outbox cannot listen on 127.0.0.1:{settings.smtp.outbox_port}: "
-                f"{exc.strerror} (set MAILER_SMTP__OUTBOX_PORT or MAILER_SMTP__HOST)"
-            ) from exc
+        # serve owns the outbox: a taken port is an error here, not "use the running one".
+        outbox = await start_outbox(
+            settings.outbox_dir, port=settings.smtp.outbox_port, reuse_running=False
+        )
+        assert outbox is not None
         log.warning(
             "built-in outbox on 127.0.0.1:%s stores mail in %s", outbox.port, outbox.directory
         )

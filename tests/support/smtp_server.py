@@ -78,9 +78,11 @@ class FaultySMTPServer:
     port. All accessors return snapshots, safe to read while the relay thread runs.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, smtputf8: bool = True) -> None:
         self.host = host
         self.port = port  # 0 until the first start() picks a free port
+        # Whether EHLO advertises SMTPUTF8 (RFC 6531); many real relays do not.
+        self.smtputf8 = smtputf8
         self._lock = threading.Lock()
         self._messages: list[ReceivedMessage] = []
         self._commands: list[SMTPCommand] = []
@@ -99,7 +101,9 @@ class FaultySMTPServer:
         """Start listening; after a stop() this rebinds the same port."""
         if self._controller is not None:
             raise RuntimeError("SMTP server already running")
-        controller = _Controller(self._handler, self, hostname=self.host, port=self.port)
+        controller = _Controller(
+            self._handler, self, hostname=self.host, port=self.port, smtputf8=self.smtputf8
+        )
         try:
             controller.start()
         except BaseException:
@@ -355,7 +359,9 @@ class _RecordingSMTP(SMTP):
 class _Controller(Controller):
     """aiosmtpd Controller that binds port 0 itself and closes sessions before its loop."""
 
-    def __init__(self, handler: Any, owner: FaultySMTPServer, *, hostname: str, port: int) -> None:
+    def __init__(
+        self, handler: Any, owner: FaultySMTPServer, *, hostname: str, port: int, smtputf8: bool
+    ) -> None:
         # A fixed server_hostname skips SMTP's socket.getfqdn(), which can stall on DNS.
         super().__init__(
             handler,
@@ -363,6 +369,7 @@ class _Controller(Controller):
             port=port,
             server_hostname="localhost",
             ready_timeout=_STOP_TIMEOUT,
+            enable_SMTPUTF8=smtputf8,
         )
         self._owner = owner
         self.sessions: set[_RecordingSMTP] = set()  # touched only on the loop thread
