@@ -10,12 +10,14 @@ inside a web request — and retried while the relay is down.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
 import random
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -97,19 +99,34 @@ class ConfirmResult:
 
 
 async def run_db(ctx: AppContext, function, /, *args, **kwargs):
-    """Run blocking store work from async code without letting SQLite writers fight.
+    """Run blocking store work off the event loop, so a waiting transaction never stalls it.
 
-    SQLite allows one writer, and its busy handler makes a waiting writer sleep in
-    steps of up to 100 ms. In one process, running every transaction on the event
-    loop's own thread serialises them with no sleeping at all (they take well under a
-    millisecond). On PostgreSQL, which has row locks and network round trips, the work
-    goes to a worker thread so the loop stays free. (Another process writing to the
-    same SQLite file — a long CLI import — can still make the loop wait for the lock;
-    several web processes belong on PostgreSQL.)
+    ``mailer serve`` shares its loop with the scheduler and the send worker, and a SQLite
+    writer may wait up to the busy timeout for another process's lock (a long CLI import):
+    no transaction may run on the loop's own thread. On SQLite the work goes to one
+    database thread per context, so writers of this process queue in order instead of
+    sleeping in SQLite's busy handler against each other; on PostgreSQL, which has row
+    locks, it goes to the default thread pool.
     """
     if ctx.engine.dialect.name == "sqlite":
-        return function(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            _db_thread(ctx), functools.partial(function, *args, **kwargs)
+        )
     return await asyncio.to_thread(function, *args, **kwargs)
+
+
+#: ``ctx.extras`` key of the SQLite database thread (shut down by ``AppContext.close``).
+DB_THREAD = "subscriptions_db_thread"
+
+
+def _db_thread(ctx: AppContext) -> ThreadPoolExecutor:
+    executor = ctx.extras.get(DB_THREAD)
+    if executor is None:
+        executor = ctx.extras[DB_THREAD] = ThreadPoolExecutor(
+            1, thread_name_prefix="mailer-subscriptions-db"
+        )
+    return executor
 
 
 def utcnow() -> datetime:

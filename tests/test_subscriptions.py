@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -356,3 +359,37 @@ def test_purge_expired(ctx):
     erasures = [e for e in rows(ctx, consent_events) if e["kind"] == "erasure"]
     assert {e["source"] for e in erasures} == {"retention"}
     assert subscriptions.purge_expired(ctx, now=T0 + timedelta(days=7, hours=1)) == 0
+
+
+def _hold_write_lock(ctx, locked: threading.Event, seconds: float) -> None:
+    """Another writer holding the database (a long import) for ``seconds``."""
+    with ctx.engine.begin() as conn:
+        if ctx.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE notices IN ACCESS EXCLUSIVE MODE")
+        # SQLite: the engine's BEGIN IMMEDIATE already holds the one write lock.
+        locked.set()
+        time.sleep(seconds)
+
+
+async def test_notice_delivery_waiting_for_the_database_leaves_the_event_loop_free(
+    ctx, smtp_server
+):
+    sign_up(ctx)
+    locked = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(ctx, locked, 0.8))
+    holder.start()
+    try:
+        assert await asyncio.to_thread(locked.wait, 5)
+        delivery = asyncio.create_task(subscriptions.deliver_notices(ctx, now=T0))
+        longest, last = 0.0, time.monotonic()
+        while not delivery.done():
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            longest, last = max(longest, now - last), now
+        assert await delivery == 1
+    finally:
+        holder.join()
+    # The loop kept turning while the claim waited for the lock (the scheduler and the
+    # send worker share it in `mailer serve`).
+    assert longest < 0.4, f"event loop stalled {longest:.2f}s on a database wait"
+    assert len(smtp_server.messages) == 1
