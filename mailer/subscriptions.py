@@ -881,17 +881,23 @@ async def _deliver_share(ctx: AppContext, share: list[dict], now: datetime) -> i
     sent = 0
     try:
         for index, notice in enumerate(share):
+            sender = settings.compliance.from_address
             try:
                 message = await run_db(ctx, _build_notice, ctx, notice, now)
+                recipient = smtp_address(notice["to_address"])
+                data = message_bytes(message, utf8=needs_smtputf8(sender, recipient))
             except _NotNeeded as exc:
                 await run_db(ctx, _finish, ctx, notice, failed=str(exc))
+                continue
+            except (MailerError, ValueError) as exc:
+                # A broken template or an address the mail library refuses fails this
+                # notice only; it would fail the same way on every retry.
+                log.error("notice %s (%s) cannot be built: %s", notice["id"], notice["kind"], exc)
+                await run_db(ctx, _finish, ctx, notice, failed=f"cannot be built: {exc}")
                 continue
             try:
                 if client is None:
                     client = await open_connection(settings.smtp)
-                sender = settings.compliance.from_address
-                recipient = smtp_address(notice["to_address"])
-                data = message_bytes(message, utf8=needs_smtputf8(sender, recipient))
                 await send_bytes(client, data, sender=sender, recipients=[recipient])
             except DeliveryError as exc:
                 log.warning("notice %s (%s) not sent: %s", notice["id"], notice["kind"], exc)
@@ -919,10 +925,30 @@ async def _deliver_share(ctx: AppContext, share: list[dict], now: datetime) -> i
 
 
 def _claim(ctx: AppContext, now: datetime, limit: int) -> list[dict]:
+    """Claim due notices; one already tried for longer than ``notice_retry_for`` is failed instead.
+
+    Besides deferrals (see :func:`_defer`), this catches a notice whose round never
+    recorded an outcome (the process died, or the round broke): it is claimed again
+    only until its time is up, never for ever.
+    """
+    give_up_before = now - timedelta(seconds=ctx.settings.subscriptions.notice_retry_for)
     with ctx.engine.begin() as conn:
-        return notice_store.claim_due(
+        claimed = notice_store.claim_due(
             conn, now=now, stale_before=now - timedelta(minutes=10), limit=limit
         )
+        due = []
+        for notice in claimed:
+            # attempts counts this claim: the first try is always made.
+            if notice["attempts"] > 1 and notice["created_at"] < give_up_before:
+                error = notice["last_error"] or "no outcome recorded"
+                notice_store.mark_failed(
+                    conn,
+                    notice["id"],
+                    error=f"gave up after {notice['attempts'] - 1} attempts: {error}",
+                )
+            else:
+                due.append(notice)
+        return due
 
 
 def _defer(ctx: AppContext, batch: list[dict], now: datetime, error: str) -> None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mailer import subscriptions
-from mailer.models import SubscriberStatus, email_hash
+from mailer.bootstrap import build_context
+from mailer.models import NoticeKind, SubscriberStatus, email_hash
 from mailer.seed import initialise
+from mailer.store import notices as notice_store
 from mailer.store.tables import consent_events, notices, subscribers, suppressions
 from mailer.subscriptions import ConfirmState, SignupOutcome, SignupThrottled
 from mailer.validation import InvalidSubscriberInput, Problem
@@ -393,3 +396,50 @@ async def test_notice_delivery_waiting_for_the_database_leaves_the_event_loop_fr
     # send worker share it in `mailer serve`).
     assert longest < 0.4, f"event loop stalled {longest:.2f}s on a database wait"
     assert len(smtp_server.messages) == 1
+
+
+async def test_a_notice_that_cannot_be_built_fails_alone(
+    make_settings, settings, smtp_server, tmp_path
+):
+    templates = tmp_path / "templates"
+    shutil.copytree(settings.templates_dir, templates)
+    # The erasure notice sets no subject: rendering it raises TemplateError.
+    (templates / "email" / "notice_erasure.txt.j2").write_text("no subject here\n")
+    ctx = build_context(settings.model_copy(update={"templates_dir": templates}))
+    try:
+        initialise(ctx)
+        with ctx.engine.begin() as conn:
+            notice_store.enqueue(
+                conn, NoticeKind.ERASURE.value, to_address="gone@example.kr", now=T0
+            )
+        sign_up(ctx)
+        assert await subscriptions.deliver_notices(ctx, now=T0) == 1
+        broken, confirm = sorted(rows(ctx, notices), key=lambda n: n["id"])
+        assert broken["state"] == "failed" and "subject" in broken["last_error"]
+        assert confirm["state"] == "sent"
+        assert [m.rcpt_tos for m in smtp_server.messages] == [["reader@example.kr"]]
+        # Nothing is left claimed: a later round has nothing to retry.
+        assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 0
+    finally:
+        ctx.close()
+
+
+async def test_a_notice_never_finished_is_failed_once_its_retry_time_is_up(ctx, smtp_server):
+    sign_up(ctx)
+    # A round that claimed it and never recorded an outcome (the process died).
+    with ctx.engine.begin() as conn:
+        conn.execute(update(notices).values(state="sending", claimed_at=T0, attempts=1))
+    retry_for = timedelta(seconds=ctx.settings.subscriptions.notice_retry_for)
+    assert await subscriptions.deliver_notices(ctx, now=T0 + retry_for + timedelta(hours=1)) == 0
+    [notice] = rows(ctx, notices)
+    assert notice["state"] == "failed" and "gave up after 1 attempts" in notice["last_error"]
+    assert notice["to_address"] is None and smtp_server.messages == []
+
+
+async def test_a_stale_claim_within_the_retry_time_is_retried(ctx, smtp_server):
+    sign_up(ctx)
+    with ctx.engine.begin() as conn:
+        conn.execute(update(notices).values(state="sending", claimed_at=T0, attempts=1))
+    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
+    [notice] = rows(ctx, notices)
+    assert notice["state"] == "sent" and notice["attempts"] == 2
