@@ -33,6 +33,7 @@ from mailer.errors import (
     TransportError,
 )
 from mailer.mail import compose, message_bytes, needs_smtputf8, open_connection, send_bytes
+from mailer.message import DkimSigner, load_dkim
 from mailer.models import (
     ConsentKind,
     Links,
@@ -850,6 +851,9 @@ class _NotNeeded(Exception):
 #: than ``smtp.connections``); aiosmtplib serialises sends per connection.
 NOTICE_LANES = 4
 
+#: ``ctx.extras`` key of the DKIM signer used for notices.
+NOTICE_DKIM = "notice_dkim_signer"
+
 
 async def deliver_notices(
     ctx: AppContext,
@@ -866,16 +870,28 @@ async def deliver_notices(
     defers that notice; a permanent refusal fails that notice only.
     """
     now = now or utcnow()
+    # Loaded before claiming: a DKIM misconfiguration stops the round (ConfigError)
+    # instead of failing every notice it would have claimed.
+    signer = _notice_signer(ctx)
     claimed = await run_db(ctx, _claim, ctx, now, limit)
     if not claimed:
         return 0
     lanes = max(1, min(lanes, ctx.settings.smtp.connections, len(claimed)))
     shares = [claimed[lane::lanes] for lane in range(lanes)]
-    results = await asyncio.gather(*(_deliver_share(ctx, share, now) for share in shares))
+    results = await asyncio.gather(*(_deliver_share(ctx, share, now, signer) for share in shares))
     return sum(results)
 
 
-async def _deliver_share(ctx: AppContext, share: list[dict], now: datetime) -> int:
+def _notice_signer(ctx: AppContext) -> DkimSigner | None:
+    """The digest's DKIM signer, loaded once per context; None when signing is off."""
+    if NOTICE_DKIM not in ctx.extras:
+        ctx.extras[NOTICE_DKIM] = load_dkim(ctx.settings)
+    return ctx.extras[NOTICE_DKIM]
+
+
+async def _deliver_share(
+    ctx: AppContext, share: list[dict], now: datetime, signer: DkimSigner | None
+) -> int:
     settings = ctx.settings
     client = None
     sent = 0
@@ -886,6 +902,10 @@ async def _deliver_share(ctx: AppContext, share: list[dict], now: datetime) -> i
                 message = await run_db(ctx, _build_notice, ctx, notice, now)
                 recipient = smtp_address(notice["to_address"])
                 data = message_bytes(message, utf8=needs_smtputf8(sender, recipient))
+                if signer is not None:
+                    # Notices carry List-Unsubscribe(-Post) too; RFC 8058 §4 wants them
+                    # covered by a DKIM signature, as on the digest.
+                    data = signer.sign(data)
             except _NotNeeded as exc:
                 await run_db(ctx, _finish, ctx, notice, failed=str(exc))
                 continue

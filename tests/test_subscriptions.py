@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import dkim
 import pytest
 from sqlalchemy import func, select, update
 
@@ -20,6 +21,7 @@ from mailer.store import notices as notice_store
 from mailer.store.tables import consent_events, notices, subscribers, suppressions
 from mailer.subscriptions import ConfirmState, SignupOutcome, SignupThrottled
 from mailer.validation import InvalidSubscriberInput, Problem
+from tests.test_message import dns_stub, rsa_key
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -443,3 +445,40 @@ async def test_a_stale_claim_within_the_retry_time_is_retried(ctx, smtp_server):
     assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
     [notice] = rows(ctx, notices)
     assert notice["state"] == "sent" and notice["attempts"] == 2
+
+
+async def test_notices_are_dkim_signed_over_list_unsubscribe(
+    make_settings, settings, smtp_server, tmp_path
+):
+    private_key, public_key = rsa_key()
+    key_path = tmp_path / "dkim.pem"
+    key_path.write_bytes(private_key)
+    signed_settings = make_settings(
+        database_url=settings.database_url,
+        smtp=settings.smtp.model_dump(),
+        dkim={
+            "enabled": True,
+            "domain": "example.or.kr",
+            "selector": "mailer",
+            "private_key_path": str(key_path),
+        },
+    )
+    ctx = build_context(signed_settings)
+    try:
+        initialise(ctx)
+        subscriptions.add_subscriber(ctx, "reader@example.kr", confirmed=True, now=T0)
+        assert await subscriptions.deliver_notices(ctx, now=T0) == 1
+    finally:
+        ctx.close()
+    [mail] = smtp_server.messages
+    assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    asked: list[bytes] = []
+    assert dkim.verify(mail.data, dnsfunc=dns_stub(public_key, asked))
+    assert asked == [b"mailer._domainkey.example.or.kr."]
+    signature = mail.message["DKIM-Signature"]
+    signed = {h.strip().lower() for h in re.search(r"h=([^;]+)", signature).group(1).split(":")}
+    assert {"list-unsubscribe", "list-unsubscribe-post", "from", "subject"} <= signed
+    # Changing the unsubscribe target breaks the signature.
+    forged = mail.data.replace(b"/unsubscribe/", b"/unsubscribX/", 1)
+    assert forged != mail.data
+    assert not dkim.verify(forged, dnsfunc=dns_stub(public_key, []))
