@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
@@ -102,11 +102,12 @@ def import_rows(
     at once. Otherwise each gets the double opt-in confirmation mail (queued).
     """
     now = now or datetime.now(UTC)
+    zone = ctx.settings.zone
     report = ImportReport()
     seen: set[str] = set()
     batch: list[_Candidate] = []
     for line, row in rows:
-        candidate = _candidate(line, row, report)
+        candidate = _candidate(line, row, report, zone=zone)
         if candidate is None:
             continue
         if candidate.email in seen:
@@ -126,7 +127,7 @@ def import_rows(
     return report
 
 
-def _candidate(line: int, row: dict, report: ImportReport) -> _Candidate | None:
+def _candidate(line: int, row: dict, report: ImportReport, *, zone: tzinfo) -> _Candidate | None:
     if None in row:
         report.invalid.append((line, "more fields than the header has"))
         return None
@@ -149,7 +150,10 @@ def _candidate(line: int, row: dict, report: ImportReport) -> _Candidate | None:
             report.invalid.append((line, f"consented_at {raw_date!r} is not an ISO date"))
             return None
         if consented_at.tzinfo is None:
-            consented_at = consented_at.replace(tzinfo=UTC)
+            # A spreadsheet's date without a zone is the organisation's local time
+            # (settings.timezone, Asia/Seoul), not UTC: the consent date is proof.
+            consented_at = consented_at.replace(tzinfo=zone)
+        consented_at = consented_at.astimezone(UTC)
     special = {"email"} | NAME_COLUMNS | ORGANISATION_COLUMNS | CONSENTED_AT_COLUMNS
     attributes = {
         key[:100]: value[:MAX_ATTRIBUTE_LENGTH]

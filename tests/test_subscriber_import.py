@@ -80,3 +80,23 @@ def test_a_row_the_database_refuses_is_reported_and_the_rest_imported(ctx):
     [(line, reason)] = report.invalid
     assert line == 3 and "poisoned row refused" in reason
     assert set(by_email(ctx)) == {"a@example.kr", "c@example.kr"}
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        # No zone: the organisation's local time (settings.timezone = Asia/Seoul, UTC+9).
+        ("2025-11-20T09:30:00", datetime(2025, 11, 20, 0, 30, tzinfo=UTC)),
+        ("2025-11-20", datetime(2025, 11, 19, 15, 0, tzinfo=UTC)),
+        # An explicit zone is kept.
+        ("2025-11-20T09:30:00+00:00", datetime(2025, 11, 20, 9, 30, tzinfo=UTC)),
+    ],
+)
+def test_consent_dates_without_a_zone_are_read_in_the_configured_zone(ctx, written, stored):
+    assert ctx.settings.timezone == "Asia/Seoul"
+    rows = csv_rows("a@example.kr", consented_at=written)
+    report = import_rows(ctx, rows, confirmed=True, source="seminar", now=T0)
+    assert report.imported == 1
+    row = by_email(ctx)["a@example.kr"]
+    assert row["consented_at"] == stored
+    assert row["reconfirm_due_at"] > stored
