@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -19,6 +20,10 @@ class AppContext:
     extras: dict[str, object] = field(default_factory=dict)
 
     def close(self) -> None:
+        # Database threads kept in extras (subscriptions.run_db) end before the engine goes.
+        for value in self.extras.values():
+            if isinstance(value, Executor):
+                value.shutdown(wait=True)
         self.engine.dispose()
 
 

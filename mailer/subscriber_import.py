@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import DBAPIError
 
 from mailer.errors import InvalidInputError
 from mailer.models import (
@@ -44,6 +46,13 @@ class ImportReport:
     suppressed: list[int] = field(default_factory=list)
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
     confirmations_queued: int = 0
+
+    def add(self, other: ImportReport) -> None:
+        self.imported += other.imported
+        self.duplicates.extend(other.duplicates)
+        self.suppressed.extend(other.suppressed)
+        self.invalid.extend(other.invalid)
+        self.confirmations_queued += other.confirmations_queued
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -93,11 +102,12 @@ def import_rows(
     at once. Otherwise each gets the double opt-in confirmation mail (queued).
     """
     now = now or datetime.now(UTC)
+    zone = ctx.settings.zone
     report = ImportReport()
     seen: set[str] = set()
     batch: list[_Candidate] = []
     for line, row in rows:
-        candidate = _candidate(line, row, report)
+        candidate = _candidate(line, row, report, zone=zone)
         if candidate is None:
             continue
         if candidate.email in seen:
@@ -106,18 +116,18 @@ def import_rows(
         seen.add(candidate.email)
         batch.append(candidate)
         if len(batch) >= batch_size:
-            _store_batch(ctx, batch, report, confirmed=confirmed, source=source, now=now)
+            _store_safely(ctx, batch, report, confirmed=confirmed, source=source, now=now)
             batch = []
             if progress:
                 progress()
     if batch:
-        _store_batch(ctx, batch, report, confirmed=confirmed, source=source, now=now)
+        _store_safely(ctx, batch, report, confirmed=confirmed, source=source, now=now)
     if progress:
         progress()
     return report
 
 
-def _candidate(line: int, row: dict, report: ImportReport) -> _Candidate | None:
+def _candidate(line: int, row: dict, report: ImportReport, *, zone: tzinfo) -> _Candidate | None:
     if None in row:
         report.invalid.append((line, "more fields than the header has"))
         return None
@@ -140,7 +150,10 @@ def _candidate(line: int, row: dict, report: ImportReport) -> _Candidate | None:
             report.invalid.append((line, f"consented_at {raw_date!r} is not an ISO date"))
             return None
         if consented_at.tzinfo is None:
-            consented_at = consented_at.replace(tzinfo=UTC)
+            # A spreadsheet's date without a zone is the organisation's local time
+            # (settings.timezone, Asia/Seoul), not UTC: the consent date is proof.
+            consented_at = consented_at.replace(tzinfo=zone)
+        consented_at = consented_at.astimezone(UTC)
     special = {"email"} | NAME_COLUMNS | ORGANISATION_COLUMNS | CONSENTED_AT_COLUMNS
     attributes = {
         key[:100]: value[:MAX_ATTRIBUTE_LENGTH]
@@ -152,7 +165,7 @@ def _candidate(line: int, row: dict, report: ImportReport) -> _Candidate | None:
     )
 
 
-def _store_batch(
+def _store_safely(
     ctx: AppContext,
     batch: list[_Candidate],
     report: ImportReport,
@@ -161,6 +174,36 @@ def _store_batch(
     source: str,
     now: datetime,
 ) -> None:
+    """Store a batch; if the database refuses it, store row by row and report the rows refused.
+
+    The report only counts what a committed transaction stored.
+    """
+    try:
+        report.add(_store_batch(ctx, batch, confirmed=confirmed, source=source, now=now))
+        return
+    except DBAPIError as exc:
+        if len(batch) == 1:
+            report.invalid.append((batch[0].line, f"not stored: {_database_reason(exc)}"))
+            return
+    for candidate in batch:
+        _store_safely(ctx, [candidate], report, confirmed=confirmed, source=source, now=now)
+
+
+def _database_reason(exc: DBAPIError) -> str:
+    """The database's own message, first line only (no SQL, no parameters)."""
+    text = str(exc.orig) if exc.orig is not None else type(exc).__name__
+    return (text.strip().splitlines() or ["database error"])[0][:200]
+
+
+def _store_batch(
+    ctx: AppContext,
+    batch: list[_Candidate],
+    *,
+    confirmed: bool,
+    source: str,
+    now: datetime,
+) -> ImportReport:
+    report = ImportReport()
     interval = timedelta(days=ctx.settings.subscriptions.reconfirm_days)
     with ctx.engine.begin() as conn:
         existing = store.existing_emails(conn, [c.email for c in batch])
@@ -175,7 +218,7 @@ def _store_batch(
             else:
                 fresh.append(candidate)
         if not fresh:
-            return
+            return report
         status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
         rows = []
         for c in fresh:
@@ -197,6 +240,12 @@ def _store_batch(
                 }
             )
         ids = store.insert_many(conn, rows)
+        # An address a concurrent signup inserted since the look-up above is not ours:
+        # it is left as that signup made it.
+        for c in fresh:
+            if c.email not in ids:
+                report.duplicates.append(c.line)
+        fresh = [c for c in fresh if c.email in ids]
         events = []
         for c in fresh:
             base = {
@@ -236,3 +285,4 @@ def _store_batch(
             )
             report.confirmations_queued += len(fresh)
         report.imported += len(fresh)
+    return report

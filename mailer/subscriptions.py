@@ -10,12 +10,14 @@ inside a web request — and retried while the relay is down.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
 import random
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -31,6 +33,7 @@ from mailer.errors import (
     TransportError,
 )
 from mailer.mail import compose, message_bytes, needs_smtputf8, open_connection, send_bytes
+from mailer.message import DkimSigner, load_dkim
 from mailer.models import (
     ConsentKind,
     Links,
@@ -97,19 +100,34 @@ class ConfirmResult:
 
 
 async def run_db(ctx: AppContext, function, /, *args, **kwargs):
-    """Run blocking store work from async code without letting SQLite writers fight.
+    """Run blocking store work off the event loop, so a waiting transaction never stalls it.
 
-    SQLite allows one writer, and its busy handler makes a waiting writer sleep in
-    steps of up to 100 ms. In one process, running every transaction on the event
-    loop's own thread serialises them with no sleeping at all (they take well under a
-    millisecond). On PostgreSQL, which has row locks and network round trips, the work
-    goes to a worker thread so the loop stays free. (Another process writing to the
-    same SQLite file — a long CLI import — can still make the loop wait for the lock;
-    several web processes belong on PostgreSQL.)
+    ``mailer serve`` shares its loop with the scheduler and the send worker, and a SQLite
+    writer may wait up to the busy timeout for another process's lock (a long CLI import):
+    no transaction may run on the loop's own thread. On SQLite the work goes to one
+    database thread per context, so writers of this process queue in order instead of
+    sleeping in SQLite's busy handler against each other; on PostgreSQL, which has row
+    locks, it goes to the default thread pool.
     """
     if ctx.engine.dialect.name == "sqlite":
-        return function(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            _db_thread(ctx), functools.partial(function, *args, **kwargs)
+        )
     return await asyncio.to_thread(function, *args, **kwargs)
+
+
+#: ``ctx.extras`` key of the SQLite database thread (shut down by ``AppContext.close``).
+DB_THREAD = "subscriptions_db_thread"
+
+
+def _db_thread(ctx: AppContext) -> ThreadPoolExecutor:
+    executor = ctx.extras.get(DB_THREAD)
+    if executor is None:
+        executor = ctx.extras[DB_THREAD] = ThreadPoolExecutor(
+            1, thread_name_prefix="mailer-subscriptions-db"
+        )
+    return executor
 
 
 def utcnow() -> datetime:
@@ -833,6 +851,9 @@ class _NotNeeded(Exception):
 #: than ``smtp.connections``); aiosmtplib serialises sends per connection.
 NOTICE_LANES = 4
 
+#: ``ctx.extras`` key of the DKIM signer used for notices.
+NOTICE_DKIM = "notice_dkim_signer"
+
 
 async def deliver_notices(
     ctx: AppContext,
@@ -849,32 +870,54 @@ async def deliver_notices(
     defers that notice; a permanent refusal fails that notice only.
     """
     now = now or utcnow()
+    # Loaded before claiming: a DKIM misconfiguration stops the round (ConfigError)
+    # instead of failing every notice it would have claimed.
+    signer = _notice_signer(ctx)
     claimed = await run_db(ctx, _claim, ctx, now, limit)
     if not claimed:
         return 0
     lanes = max(1, min(lanes, ctx.settings.smtp.connections, len(claimed)))
     shares = [claimed[lane::lanes] for lane in range(lanes)]
-    results = await asyncio.gather(*(_deliver_share(ctx, share, now) for share in shares))
+    results = await asyncio.gather(*(_deliver_share(ctx, share, now, signer) for share in shares))
     return sum(results)
 
 
-async def _deliver_share(ctx: AppContext, share: list[dict], now: datetime) -> int:
+def _notice_signer(ctx: AppContext) -> DkimSigner | None:
+    """The digest's DKIM signer, loaded once per context; None when signing is off."""
+    if NOTICE_DKIM not in ctx.extras:
+        ctx.extras[NOTICE_DKIM] = load_dkim(ctx.settings)
+    return ctx.extras[NOTICE_DKIM]
+
+
+async def _deliver_share(
+    ctx: AppContext, share: list[dict], now: datetime, signer: DkimSigner | None
+) -> int:
     settings = ctx.settings
     client = None
     sent = 0
     try:
         for index, notice in enumerate(share):
+            sender = settings.compliance.from_address
             try:
                 message = await run_db(ctx, _build_notice, ctx, notice, now)
+                recipient = smtp_address(notice["to_address"])
+                data = message_bytes(message, utf8=needs_smtputf8(sender, recipient))
+                if signer is not None:
+                    # Notices carry List-Unsubscribe(-Post) too; RFC 8058 §4 wants them
+                    # covered by a DKIM signature, as on the digest.
+                    data = signer.sign(data)
             except _NotNeeded as exc:
                 await run_db(ctx, _finish, ctx, notice, failed=str(exc))
+                continue
+            except (MailerError, ValueError) as exc:
+                # A broken template or an address the mail library refuses fails this
+                # notice only; it would fail the same way on every retry.
+                log.error("notice %s (%s) cannot be built: %s", notice["id"], notice["kind"], exc)
+                await run_db(ctx, _finish, ctx, notice, failed=f"cannot be built: {exc}")
                 continue
             try:
                 if client is None:
                     client = await open_connection(settings.smtp)
-                sender = settings.compliance.from_address
-                recipient = smtp_address(notice["to_address"])
-                data = message_bytes(message, utf8=needs_smtputf8(sender, recipient))
                 await send_bytes(client, data, sender=sender, recipients=[recipient])
             except DeliveryError as exc:
                 log.warning("notice %s (%s) not sent: %s", notice["id"], notice["kind"], exc)
@@ -902,10 +945,30 @@ async def _deliver_share(ctx: AppContext, share: list[dict], now: datetime) -> i
 
 
 def _claim(ctx: AppContext, now: datetime, limit: int) -> list[dict]:
+    """Claim due notices; one already tried for longer than ``notice_retry_for`` is failed instead.
+
+    Besides deferrals (see :func:`_defer`), this catches a notice whose round never
+    recorded an outcome (the process died, or the round broke): it is claimed again
+    only until its time is up, never for ever.
+    """
+    give_up_before = now - timedelta(seconds=ctx.settings.subscriptions.notice_retry_for)
     with ctx.engine.begin() as conn:
-        return notice_store.claim_due(
+        claimed = notice_store.claim_due(
             conn, now=now, stale_before=now - timedelta(minutes=10), limit=limit
         )
+        due = []
+        for notice in claimed:
+            # attempts counts this claim: the first try is always made.
+            if notice["attempts"] > 1 and notice["created_at"] < give_up_before:
+                error = notice["last_error"] or "no outcome recorded"
+                notice_store.mark_failed(
+                    conn,
+                    notice["id"],
+                    error=f"gave up after {notice['attempts'] - 1} attempts: {error}",
+                )
+            else:
+                due.append(notice)
+        return due
 
 
 def _defer(ctx: AppContext, batch: list[dict], now: datetime, error: str) -> None:

@@ -11,6 +11,7 @@ from mailer import consent, subscriptions
 from mailer.config import PROJECT_ROOT
 from mailer.seed import initialise
 from mailer.store.tables import consent_events, consent_texts
+from tests.support.races import writer_racing_insert
 
 T0 = datetime(2026, 5, 4, 0, 30, tzinfo=UTC)
 
@@ -99,3 +100,15 @@ def test_current_text_seeds_itself_when_init_did_not(context):
     db.upgrade(context.engine)  # schema only, no seeding
     text = consent.current_text(context, language="en")
     assert text is not None and text.language == "en"
+
+
+def test_two_first_page_views_storing_the_wording_at_once_both_succeed(context):
+    # GET /subscribe on a database `init` never seeded: two requests store the same
+    # wording concurrently; neither may fail on the unique version.
+    with writer_racing_insert(
+        context.engine, "consent_texts", lambda: consent.current_text(context)
+    ) as other:
+        mine = consent.current_text(context)
+    assert other == [mine]
+    with context.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(consent_texts)).scalar_one() == 2

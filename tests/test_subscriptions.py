@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
+import dkim
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mailer import subscriptions
-from mailer.models import SubscriberStatus, email_hash
+from mailer.bootstrap import build_context
+from mailer.models import NoticeKind, SubscriberStatus, email_hash
 from mailer.seed import initialise
+from mailer.store import notices as notice_store
 from mailer.store.tables import consent_events, notices, subscribers, suppressions
 from mailer.subscriptions import ConfirmState, SignupOutcome, SignupThrottled
 from mailer.validation import InvalidSubscriberInput, Problem
+from tests.test_message import dns_stub, rsa_key
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -356,3 +364,121 @@ def test_purge_expired(ctx):
     erasures = [e for e in rows(ctx, consent_events) if e["kind"] == "erasure"]
     assert {e["source"] for e in erasures} == {"retention"}
     assert subscriptions.purge_expired(ctx, now=T0 + timedelta(days=7, hours=1)) == 0
+
+
+def _hold_write_lock(ctx, locked: threading.Event, seconds: float) -> None:
+    """Another writer holding the database (a long import) for ``seconds``."""
+    with ctx.engine.begin() as conn:
+        if ctx.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE notices IN ACCESS EXCLUSIVE MODE")
+        # SQLite: the engine's BEGIN IMMEDIATE already holds the one write lock.
+        locked.set()
+        time.sleep(seconds)
+
+
+async def test_notice_delivery_waiting_for_the_database_leaves_the_event_loop_free(
+    ctx, smtp_server
+):
+    sign_up(ctx)
+    locked = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(ctx, locked, 0.8))
+    holder.start()
+    try:
+        assert await asyncio.to_thread(locked.wait, 5)
+        delivery = asyncio.create_task(subscriptions.deliver_notices(ctx, now=T0))
+        longest, last = 0.0, time.monotonic()
+        while not delivery.done():
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            longest, last = max(longest, now - last), now
+        assert await delivery == 1
+    finally:
+        holder.join()
+    # The loop kept turning while the claim waited for the lock (the scheduler and the
+    # send worker share it in `mailer serve`).
+    assert longest < 0.4, f"event loop stalled {longest:.2f}s on a database wait"
+    assert len(smtp_server.messages) == 1
+
+
+async def test_a_notice_that_cannot_be_built_fails_alone(
+    make_settings, settings, smtp_server, tmp_path
+):
+    templates = tmp_path / "templates"
+    shutil.copytree(settings.templates_dir, templates)
+    # The erasure notice sets no subject: rendering it raises TemplateError.
+    (templates / "email" / "notice_erasure.txt.j2").write_text("no subject here\n")
+    ctx = build_context(settings.model_copy(update={"templates_dir": templates}))
+    try:
+        initialise(ctx)
+        with ctx.engine.begin() as conn:
+            notice_store.enqueue(
+                conn, NoticeKind.ERASURE.value, to_address="gone@example.kr", now=T0
+            )
+        sign_up(ctx)
+        assert await subscriptions.deliver_notices(ctx, now=T0) == 1
+        broken, confirm = sorted(rows(ctx, notices), key=lambda n: n["id"])
+        assert broken["state"] == "failed" and "subject" in broken["last_error"]
+        assert confirm["state"] == "sent"
+        assert [m.rcpt_tos for m in smtp_server.messages] == [["reader@example.kr"]]
+        # Nothing is left claimed: a later round has nothing to retry.
+        assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 0
+    finally:
+        ctx.close()
+
+
+async def test_a_notice_never_finished_is_failed_once_its_retry_time_is_up(ctx, smtp_server):
+    sign_up(ctx)
+    # A round that claimed it and never recorded an outcome (the process died).
+    with ctx.engine.begin() as conn:
+        conn.execute(update(notices).values(state="sending", claimed_at=T0, attempts=1))
+    retry_for = timedelta(seconds=ctx.settings.subscriptions.notice_retry_for)
+    assert await subscriptions.deliver_notices(ctx, now=T0 + retry_for + timedelta(hours=1)) == 0
+    [notice] = rows(ctx, notices)
+    assert notice["state"] == "failed" and "gave up after 1 attempts" in notice["last_error"]
+    assert notice["to_address"] is None and smtp_server.messages == []
+
+
+async def test_a_stale_claim_within_the_retry_time_is_retried(ctx, smtp_server):
+    sign_up(ctx)
+    with ctx.engine.begin() as conn:
+        conn.execute(update(notices).values(state="sending", claimed_at=T0, attempts=1))
+    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
+    [notice] = rows(ctx, notices)
+    assert notice["state"] == "sent" and notice["attempts"] == 2
+
+
+async def test_notices_are_dkim_signed_over_list_unsubscribe(
+    make_settings, settings, smtp_server, tmp_path
+):
+    private_key, public_key = rsa_key()
+    key_path = tmp_path / "dkim.pem"
+    key_path.write_bytes(private_key)
+    signed_settings = make_settings(
+        database_url=settings.database_url,
+        smtp=settings.smtp.model_dump(),
+        dkim={
+            "enabled": True,
+            "domain": "example.or.kr",
+            "selector": "mailer",
+            "private_key_path": str(key_path),
+        },
+    )
+    ctx = build_context(signed_settings)
+    try:
+        initialise(ctx)
+        subscriptions.add_subscriber(ctx, "reader@example.kr", confirmed=True, now=T0)
+        assert await subscriptions.deliver_notices(ctx, now=T0) == 1
+    finally:
+        ctx.close()
+    [mail] = smtp_server.messages
+    assert mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    asked: list[bytes] = []
+    assert dkim.verify(mail.data, dnsfunc=dns_stub(public_key, asked))
+    assert asked == [b"mailer._domainkey.example.or.kr."]
+    signature = mail.message["DKIM-Signature"]
+    signed = {h.strip().lower() for h in re.search(r"h=([^;]+)", signature).group(1).split(":")}
+    assert {"list-unsubscribe", "list-unsubscribe-post", "from", "subject"} <= signed
+    # Changing the unsubscribe target breaks the signature.
+    forged = mail.data.replace(b"/unsubscribe/", b"/unsubscribX/", 1)
+    assert forged != mail.data
+    assert not dkim.verify(forged, dnsfunc=dns_stub(public_key, []))

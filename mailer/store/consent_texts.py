@@ -6,9 +6,10 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from mailer.store.tables import consent_texts
+from mailer.store.upsert import insert_unless_exists
 
 #: Languages a consent text may be in; Korean is the binding wording, English its translation.
 LANGUAGES = ("ko", "en")
@@ -24,14 +25,17 @@ def ensure_consent_text(
 ) -> tuple[str, bool]:
     """Store this wording if new; returns (version, inserted)."""
     version = text_version(text)
-    if conn.execute(select(consent_texts.c.id).where(consent_texts.c.version == version)).first():
-        return version, False
-    conn.execute(
-        insert(consent_texts).values(
-            version=version, text=text, language=language, created_at=datetime.now(UTC)
-        )
+    # Two first page views may store the same wording at once: the database picks
+    # the winner, the other simply finds it there (no unique-key error).
+    inserted = insert_unless_exists(
+        conn,
+        consent_texts,
+        version=version,
+        text=text,
+        language=language,
+        created_at=datetime.now(UTC),
     )
-    return version, True
+    return version, inserted
 
 
 def latest_consent_text(conn: Connection, *, language: str = "ko") -> dict | None:

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, select, update
 
-from mailer.store.dialects import insert_unless_exists
 from mailer.store.tables import leases
+from mailer.store.upsert import insert_unless_exists
 
 
 def acquire_lease(

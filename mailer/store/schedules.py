@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from mailer.store.dialects import insert_unless_exists
 from mailer.store.tables import heartbeats, schedule_runs, schedules
+from mailer.store.upsert import insert_unless_exists
 
 #: Outcomes of a run row. ``running`` is a claim whose job has not finished (yet).
 RUNNING, RAN, FAILED, SKIPPED = "running", "ran", "failed", "skipped"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from mailer.models import SubscriberStatus
 from mailer.store.tables import deliveries, editions, subscribers
@@ -61,13 +61,19 @@ _INSERT_IF_ABSENT: dict[str, object] = {}
 
 
 def insert_many(conn: Connection, rows: list[dict[str, Any]], /) -> dict[str, int]:
-    """Insert a batch; returns email → id (one round trip with RETURNING on both backends)."""
+    """Insert a batch, skipping addresses already present; returns email → id of rows inserted.
+
+    An address inserted by a concurrent signup since the caller looked is skipped by
+    the database (ON CONFLICT DO NOTHING) instead of aborting the whole batch.
+    """
     if not rows:
         return {}
-    result = conn.execute(
-        insert(subscribers).returning(subscribers.c.id, subscribers.c.email), rows
+    statement = (
+        insert_for(conn, subscribers)
+        .on_conflict_do_nothing(index_elements=[subscribers.c.email])
+        .returning(subscribers.c.id, subscribers.c.email)
     )
-    return {row.email: row.id for row in result}
+    return {row.email: row.id for row in conn.execute(statement, rows)}
 
 
 def update_subscriber(conn: Connection, subscriber_id: int, /, **values: Any) -> None:

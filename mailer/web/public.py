@@ -1,8 +1,9 @@
 """Public subscriber pages: signup, confirmation, one-click unsubscribe (RFC 8058), preferences.
 
 Every handler reads its input defensively (capped body, malformed forms become empty
-forms) and answers with a page: no input produces a 5xx. Database work runs in the
-thread pool; notice mails are sent by the NoticeRunner after the answer.
+forms) and answers with a page: no input produces a 5xx. Database work never runs on
+the event loop: ``run_db`` hands it to the context's database thread (SQLite) or the
+thread pool (PostgreSQL); notice mails are sent by the NoticeRunner after the answer.
 """
 
 from __future__ import annotations
