@@ -22,7 +22,6 @@ from sqlalchemy import insert
 from mailer.bootstrap import build_context
 from mailer.config import load_settings
 from mailer.digest import preview_edition, sample_message
-from mailer.mail import message_bytes
 from mailer.seed import initialise
 from mailer.store.tables import stories
 
@@ -115,10 +114,8 @@ def main() -> None:
             assert len(edition.stories) == STORIES, len(edition.stories)
 
             def eml() -> None:
-                message_bytes(
-                    sample_message(
-                        settings, subject=edition.subject, html=edition.html, text=edition.text
-                    )
+                sample_message(
+                    settings, subject=edition.subject, html=edition.html, text=edition.text
                 )
 
             _, eml_samples = timed(eml, args.runs)
