@@ -1,6 +1,6 @@
 """Browser-test fixtures: Debian's Chromium driven by Playwright, and a served app to visit.
 
-Never `playwright install` (it downloads a browser); Playwright drives /usr/bin/chromium.
+Playwright never downloads a browser of its own here; it drives Debian's /usr/bin/chromium.
 """
 
 from __future__ import annotations
