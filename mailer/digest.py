@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from mailer.config import Settings
+from mailer.crontab import trigger_for
 from mailer.errors import ConfigError, InvalidInputError, StoreError, TemplateError
 from mailer.message import Recipient, personalise, prepare_edition
 from mailer.models import Edition, EditionState, Links, PersonalField, StoryView
@@ -205,14 +206,12 @@ def mail_renderer(ctx: AppContext, /) -> MailRenderer:
 
 def next_scheduled_time(conn: Connection, schedule: str, /, *, now: datetime) -> datetime:
     """When ``schedule`` fires next after ``now``; ``now`` itself if there is no such schedule."""
-    from apscheduler.triggers.cron import CronTrigger
-
     for row in list_schedules(conn):
         if row["name"] == schedule:
             try:
-                trigger = CronTrigger.from_crontab(row["cron"], timezone=ZoneInfo(row["timezone"]))
-            except (ValueError, KeyError) as exc:
-                raise ConfigError(f"schedule {schedule}: invalid cron {row['cron']!r}") from exc
+                trigger = trigger_for(row)
+            except InvalidInputError as exc:
+                raise ConfigError(f"schedule {schedule}: {exc}") from exc
             fire = trigger.get_next_fire_time(None, now)
             return fire.astimezone(UTC) if fire else now
     return now

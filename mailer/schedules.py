@@ -8,7 +8,6 @@ or be skipped (and why), and whether any scheduler is alive.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -16,6 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
+from mailer.crontab import (  # noqa: F401 — part of this module's interface
+    CRON_FIELDS,
+    check_timezone,
+    cron_trigger,
+    normalise_cron,
+    trigger_for,
+)
 from mailer.errors import InvalidInputError, NotFoundError
 from mailer.store import heartbeats as heartbeat_store
 from mailer.store import schedules as store
@@ -26,15 +32,6 @@ if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
 #: The heartbeat role every scheduler process records (mailer serve and mailer scheduler).
 SCHEDULER_ROLE = "scheduler"
 
-#: The five crontab fields in order, as APScheduler's CronTrigger names them.
-CRON_FIELDS = (
-    ("minute", "minute"),
-    ("hour", "hour"),
-    ("day of month", "day"),
-    ("month", "month"),
-    ("day of week", "day_of_week"),
-)
-
 #: Catch-up records at most this many missed fire times one by one; older ones get one summary row.
 MISSED_RECORD_LIMIT = 500
 
@@ -44,71 +41,10 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 # ---------------------------------------------------------------------------- validation
 
 
-def check_timezone(name: str, /) -> ZoneInfo:
-    """The IANA zone called ``name``, or InvalidInputError saying what a valid name looks like."""
-    cleaned = name.strip()
-    try:
-        if not cleaned:
-            raise ValueError
-        return ZoneInfo(cleaned)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(
-            f"unknown time zone {name!r}: use an IANA time zone name such as Asia/Seoul or UTC",
-            field="timezone",
-        ) from None
-
-
-def normalise_cron(cron: str, /) -> str:
-    return " ".join(cron.split())
-
-
-def cron_trigger(cron: str, timezone: str, /) -> CronTrigger:
-    """Parse a 5-field crontab expression with APScheduler; InvalidInputError says what is wrong."""
-    zone = check_timezone(timezone)
-    expression = normalise_cron(cron)
-    fields = expression.split(" ") if expression else []
-    if len(fields) != 5:
-        raise InvalidInputError(
-            f"invalid cron expression {cron!r}: it has {len(fields)} field(s), expected 5 — "
-            "minute hour day-of-month month day-of-week, e.g. '0 9 * * mon' "
-            "(Mondays 09:00) or '*/30 * * * *' (every 30 minutes)",
-            field="cron",
-        )
-    for (label, name), value in zip(CRON_FIELDS, fields, strict=True):
-        if name == "day_of_week" and re.search(r"\d", value):
-            # APScheduler 3 counts weekdays from 0 = Monday while crontab counts from
-            # 0 = Sunday (APScheduler issue #286), so "1" would silently mean Tuesday.
-            raise InvalidInputError(
-                f"invalid cron expression {cron!r}: write the day of week with names "
-                f"(mon, tue, wed, thu, fri, sat, sun; ranges like mon-fri), not {value!r} — "
-                "weekday numbers mean different days in different cron dialects",
-                field="cron",
-            )
-        try:
-            CronTrigger(**{name: value}, timezone=zone)
-        except ValueError as exc:
-            detail = re.sub(r"^Error validating expression '[^']*': ", "", str(exc))
-            raise InvalidInputError(
-                f"invalid cron expression {cron!r}: {label} field {value!r}: {detail}",
-                field="cron",
-            ) from None
-    trigger = CronTrigger.from_crontab(expression, timezone=zone)
-    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
-        raise InvalidInputError(
-            f"invalid cron expression {cron!r}: it never fires (no such date)", field="cron"
-        )
-    return trigger
-
-
 def check_grace(seconds: int, /) -> int:
     if seconds < 0:
         raise InvalidInputError("grace must be 0 or more seconds", field="grace_seconds")
     return seconds
-
-
-def trigger_for(schedule: dict, /) -> CronTrigger:
-    """The trigger of a schedule row (InvalidInputError if the row was stored broken)."""
-    return cron_trigger(schedule["cron"], schedule["timezone"])
 
 
 # ---------------------------------------------------------------------------- fire times

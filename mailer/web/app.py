@@ -60,5 +60,5 @@ def create_app(context: AppContext) -> FastAPI:
 
     app.include_router(archive_router)
     app.include_router(outbox.router)
-    app.include_router(public_router(context))
+    app.include_router(public_router(context, templates))
     return app

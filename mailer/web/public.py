@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
 
 from mailer import consent, subscriptions
 from mailer.bootstrap import AppContext
@@ -28,7 +29,6 @@ from mailer.validation import (
     Problem,
     check_subscriber,
 )
-from mailer.web.deps import page_templates
 from mailer.web.forms import CSRF_FIELD, BodyTooLarge, Csrf, field, read_form
 from mailer.web.i18n import catalogues, choose_language
 from mailer.web.notice_runner import NoticeRunner
@@ -54,10 +54,12 @@ _SOURCE_TAG = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 ONE_CLICK_KEY, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 
 
-def public_router(context: AppContext) -> APIRouter:
-    """The router for one AppContext; its lifespan runs the notice sender of this process."""
+def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
+    """The router for one AppContext; its lifespan runs the notice sender of this process.
+
+    ``templates`` is the app's one page environment (``create_app`` builds it).
+    """
     settings = context.settings
-    templates = page_templates(settings)
     words = catalogues(settings)
     csrf = Csrf(settings.secret(), secure=settings.base_url.startswith("https://"))
     runner = NoticeRunner(context)
