@@ -21,7 +21,7 @@ from sqlalchemy import insert
 
 from mailer.bootstrap import build_context
 from mailer.config import load_settings
-from mailer.digest import preview_edition, sample_message
+from mailer.digest.create import preview_edition, sample_message
 from mailer.seed import initialise
 from mailer.store.tables import stories
 

@@ -161,7 +161,7 @@ def _round(port: int, server_pid: int, feeds: int, concurrency: int, workdir: Pa
 
     from mailer.bootstrap import build_context
     from mailer.config import load_settings
-    from mailer.poll import poll_feeds, summarise
+    from mailer.feeds.poll import poll_feeds, summarise
     from mailer.store import db
     from mailer.store.feeds import add_feed
     from mailer.store.tables import stories

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
-from dataclasses import dataclass, field
-
-from sqlalchemy import Engine
+import hashlib
 
 from mailer.config import Settings
+from mailer.context import AppContext, Lazy
 from mailer.store import db
-
-
-@dataclass
-class AppContext:
-    """Everything a use case or entry point needs, created once per process at start-up."""
-
-    settings: Settings
-    engine: Engine
-    extras: dict[str, object] = field(default_factory=dict)
-
-    def close(self) -> None:
-        # Database threads kept in extras (subscriptions.run_db) end before the engine goes.
-        for value in self.extras.values():
-            if isinstance(value, Executor):
-                value.shutdown(wait=True)
-        self.engine.dispose()
+from mailer.store.offloop import DatabaseRunner
 
 
 def build_context(settings: Settings) -> AppContext:
     """Connect to the store described by ``settings``; does not migrate (see ``init``)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(settings.database_url)
-    return AppContext(settings=settings, engine=engine)
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        database=DatabaseRunner(engine),
+        rate_limit_key=hashlib.sha256(b"mailer-rate-limit:" + settings.secret().encode()).digest(),
+        mail_renderer=Lazy(lambda: _mail_renderer(settings)),
+        dkim_signer=Lazy(lambda: _dkim_signer(settings)),
+    )
+
+
+def _mail_renderer(settings: Settings):
+    from mailer.render.sandbox import MailRenderer
+
+    return MailRenderer(settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes)
+
+
+def _dkim_signer(settings: Settings):
+    from mailer.mail.prepared import load_dkim
+
+    return load_dkim(settings)

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mailer.bootstrap import AppContext
+from mailer.context import AppContext
 from mailer.errors import MailerError
-from mailer.leases import LeaseTaken, held_lease
+from mailer.schedules.leases import LeaseTaken, held_lease
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ async def poll(run: JobRun) -> str:
     """Fetch every feed, under a lease so that two schedulers never poll at the same time."""
     try:
         async with held_lease(run.context, "poll", holder=run.instance, clock=run.clock):
-            from mailer.poll import poll_feeds
+            from mailer.feeds.poll import poll_feeds
 
             results = await poll_feeds(run.context, now=run.now())
     except LeaseTaken as exc:
@@ -61,9 +61,9 @@ async def digest(run: JobRun) -> str:
     fire time — another scheduler, a retry — gets the existing edition back, and only a
     draft is queued: together with the run claim this is "never twice" (issue 6).
     """
-    from mailer.digest import create_edition
+    from mailer.delivery.worker import queue_edition
+    from mailer.digest.create import create_edition
     from mailer.models import EditionState
-    from mailer.send import queue_edition
 
     scheduled_for = run.fire_time.astimezone(UTC)
     edition = await asyncio.to_thread(
@@ -77,14 +77,14 @@ async def digest(run: JobRun) -> str:
 
 async def reconfirm(run: JobRun) -> str:
     """Send the consent re-confirmation notices that are due (시행령 제62조의3: every 2 years)."""
-    from mailer.subscriptions import send_due_reconfirmations
+    from mailer.subscribers.lifecycle import send_due_reconfirmations
 
     return describe_result(await send_due_reconfirmations(run.context, now=run.now()))
 
 
 async def purge(run: JobRun) -> str:
     """Delete expired pending signups and data past retention (개인정보보호법 제21조)."""
-    from mailer.subscriptions import purge_expired
+    from mailer.subscribers.lifecycle import purge_expired
 
     return describe_result(await asyncio.to_thread(purge_expired, run.context, now=run.now()))
 

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from mailer.feedlist import feeds_file, load_feed_list
+from mailer.feeds.feedlist import feeds_file, load_feed_list
 from mailer.store import db
 from mailer.store.consent_texts import seed_consent_texts
 from mailer.store.feeds import seed_feeds
 from mailer.store.schedules import ensure_schedule
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
-    from mailer.bootstrap import AppContext
+    from mailer.context import AppContext
 
 #: (name, kind, cron, grace seconds). The digest goes out Monday 09:00 local time;
 #: a missed digest is still sent up to 6 hours late (design §4 "Schedules").

@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from mailer.bootstrap import AppContext, build_context
+from mailer.bootstrap import build_context
 from mailer.config import Settings, load_settings
+from mailer.context import AppContext
 from mailer.store import db
 from tests.support.browser import *  # noqa: F403 — browser, page, site (Chromium)
 from tests.support.fixtures import *  # noqa: F403 — smtp_server, feed_server

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import httpx
 import uvicorn
 
-from mailer.bootstrap import AppContext
+from mailer.context import AppContext
 from mailer.web.app import create_app
 from tests.helpers import free_port
 

@@ -16,9 +16,9 @@ from sqlalchemy import delete, select, text
 
 from mailer.bootstrap import build_context
 from mailer.jobs import JOBS, JobRun, JobSkipped
-from mailer.leases import held_lease
-from mailer.scheduler import TAKEN, Scheduler
-from mailer.schedules import pause_schedule, resume_schedule, set_schedule
+from mailer.schedules.edit import pause_schedule, resume_schedule, set_schedule
+from mailer.schedules.leases import held_lease
+from mailer.schedules.runner import TAKEN, Scheduler
 from mailer.store import schedules as schedule_store
 from mailer.store.tables import heartbeats, schedules
 from tests.schedule_support import FakeClock, add_schedule, make_db_probe, probe_rows, runs

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import select
 
-from mailer.digest import create_edition
+from mailer.delivery.worker import queue_edition, run_worker
+from mailer.digest.create import create_edition
 from mailer.models import EditionState, email_hash
-from mailer.send import queue_edition, run_worker
 from mailer.store.tables import consent_events
 from tests.digest_data import add_story, week_of_news
 from tests.served_app import wait_for

@@ -25,14 +25,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from mailer import send
-from mailer.bootstrap import AppContext
 from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
 from mailer.config import Settings
-from mailer.digest import create_edition
+from mailer.context import AppContext
+from mailer.delivery import worker as send
+from mailer.digest.create import create_edition
 from mailer.errors import NotFoundError
+from mailer.mail.outbox import start_outbox
 from mailer.models import DeliveryState, EditionState
-from mailer.outbox import start_outbox
 from mailer.store import deliveries as store
 from mailer.store import editions as edition_store
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import typer
 
 from mailer.cli.runtime import err_console, handle_errors, runtime
-from mailer.digest import edition_json, preview_edition, sample_message, sample_values
+from mailer.digest.create import edition_json, preview_edition, sample_message, sample_values
 from mailer.errors import InvalidInputError
 from mailer.models import EditionState
-from mailer.render import fill_personal_fields
+from mailer.render.sandbox import fill_personal_fields
 from mailer.store import db
 
 app = typer.Typer(

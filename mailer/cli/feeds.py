@@ -13,9 +13,9 @@ import typer
 
 from mailer.cli.runtime import handle_errors, out_console, runtime
 from mailer.errors import FeedError, InvalidInputError
-from mailer.keywords import parse_keyword_list
-from mailer.netguard import check_url, parse_networks, refusal
-from mailer.poll import poll_feeds, summarise
+from mailer.feeds.netguard import check_url, parse_networks, refusal
+from mailer.feeds.poll import poll_feeds, summarise
+from mailer.feeds.relevance import parse_keyword_list
 from mailer.store import feeds as feed_store
 
 app = typer.Typer(

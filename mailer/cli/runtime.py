@@ -11,8 +11,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mailer.bootstrap import AppContext, build_context
+from mailer.bootstrap import build_context
 from mailer.config import Settings, load_settings
+from mailer.context import AppContext
 from mailer.errors import (
     ConfigError,
     InvalidInputError,

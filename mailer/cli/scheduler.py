@@ -8,9 +8,9 @@ import signal
 
 import typer
 
-from mailer.bootstrap import AppContext
 from mailer.cli.runtime import handle_errors, runtime
-from mailer.scheduler import Scheduler
+from mailer.context import AppContext
+from mailer.schedules.runner import Scheduler
 from mailer.store import db
 
 

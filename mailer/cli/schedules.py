@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from mailer.cli.runtime import err_console, handle_errors, runtime
-from mailer.schedules import (
+from mailer.schedules.edit import (
     SchedulerLiveness,
     ScheduleView,
     describe_seconds,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from mailer.bootstrap import AppContext
 from mailer.config import Settings
+from mailer.context import AppContext
 
 #: The largest number a path or query parameter may carry to the database: the
 #: INTEGER range of PostgreSQL (2**31-1), which also keeps SQLite's driver from

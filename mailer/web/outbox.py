@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 
-from mailer.bootstrap import AppContext
-from mailer.outbox import list_outbox
+from mailer.context import AppContext
+from mailer.mail.outbox import list_outbox
 from mailer.web.deps import app_context, pages
 
 router = APIRouter()

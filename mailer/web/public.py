@@ -17,11 +17,12 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from mailer import consent, subscriptions
-from mailer.bootstrap import AppContext
+from mailer.context import AppContext
 from mailer.errors import InvalidInputError, NotFoundError
-from mailer.subscriptions import ConfirmState, SignupThrottled, run_db
-from mailer.validation import (
+from mailer.subscribers import consent
+from mailer.subscribers import lifecycle as subscriptions
+from mailer.subscribers.lifecycle import ConfirmState, SignupThrottled, run_db
+from mailer.subscribers.validation import (
     MAX_EMAIL_LENGTH,
     MAX_NAME_LENGTH,
     MAX_ORGANISATION_LENGTH,

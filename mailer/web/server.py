@@ -9,10 +9,10 @@ import signal
 
 import uvicorn
 
-from mailer.bootstrap import AppContext
+from mailer.context import AppContext
+from mailer.delivery.worker import run_worker
 from mailer.errors import StoreError
-from mailer.outbox import Outbox, start_outbox
-from mailer.send import run_worker
+from mailer.mail.outbox import Outbox, start_outbox
 from mailer.store import db
 from mailer.web.app import create_app
 
@@ -93,7 +93,7 @@ class _SchedulerWhenReady:
     """
 
     def __init__(self, context: AppContext) -> None:
-        from mailer.scheduler import Scheduler
+        from mailer.schedules.runner import Scheduler
 
         self.engine = Scheduler(context)
         self.context = context

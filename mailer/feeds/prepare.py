@@ -1,0 +1,121 @@
+"""Turn one feed response into stories: parse, normalise, score and identify every item.
+
+Pure CPU work with no I/O, so that it can run in a worker process: the input
+(:class:`ParseJob`) and output (:class:`PreparedFeed`) are picklable values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from mailer.feeds.dedupe import (
+    canonical_url,
+    clean_link,
+    cluster_key,
+    content_hash,
+    outlet_names,
+    story_uid,
+)
+from mailer.feeds.fetch import FeedEntry, parse_feed
+from mailer.feeds.relevance import CompiledRules, RelevanceRules, compile_rules
+from mailer.store.stories import IncomingStory
+
+#: A published time this far in the future is not believed (clock skew, typos);
+#: the first-seen time is used instead so the story cannot sit on top for weeks.
+FUTURE_TOLERANCE = timedelta(hours=1)
+#: Longest link the stories table holds (links longer than this are dropped at parsing).
+MAX_URL_LENGTH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class ParseJob:
+    """Everything needed to turn one response body into stories (picklable)."""
+
+    body: bytes
+    url: str
+    headers: dict[str, str]
+    zone: str
+    rules: RelevanceRules
+    outlets: tuple[str, ...]
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFeed:
+    title: str
+    stories: list[IncomingStory]
+    problem: str | None
+    skipped: int
+
+
+def prepare_feed(job: ParseJob) -> PreparedFeed:
+    """Parse, normalise, score and identify one feed's items (pure; no I/O)."""
+    parsed = parse_feed(job.body, url=job.url, headers=job.headers, zone=job.zone)
+    rules = compile_rules(job.rules)
+    outlets = outlet_names(job.outlets)
+    fallback_link = parsed.link or job.url
+    # A feed that gives several different items the same link (a section page,
+    # say) must not collapse them into one story: those items are told apart by
+    # guid or content instead.
+    canonical = [canonical_url(entry.link) if entry.link else None for entry in parsed.entries]
+    titles_by_link: dict[str, set[str]] = {}
+    for entry, link in zip(parsed.entries, canonical, strict=True):
+        if link:
+            titles_by_link.setdefault(link, set()).add(entry.title)
+    shared = {link for link, titles in titles_by_link.items() if len(titles) > 1}
+    stories = [
+        _story(
+            entry,
+            job=job,
+            rules=rules,
+            outlets=outlets,
+            fallback_link=fallback_link,
+            identity_link=None if link in shared else link,
+        )
+        for entry, link in zip(parsed.entries, canonical, strict=True)
+    ]
+    return PreparedFeed(
+        title=parsed.title, stories=stories, problem=parsed.problem, skipped=parsed.skipped
+    )
+
+
+def _story(
+    entry: FeedEntry,
+    *,
+    job: ParseJob,
+    rules: CompiledRules,
+    outlets: frozenset[str],
+    fallback_link: str,
+    identity_link: str | None,
+) -> IncomingStory:
+    digest = content_hash(entry.title, entry.text)
+    uid = story_uid(canonical=identity_link, guid=entry.guid, digest=digest)
+    relevance = rules.score(entry.title, entry.text)
+    published = entry.published
+    if published is None or published > job.now + FUTURE_TOLERANCE:
+        published = job.now
+    original = entry.link or _guid_link(entry.guid) or fallback_link
+    url = clean_link(original)
+    if len(url) > MAX_URL_LENGTH:  # re-encoding can lengthen a link past the column
+        url = original
+    return IncomingStory(
+        uid=uid,
+        url=url,
+        guid=entry.guid,
+        title=entry.title,
+        summary=entry.summary,
+        content_hash=digest,
+        cluster_key=cluster_key(entry.title, uid=uid, outlets=outlets),
+        relevance=relevance.score,
+        relevant=relevance.relevant,
+        matched_keywords=relevance.matched,
+        published_at=published,
+    )
+
+
+def _guid_link(guid: str | None) -> str | None:
+    if guid and urlsplit(guid).scheme in ("http", "https") and len(guid) <= 2000:
+        return guid
+    return None

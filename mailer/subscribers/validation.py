@@ -1,0 +1,132 @@
+"""Subscriber input rules: address syntax and IDN, length limits, refusal of header injection.
+
+One set of rules for the signup form, the CLI and CSV import. Problems are returned as
+codes per field (``Problem``) so that each entry point words them in its own language.
+No DNS lookups are made: deliverability is proven by the double opt-in click instead.
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+from mailer.errors import InvalidInputError
+from mailer.mail.compose import smtp_address as smtp_address  # the wire form lives with SMTP
+from mailer.models import normalise_email
+
+#: RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets.
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 100
+MAX_ORGANISATION_LENGTH = 100
+
+
+class Problem(enum.StrEnum):
+    REQUIRED = "required"
+    TOO_LONG = "too_long"
+    LINE_BREAK = "line_break"  # CR, LF or another control character: header injection
+    INVALID_EMAIL = "invalid_email"
+    CONSENT_REQUIRED = "consent_required"
+
+
+#: English wording for entry points without a page catalogue (CLI, import reports).
+PROBLEM_TEXT = {
+    Problem.REQUIRED: "is required",
+    Problem.TOO_LONG: "is too long",
+    Problem.LINE_BREAK: "must not contain line breaks or control characters",
+    Problem.INVALID_EMAIL: "is not a valid email address",
+    Problem.CONSENT_REQUIRED: "consent is required to subscribe",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberInput:
+    """Cleaned signup data: ``email`` is canonical (see models.normalise_email)."""
+
+    email: str
+    name: str | None = None
+    organisation: str | None = None
+
+
+def has_control_characters(value: str) -> bool:
+    """True for CR, LF, NUL, tab and every other control or line/paragraph separator.
+
+    A CR or LF in anything that may reach a mail header is the classic header
+    injection (RFC 5322 §2.2 forbids them in a header body); U+0085/U+2028/U+2029
+    are refused too because some mail clients treat them as line ends.
+    """
+    return any(unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in value)
+
+
+def check_email(value: str) -> tuple[str | None, Problem | None]:
+    """Return (canonical address, None) or (None, problem)."""
+    value = value.strip()
+    if not value:
+        return None, Problem.REQUIRED
+    if has_control_characters(value):
+        return None, Problem.LINE_BREAK
+    if len(value) > MAX_EMAIL_LENGTH:
+        return None, Problem.TOO_LONG
+    try:
+        # Syntax and IDN (UTS #46) only; check_deliverability=False means no DNS query.
+        validated = validate_email(value, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError:
+        return None, Problem.INVALID_EMAIL
+    canonical = normalise_email(validated.normalized)
+    if len(canonical) > MAX_EMAIL_LENGTH:
+        return None, Problem.TOO_LONG
+    return canonical, None
+
+
+def check_text(value: str | None, *, limit: int) -> tuple[str | None, Problem | None]:
+    """An optional one-line text field: trimmed, None when empty."""
+    if value is None:
+        return None, None
+    value = value.strip()
+    if not value:
+        return None, None
+    if has_control_characters(value):
+        return None, Problem.LINE_BREAK
+    if len(value) > limit:
+        return None, Problem.TOO_LONG
+    return unicodedata.normalize("NFC", value), None
+
+
+def check_subscriber(
+    *, email: str, name: str | None = None, organisation: str | None = None
+) -> tuple[SubscriberInput | None, dict[str, Problem]]:
+    """Validate every field at once so a form can show each problem next to its field."""
+    problems: dict[str, Problem] = {}
+    canonical, problem = check_email(email)
+    if problem:
+        problems["email"] = problem
+    clean_name, problem = check_text(name, limit=MAX_NAME_LENGTH)
+    if problem:
+        problems["name"] = problem
+    clean_org, problem = check_text(organisation, limit=MAX_ORGANISATION_LENGTH)
+    if problem:
+        problems["organisation"] = problem
+    if problems or canonical is None:
+        return None, problems
+    return SubscriberInput(email=canonical, name=clean_name, organisation=clean_org), {}
+
+
+def require_subscriber(
+    *, email: str, name: str | None = None, organisation: str | None = None
+) -> SubscriberInput:
+    """Like :func:`check_subscriber` but raise InvalidInputError naming the first bad field."""
+    cleaned, problems = check_subscriber(email=email, name=name, organisation=organisation)
+    if cleaned is None:
+        raise InvalidSubscriberInput(problems)
+    return cleaned
+
+
+class InvalidSubscriberInput(InvalidInputError):
+    """Several fields may be wrong at once; ``problems`` maps each field to its Problem."""
+
+    def __init__(self, problems: dict[str, Problem]) -> None:
+        field, problem = next(iter(problems.items()))
+        super().__init__(f"{field} {PROBLEM_TEXT[problem]}", field=field)
+        self.problems = problems
