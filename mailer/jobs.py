@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mailer.context import AppContext
-from mailer.errors import MailerError
-from mailer.schedules.leases import LeaseTaken, held_lease
+from mailer.errors import JobSkipped, LeaseTaken
+from mailer.schedules.leases import held_lease
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,6 @@ class JobRun:
 
     def now(self) -> datetime:
         return self.clock()
-
-
-class JobSkipped(MailerError):
-    """The job chose not to do its work this time; the message is recorded as the reason."""
 
 
 JobFunction = Callable[[JobRun], Awaitable[str | None]]

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import delete, select, text
 
 from mailer.bootstrap import build_context
-from mailer.jobs import JOBS, JobRun, JobSkipped
+from mailer.errors import JobSkipped
+from mailer.jobs import JOBS, JobRun
 from mailer.schedules.edit import pause_schedule, resume_schedule, set_schedule
 from mailer.schedules.leases import held_lease
 from mailer.schedules.runner import TAKEN, Scheduler

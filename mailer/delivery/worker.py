@@ -29,9 +29,16 @@ from typing import Any
 from sqlalchemy import Connection
 
 from mailer.context import AppContext
-from mailer.errors import DeliveryError, InvalidInputError, NotFoundError, TransportError
+from mailer.errors import (
+    DeliveryError,
+    InvalidInputError,
+    LostReply,
+    NotFoundError,
+    RefusedAt,
+    TransportError,
+)
 from mailer.mail.compose import smtp_address
-from mailer.mail.pool import LostReply, RefusedAt, SmtpPool
+from mailer.mail.pool import SmtpPool
 from mailer.mail.prepared import (
     PreparedEdition,
     Recipient,

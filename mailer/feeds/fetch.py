@@ -35,7 +35,7 @@ import feedparser
 import httpx
 
 from mailer.config import FeedSettings
-from mailer.errors import FeedError
+from mailer.errors import FeedError, FeedGone
 from mailer.feeds.netguard import (
     BlockedAddressError,
     GuardedBackend,
@@ -55,10 +55,6 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
     "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
 )
-
-
-class FeedGoneError(FeedError):
-    """The server answered 410 Gone: the feed was removed on purpose (disable it)."""
 
 
 # -- fetching ---------------------------------------------------------------------------------
@@ -224,7 +220,7 @@ def _status_error(status: int, headers: httpx.Headers) -> FeedError:
     except ValueError:
         phrase = "response"
     if status == 410:
-        return FeedGoneError(f"HTTP 410 {phrase}: the feed was removed by its publisher")
+        return FeedGone(f"HTTP 410 {phrase}: the feed was removed by its publisher")
     if status in (429, 503):
         retry_after = parse_retry_after(headers.get("retry-after"))
         suffix = f"; retry after {retry_after:g} s" if retry_after is not None else ""

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from mailer.errors import FeedError
+from mailer.errors import BlockedAddressError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -31,10 +31,6 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 ALLOWED_SCHEMES = ("http", "https")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-class BlockedAddressError(FeedError):
-    """The fetch would reach an address the SSRF guard refuses."""
 
 
 def check_url(url: str) -> str:

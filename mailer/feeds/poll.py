@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mailer.config import Settings
-from mailer.errors import FeedError
-from mailer.feeds.fetch import FeedGoneError, Fetched, fetch_feed, make_client
+from mailer.errors import FeedError, FeedGone
+from mailer.feeds.fetch import Fetched, fetch_feed, make_client
 from mailer.feeds.parse_pool import Parse, parser
 from mailer.feeds.prepare import ParseJob, PreparedFeed
 from mailer.feeds.relevance import build_rules
@@ -115,7 +115,7 @@ class _FeedPoller:
         url = feed["url"]
         try:
             return await self._poll(feed)
-        except FeedGoneError as exc:
+        except FeedGone as exc:
             message = f"{exc}; the feed was disabled (`mailer feeds enable` turns it back on)"
             await self._record_failure(feed, message, disable=True)
             return FeedPollResult(url=url, status=FeedStatus.ERROR, error=message)

@@ -21,27 +21,8 @@ from collections.abc import Callable
 import aiosmtplib
 
 from mailer.config import SmtpSettings
-from mailer.errors import DeliveryError, TransportError
+from mailer.errors import LostReply, NoSmtpUtf8, RefusedAt, TransportError
 from mailer.mail.compose import open_connection
-
-
-class RefusedAt(DeliveryError):
-    """The relay answered a command of the transaction with an error code."""
-
-    def __init__(self, stage: str, code: int, message: str, *, smtputf8: bool = False) -> None:
-        super().__init__(f"{stage}: {code} {message}", code=code, temporary=code < 500)
-        self.stage = stage
-        #: The transaction asked for SMTPUTF8: a refusal may be about this address only.
-        self.smtputf8 = smtputf8
-
-
-class NoSmtpUtf8(DeliveryError):
-    """The address needs SMTPUTF8 (RFC 6531) and the relay does not offer it: this
-    delivery cannot succeed on this relay, but the relay itself is fine."""
-
-
-class LostReply(TransportError):
-    """The message was sent in full but the relay's reply never came: it may have been delivered."""
 
 
 class RelayConnection:

@@ -14,24 +14,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mailer.errors import MailerError
+from mailer.errors import LeaseTaken
 from mailer.store import leases as store
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
 
 log = logging.getLogger("mailer.leases")
-
-
-class LeaseTaken(MailerError):
-    """Another process holds the lease; carries who and until when."""
-
-    def __init__(self, name: str, holder: str | None, expires_at: datetime | None) -> None:
-        until = f" until {expires_at:%Y-%m-%d %H:%M:%S} UTC" if expires_at else ""
-        super().__init__(f"lease {name!r} is held by {holder or 'another process'}{until}")
-        self.name = name
-        self.holder = holder
-        self.expires_at = expires_at
 
 
 @contextlib.asynccontextmanager

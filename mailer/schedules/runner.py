@@ -38,8 +38,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.context import AppContext
-from mailer.errors import InvalidInputError
-from mailer.jobs import JOBS, JobFunction, JobRun, JobSkipped
+from mailer.errors import InvalidInputError, JobSkipped
+from mailer.jobs import JOBS, JobFunction, JobRun
 from mailer.schedules.edit import (
     MISSED_RECORD_LIMIT,
     SCHEDULER_ROLE,

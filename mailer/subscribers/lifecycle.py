@@ -28,6 +28,7 @@ from mailer.errors import (
     InvalidInputError,
     MailerError,
     NotFoundError,
+    SignupThrottled,
     TransportError,
 )
 from mailer.mail.compose import compose, message_bytes, needs_smtputf8, open_connection, send_bytes
@@ -49,8 +50,8 @@ from mailer.store.consent_texts import consent_texts_by_version
 from mailer.subscribers.validation import (
     MAX_NAME_LENGTH,
     MAX_ORGANISATION_LENGTH,
-    InvalidSubscriberInput,
     check_text,
+    invalid_subscriber_input,
     require_subscriber,
     smtp_address,
 )
@@ -65,14 +66,6 @@ MAX_TOKEN_LENGTH = 128
 
 _CONSENTED = (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
 _TOKEN_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
-
-
-class SignupThrottled(MailerError):
-    """Too many signups from one IP address in the current hour."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__("too many signups from this address; try again later")
-        self.retry_after = retry_after
 
 
 class SignupOutcome(StrEnum):
@@ -564,7 +557,7 @@ def update_profile(
         if problem
     }
     if problems:
-        raise InvalidSubscriberInput(problems)
+        raise invalid_subscriber_input(problems)
     with ctx.engine.begin() as conn:
         row = _lookup_token(conn, token, lock=True)
         if row is None or SubscriberStatus(row["status"]) is SubscriberStatus.ERASED:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from mailer.errors import InvalidInputError
+from mailer.errors import InvalidSubscriberInput
 from mailer.mail.compose import smtp_address as smtp_address  # the wire form lives with SMTP
 from mailer.models import normalise_email
 
@@ -119,14 +119,11 @@ def require_subscriber(
     """Like :func:`check_subscriber` but raise InvalidInputError naming the first bad field."""
     cleaned, problems = check_subscriber(email=email, name=name, organisation=organisation)
     if cleaned is None:
-        raise InvalidSubscriberInput(problems)
+        raise invalid_subscriber_input(problems)
     return cleaned
 
 
-class InvalidSubscriberInput(InvalidInputError):
-    """Several fields may be wrong at once; ``problems`` maps each field to its Problem."""
-
-    def __init__(self, problems: dict[str, Problem]) -> None:
-        field, problem = next(iter(problems.items()))
-        super().__init__(f"{field} {PROBLEM_TEXT[problem]}", field=field)
-        self.problems = problems
+def invalid_subscriber_input(problems: dict[str, Problem], /) -> InvalidSubscriberInput:
+    """The error for a form with these problems; its message names the first bad field."""
+    field, problem = next(iter(problems.items()))
+    return InvalidSubscriberInput(problems, message=f"{field} {PROBLEM_TEXT[problem]}")

@@ -16,12 +16,10 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
+from mailer.errors import RequestTooLarge
+
 CSRF_COOKIE = "mailer_csrf"
 CSRF_FIELD = "csrf_token"
-
-
-class BodyTooLarge(Exception):
-    """The request body is over the configured cap; answered with 413."""
 
 
 async def read_form(request: Request, *, limit: int) -> FormData:
@@ -32,12 +30,12 @@ async def read_form(request: Request, *, limit: int) -> FormData:
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
+        raise RequestTooLarge()
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise BodyTooLarge()
+            raise RequestTooLarge()
     data = bytes(body)
 
     async def replay() -> dict:

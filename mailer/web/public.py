@@ -18,10 +18,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from mailer.context import AppContext
-from mailer.errors import InvalidInputError, NotFoundError
+from mailer.errors import InvalidInputError, NotFoundError, RequestTooLarge, SignupThrottled
 from mailer.subscribers import consent
 from mailer.subscribers import lifecycle as subscriptions
-from mailer.subscribers.lifecycle import ConfirmState, SignupThrottled, run_db
+from mailer.subscribers.lifecycle import ConfirmState, run_db
 from mailer.subscribers.validation import (
     MAX_EMAIL_LENGTH,
     MAX_NAME_LENGTH,
@@ -30,7 +30,7 @@ from mailer.subscribers.validation import (
     Problem,
     check_subscriber,
 )
-from mailer.web.forms import CSRF_FIELD, BodyTooLarge, Csrf, field, read_form
+from mailer.web.forms import CSRF_FIELD, Csrf, field, read_form
 from mailer.web.i18n import catalogues, choose_language
 from mailer.web.notice_runner import NoticeRunner
 
@@ -118,7 +118,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
     async def form_or_413(request: Request) -> Any:
         try:
             return await read_form(request, limit=form_limit)
-        except BodyTooLarge:
+        except RequestTooLarge:
             return None
 
     # --- signup ------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
         """RFC 8058 §3.2: body ``List-Unsubscribe=One-Click``, no cookie, no CSRF; 200, never a redirect."""
         try:
             form = await read_form(request, limit=form_limit)
-        except BodyTooLarge:
+        except RequestTooLarge:
             form = None
         lang = choose_language(request, field(form, "lang") if form else None)
         if form is None or field(form, ONE_CLICK_KEY) != ONE_CLICK_VALUE:

@@ -10,9 +10,9 @@ from email.utils import format_datetime
 import pytest
 
 from mailer.config import FeedSettings
-from mailer.errors import FeedError
-from mailer.feeds.fetch import FeedGoneError, fetch_feed, make_client, parse_retry_after
-from mailer.feeds.netguard import BlockedAddressError, refusal
+from mailer.errors import BlockedAddressError, FeedError, FeedGone
+from mailer.feeds.fetch import fetch_feed, make_client, parse_retry_after
+from mailer.feeds.netguard import refusal
 from tests.support.feed_server import FeedServer
 
 BODY = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -107,7 +107,7 @@ async def test_redirect_loops_and_bad_redirects_are_errors(feed_server):
 
 async def test_gone_is_its_own_error(feed_server):
     feed_server.set_status("/gone", 410)
-    with pytest.raises(FeedGoneError, match="HTTP 410 Gone"):
+    with pytest.raises(FeedGone, match="HTTP 410 Gone"):
         await fetch(feed_server.url("/gone"))
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailer.errors import InvalidInputError, NotFoundError
+from mailer.errors import InvalidInputError, LeaseTaken, NotFoundError
 from mailer.schedules.edit import (
     cron_trigger,
     decide,
@@ -327,7 +327,7 @@ async def test_a_held_lease_is_renewed_while_the_work_runs(make_settings, databa
     import asyncio
 
     from mailer.bootstrap import build_context
-    from mailer.schedules.leases import LeaseTaken, held_lease
+    from mailer.schedules.leases import held_lease
     from mailer.store import leases
 
     context = build_context(make_settings(database_url=database_url))

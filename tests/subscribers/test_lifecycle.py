@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import func, select, update
 
 from mailer.bootstrap import build_context
+from mailer.errors import InvalidSubscriberInput, SignupThrottled
 from mailer.models import NoticeKind, SubscriberStatus, email_hash
 from mailer.seed import initialise
 from mailer.store import notices as notice_store
 from mailer.store.tables import consent_events, notices, subscribers, suppressions
 from mailer.subscribers import lifecycle as subscriptions
-from mailer.subscribers.lifecycle import ConfirmState, SignupOutcome, SignupThrottled
-from mailer.subscribers.validation import InvalidSubscriberInput, Problem
+from mailer.subscribers.lifecycle import ConfirmState, SignupOutcome
+from mailer.subscribers.validation import Problem
 from tests.mail.test_prepared import dns_stub, rsa_key
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
