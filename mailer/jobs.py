@@ -73,14 +73,14 @@ async def digest(run: JobRun) -> str:
 
 async def reconfirm(run: JobRun) -> str:
     """Send the consent re-confirmation notices that are due (시행령 제62조의3: every 2 years)."""
-    from mailer.subscribers.lifecycle import send_due_reconfirmations
+    from mailer.subscribers import send_due_reconfirmations
 
     return describe_result(await send_due_reconfirmations(run.context, now=run.now()))
 
 
 async def purge(run: JobRun) -> str:
     """Delete expired pending signups and data past retention (개인정보보호법 제21조)."""
-    from mailer.subscribers.lifecycle import purge_expired
+    from mailer.subscribers import purge_expired
 
     return describe_result(await asyncio.to_thread(purge_expired, run.context, now=run.now()))
 

@@ -14,11 +14,11 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mailer import subscribers as subscriptions
 from mailer.cli.runtime import err_console, handle_errors, out_console, runtime
 from mailer.errors import InvalidInputError, MailerError, NotFoundError
 from mailer.models import Links, SubscriberStatus
-from mailer.subscribers import lifecycle as subscriptions
-from mailer.subscribers.importing import check_header, import_rows
+from mailer.subscribers import check_header, import_rows
 
 app = typer.Typer(
     no_args_is_help=True, help="Import, export, list, add, remove and erase subscribers."

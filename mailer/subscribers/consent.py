@@ -35,7 +35,7 @@ class ConsentText:
     language: str
 
 
-def current_text(ctx: AppContext, /, *, language: str = "ko") -> ConsentText | None:
+def current_consent_text(ctx: AppContext, /, *, language: str = "ko") -> ConsentText | None:
     """The wording a signup page shows now; seeded from config/ if ``init`` has not stored one."""
     language = language if language in LANGUAGES else "ko"
     with ctx.engine.connect() as conn:
@@ -49,14 +49,14 @@ def current_text(ctx: AppContext, /, *, language: str = "ko") -> ConsentText | N
     return ConsentText(version=row["version"], text=row["text"], language=row["language"])
 
 
-def register_text(ctx: AppContext, text: str, /, *, language: str = "ko") -> str:
+def register_consent_text(ctx: AppContext, text: str, /, *, language: str = "ko") -> str:
     """Store a new wording (it becomes current); earlier versions stay for proof."""
     with ctx.engine.begin() as conn:
         version, _ = ensure_consent_text(conn, text.strip(), language=language)
     return version
 
 
-def history(ctx: AppContext, email: str, /) -> list[dict]:
+def consent_history(ctx: AppContext, email: str, /) -> list[dict]:
     """Every ledger event of an address (also after erasure, by its hash), with the texts used."""
     with ctx.engine.connect() as conn:
         events = ledger.events_for(conn, email_hash=email_hash(email))
@@ -68,7 +68,7 @@ def history(ctx: AppContext, email: str, /) -> list[dict]:
     return events
 
 
-def export_events(ctx: AppContext, /, *, since: datetime | None = None) -> Iterator[dict]:
+def export_consent_events(ctx: AppContext, /, *, since: datetime | None = None) -> Iterator[dict]:
     """The whole ledger in order, streamed (for an auditor or a backup)."""
     with ctx.engine.connect() as conn:
         yield from ledger.iter_events(conn, since=since)

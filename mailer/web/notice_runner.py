@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 
+from mailer import subscribers as subscriptions
 from mailer.context import AppContext
-from mailer.subscribers import lifecycle as subscriptions
 
 log = logging.getLogger("mailer.notices")
 

@@ -2,7 +2,7 @@
 
 Every handler reads its input defensively (capped body, malformed forms become empty
 forms) and answers with a page: no input produces a 5xx. Database work never runs on
-the event loop: ``run_db`` hands it to the context's database thread (SQLite) or the
+the event loop: ``context.database`` hands it to the context's database thread (SQLite) or the
 thread pool (PostgreSQL); notice mails are sent by the NoticeRunner after the answer.
 """
 
@@ -17,11 +17,10 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from mailer import subscribers as subscriptions
 from mailer.context import AppContext
 from mailer.errors import InvalidInputError, NotFoundError, RequestTooLarge, SignupThrottled
-from mailer.subscribers import consent
-from mailer.subscribers import lifecycle as subscriptions
-from mailer.subscribers.lifecycle import ConfirmState, run_db
+from mailer.subscribers import ConfirmState
 from mailer.subscribers.validation import (
     MAX_EMAIL_LENGTH,
     MAX_NAME_LENGTH,
@@ -132,7 +131,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
         notice: str | None = None,
         status: int = 200,
     ) -> Response:
-        text = consent.current_text(context, language=lang)
+        text = subscriptions.current_consent_text(context, language=lang)
         return render(
             request,
             "subscribe.html",
@@ -157,7 +156,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
         query = request.query_params
         # Prefill from the embeddable snippet (a GET form on another site, see the CLI).
         values = {key: query.get(key, "")[:400] for key in ("email", "name", "organisation", "src")}
-        return await run_db(context, signup_page, request, lang, values)
+        return await context.database.run(signup_page, request, lang, values)
 
     @router.post("/subscribe", response_class=HTMLResponse)
     async def subscribe_submit(request: Request) -> Response:
@@ -171,8 +170,8 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
             # Honeypot filled: a bot. Same answer as a real signup, nothing stored or sent.
             return render(request, "sent.html", lang)
         if not csrf.valid(request, form):
-            return await run_db(
-                context, signup_page, request, lang, values, notice="csrf_expired", status=400
+            return await context.database.run(
+                signup_page, request, lang, values, notice="csrf_expired", status=400
             )
         if field(form, "consent") != "yes":
             # Refused before any store work; every other field is checked too, so the
@@ -184,14 +183,13 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
             )
             problems["consent"] = Problem.CONSENT_REQUIRED
             errors = {name: problem_text(lang, name, p) for name, p in problems.items()}
-            return await run_db(
-                context, signup_page, request, lang, values, errors=errors, status=400
+            return await context.database.run(
+                signup_page, request, lang, values, errors=errors, status=400
             )
         src = values["src"]
         source = f"web:{src}" if _SOURCE_TAG.fullmatch(src) else "web"
         try:
-            await run_db(
-                context,
+            await context.database.run(
                 subscriptions.signup,
                 context,
                 field(form, "email"),
@@ -208,13 +206,13 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
             return response
         except InvalidSubscriberInput as exc:
             errors = {name: problem_text(lang, name, p) for name, p in exc.problems.items()}
-            return await run_db(
-                context, signup_page, request, lang, values, errors=errors, status=400
+            return await context.database.run(
+                signup_page, request, lang, values, errors=errors, status=400
             )
         except InvalidInputError:
             # The consent text changed between showing the form and submitting it.
-            return await run_db(
-                context, signup_page, request, lang, values, notice="consent_changed", status=400
+            return await context.database.run(
+                signup_page, request, lang, values, notice="consent_changed", status=400
             )
         runner.wake()
         return render(request, "sent.html", lang)
@@ -239,7 +237,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
     async def confirm_page(request: Request, token: str) -> Response:
         # A GET never confirms: mail scanners open links before people do.
         lang = choose_language(request)
-        result = await run_db(context, subscriptions.check_confirmation, context, token)
+        result = await context.database.run(subscriptions.check_confirmation, context, token)
         if result.state is ConfirmState.VALID:
             return render(request, "confirm.html", lang, {"name": result.name}, with_form=True)
         return confirm_outcome_page(request, lang, result)
@@ -249,7 +247,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
         form = await form_or_413(request)
         lang = choose_language(request, field(form, "lang") if form else None)
         if form is None or not csrf.valid(request, form):
-            result = await run_db(context, subscriptions.check_confirmation, context, token)
+            result = await context.database.run(subscriptions.check_confirmation, context, token)
             if result.state is ConfirmState.VALID:
                 return render(
                     request,
@@ -260,8 +258,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
                     with_form=True,
                 )
             return confirm_outcome_page(request, lang, result)
-        result = await run_db(
-            context,
+        result = await context.database.run(
             subscriptions.confirm,
             context,
             token,
@@ -290,8 +287,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
         if form is None or field(form, ONE_CLICK_KEY) != ONE_CLICK_VALUE:
             return render(request, "unsubscribe.html", lang)
         source = "unsubscribe-page" if field(form, "via") == "page" else "one-click"
-        changed = await run_db(
-            context,
+        changed = await context.database.run(
             subscriptions.unsubscribe,
             context,
             token,
@@ -338,7 +334,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
     @router.get("/preferences/{token}", response_class=HTMLResponse)
     async def preferences(request: Request, token: str) -> Response:
         lang = choose_language(request)
-        row = await run_db(context, subscriptions.subscriber_for_token, context, token)
+        row = await context.database.run(subscriptions.subscriber_for_token, context, token)
         if row is None:
             return not_found(request, lang)
         done = request.query_params.get("done")
@@ -347,7 +343,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/preferences/{token}/data.json")
     async def my_data(request: Request, token: str) -> Response:
-        data = await run_db(context, subscriptions.personal_data, context, token)
+        data = await context.database.run(subscriptions.personal_data, context, token)
         if data is None:
             return not_found(request, choose_language(request))
         body = json.dumps(data, ensure_ascii=False, indent=2)
@@ -363,7 +359,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
             lang = choose_language(request)
             return message_page(request, lang, "title_too_large", "too_large_body", status=413)
         lang = choose_language(request, field(form, "lang"))
-        row = await run_db(context, subscriptions.subscriber_for_token, context, token)
+        row = await context.database.run(subscriptions.subscriber_for_token, context, token)
         if row is None or action not in {"profile", "pause", "resume", "unsubscribe", "erase"}:
             return not_found(request, lang)
         if not csrf.valid(request, form):
@@ -372,8 +368,7 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
         back = f"/preferences/{token}?lang={lang}"
         try:
             if action == "profile":
-                await run_db(
-                    context,
+                await context.database.run(
                     subscriptions.update_profile,
                     context,
                     token,
@@ -382,16 +377,14 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
                 )
                 return RedirectResponse(f"{back}&done=saved", status_code=303)
             if action in ("pause", "resume"):
-                await run_db(
-                    context,
+                await context.database.run(
                     lambda: subscriptions.set_paused(
                         context, token, paused=action == "pause", ip=ip, user_agent=agent
                     ),
                 )
                 return RedirectResponse(f"{back}&done={action}d_done", status_code=303)
             if action == "unsubscribe":
-                await run_db(
-                    context,
+                await context.database.run(
                     lambda: subscriptions.unsubscribe(
                         context, token, source="preferences", ip=ip, user_agent=agent
                     ),
@@ -402,8 +395,8 @@ def public_router(context: AppContext, templates: Jinja2Templates) -> APIRouter:
             if field(form, "confirm") != "yes":
                 errors = {"confirm": words[lang]["erase_confirm_required"]}
                 return preferences_page(request, lang, row, errors=errors, status=400)
-            await run_db(
-                context, lambda: subscriptions.erase(context, token=token, source="preferences")
+            await context.database.run(
+                lambda: subscriptions.erase(context, token=token, source="preferences")
             )
             runner.wake()
             return message_page(request, lang, "title_erased", "erased_body", status=200)

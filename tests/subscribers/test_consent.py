@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from mailer import subscribers as subscriptions
 from mailer.config import PROJECT_ROOT
 from mailer.seed import initialise
 from mailer.store.tables import consent_events, consent_texts
-from mailer.subscribers import consent
-from mailer.subscribers import lifecycle as subscriptions
 from tests.support.races import writer_racing_insert
 
 T0 = datetime(2026, 5, 4, 0, 30, tzinfo=UTC)
@@ -24,8 +23,8 @@ def ctx(context):
 
 
 def test_init_stores_the_korean_and_english_wording_once(ctx):
-    ko = consent.current_text(ctx, language="ko")
-    en = consent.current_text(ctx, language="en")
+    ko = subscriptions.current_consent_text(ctx, language="ko")
+    en = subscriptions.current_consent_text(ctx, language="en")
     assert ko.language == "ko" and en.language == "en" and ko.version != en.version
     # 개인정보보호법 제15조②: purpose, items, retention and the right to refuse.
     for word in ("수집 목적", "수집 항목", "보유 기간", "동의 거부 권리"):
@@ -34,18 +33,21 @@ def test_init_stores_the_korean_and_english_wording_once(ctx):
         assert word in en.text
     assert ko.text == (PROJECT_ROOT / "config" / "consent.ko.txt").read_text("utf-8").strip()
     assert initialise(ctx).seeded == []  # a second init adds nothing
-    assert consent.current_text(ctx, language="xx").language == "ko"
+    assert subscriptions.current_consent_text(ctx, language="xx").language == "ko"
 
 
 def test_a_new_wording_becomes_current_and_the_old_one_is_kept(ctx):
-    old = consent.current_text(ctx)
+    old = subscriptions.current_consent_text(ctx)
     subscriptions.signup(ctx, "early@example.kr", consent_version=old.version, now=T0)
-    new_version = consent.register_text(ctx, old.text + "\n문의: 070-7784-3185")
-    assert consent.current_text(ctx).version == new_version != old.version
+    new_version = subscriptions.register_consent_text(ctx, old.text + "\n문의: 070-7784-3185")
+    assert subscriptions.current_consent_text(ctx).version == new_version != old.version
     subscriptions.signup(ctx, "late@example.kr", consent_version=new_version, now=T0)
     with ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consent_texts)).scalar_one() == 3
-    early, late = consent.history(ctx, "early@example.kr"), consent.history(ctx, "late@example.kr")
+    early, late = (
+        subscriptions.consent_history(ctx, "early@example.kr"),
+        subscriptions.consent_history(ctx, "late@example.kr"),
+    )
     assert early[0]["consent_version"] == old.version and early[0]["consent_text"] == old.text
     assert late[0]["consent_version"] == new_version and "070-7784-3185" in late[0]["consent_text"]
 
@@ -61,7 +63,7 @@ def test_an_unknown_consent_version_is_refused(ctx):
 
 
 async def test_the_ledger_proves_consent_after_erasure(ctx, smtp_server):
-    version = consent.current_text(ctx).version
+    version = subscriptions.current_consent_text(ctx).version
     subscriptions.signup(
         ctx,
         "proof@example.kr",
@@ -79,18 +81,18 @@ async def test_the_ledger_proves_consent_after_erasure(ctx, smtp_server):
     subscriptions.confirm(
         ctx, token, ip="198.51.100.5", user_agent="Phone", now=T0 + timedelta(minutes=3)
     )
-    before = consent.history(ctx, "proof@example.kr")
+    before = subscriptions.consent_history(ctx, "proof@example.kr")
     assert [e["kind"] for e in before][:3] == ["consent", "notice", "confirmation"]
     assert before[0]["source"] == "web:poster" and before[0]["ip"] == "198.51.100.4"
     assert before[2]["at"] == T0 + timedelta(minutes=3)
 
     subscriptions.erase(ctx, email="proof@example.kr", source="admin", now=T0 + timedelta(days=1))
-    after = consent.history(ctx, "PROOF@example.kr")  # found by hash, any case
+    after = subscriptions.consent_history(ctx, "PROOF@example.kr")  # found by hash, any case
     assert [e["kind"] for e in after][:3] == ["consent", "notice", "confirmation"]
     assert after[-1]["kind"] == "erasure" and after[-1]["source"] == "admin"
     assert all(e["ip"] is None and e["user_agent"] is None for e in after)
     assert after[0]["consent_version"] == version and after[0]["consent_text"]
-    exported = list(consent.export_events(ctx))
+    exported = list(subscriptions.export_consent_events(ctx))
     assert len(exported) == len(after)
     assert not any("proof@example.kr" in str(event) for event in exported)
 
@@ -99,7 +101,7 @@ def test_current_text_seeds_itself_when_init_did_not(context):
     from mailer.store import db
 
     db.upgrade(context.engine)  # schema only, no seeding
-    text = consent.current_text(context, language="en")
+    text = subscriptions.current_consent_text(context, language="en")
     assert text is not None and text.language == "en"
 
 
@@ -107,9 +109,9 @@ def test_two_first_page_views_storing_the_wording_at_once_both_succeed(context):
     # GET /subscribe on a database `init` never seeded: two requests store the same
     # wording concurrently; neither may fail on the unique version.
     with writer_racing_insert(
-        context.engine, "consent_texts", lambda: consent.current_text(context)
+        context.engine, "consent_texts", lambda: subscriptions.current_consent_text(context)
     ) as other:
-        mine = consent.current_text(context)
+        mine = subscriptions.current_consent_text(context)
     assert other == [mine]
     with context.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consent_texts)).scalar_one() == 2

@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from mailer import subscribers as subscriptions
 from mailer.seed import initialise
 from mailer.store.tables import subscribers
-from mailer.subscribers import consent
-from mailer.subscribers import lifecycle as subscriptions
 from mailer.subscribers.importing import import_rows
 from tests.support.races import writer_racing_insert
 
@@ -33,7 +32,7 @@ def by_email(ctx) -> dict[str, dict]:
 
 
 def test_a_signup_racing_an_import_does_not_abort_it(ctx):
-    version = consent.current_text(ctx).version
+    version = subscriptions.current_consent_text(ctx).version
 
     def signup():
         return subscriptions.signup(ctx, "b@example.kr", consent_version=version, now=T0)

@@ -13,14 +13,14 @@ import dkim
 import pytest
 from sqlalchemy import func, select, update
 
+from mailer import subscribers as subscriptions
 from mailer.bootstrap import build_context
 from mailer.errors import InvalidSubscriberInput, SignupThrottled
 from mailer.models import NoticeKind, SubscriberStatus, email_hash
 from mailer.seed import initialise
 from mailer.store import notices as notice_store
 from mailer.store.tables import consent_events, notices, subscribers, suppressions
-from mailer.subscribers import lifecycle as subscriptions
-from mailer.subscribers.lifecycle import ConfirmState, SignupOutcome
+from mailer.subscribers import ConfirmState, SignupOutcome
 from mailer.subscribers.validation import Problem
 from tests.mail.test_prepared import dns_stub, rsa_key
 
@@ -34,9 +34,8 @@ def ctx(context):
 
 
 def version(ctx) -> str:
-    from mailer.subscribers import consent
 
-    return consent.current_text(ctx).version
+    return subscriptions.current_consent_text(ctx).version
 
 
 def rows(ctx, table, *where):

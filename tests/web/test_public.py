@@ -230,7 +230,7 @@ def test_relay_down_during_signup_still_answers_and_retries(site, smtp_server):
     smtp_server.start()
     import asyncio
 
-    from mailer.subscribers import lifecycle as subscriptions
+    from mailer import subscribers as subscriptions
 
     later = notice["next_attempt_at"]
     assert asyncio.run(subscriptions.deliver_notices(ctx, now=later)) == 1

@@ -1,0 +1,220 @@
+"""Personal data on request, erasure, and the purge of data past its retention (개인정보보호법 제21·36조)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from mailer.models import (
+    ConsentKind,
+    NoticeKind,
+    SubscriberStatus,
+    email_hash,
+)
+from mailer.store import consent as ledger
+from mailer.store import notices as notice_store
+from mailer.store import rate_limits, suppressions
+from mailer.store import subscribers as store
+from mailer.store.consent_texts import consent_texts_by_version
+from mailer.subscribers.tokens import (
+    CONSENTED,
+    lookup_token,
+    utcnow,
+)
+from mailer.subscribers.validation import (
+    require_subscriber,
+)
+
+if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+    from mailer.context import AppContext
+
+
+log = logging.getLogger("mailer.subscribers")
+
+
+def personal_data(ctx: AppContext, token: str, /) -> dict | None:
+    """Everything held about the token's holder, as JSON-ready data (개인정보보호법 제35조, GDPR Art. 15/20)."""
+    with ctx.engine.connect() as conn:
+        row = lookup_token(conn, token)
+        if row is None:
+            return None
+        events = ledger.events_for(conn, email_hash=email_hash(row["email"]))
+        versions = sorted({e["consent_version"] for e in events if e["consent_version"]})
+        texts = consent_texts_by_version(conn, versions)
+        delivered = store.editions_delivered(conn, row["id"])
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "email": row["email"],
+        "name": row["name"],
+        "organisation": row["organisation"],
+        "status": row["status"],
+        "source": row["source"],
+        "attributes": row["attributes"] or {},
+        "created_at": iso(row["created_at"]),
+        "confirmed_at": iso(row["confirmed_at"]),
+        "consented_at": iso(row["consented_at"]),
+        "unsubscribed_at": iso(row["unsubscribed_at"]),
+        "reconfirm_due_at": iso(row["reconfirm_due_at"]),
+        "consent_events": [
+            {
+                "kind": e["kind"],
+                "at": iso(e["at"]),
+                "ip": e["ip"],
+                "user_agent": e["user_agent"],
+                "source": e["source"],
+                "consent_version": e["consent_version"],
+                "detail": e["detail"] or {},
+            }
+            for e in events
+        ],
+        "consent_texts": {v: texts[v]["text"] for v in versions if v in texts},
+        "editions_received": [
+            {
+                "number": d["number"],
+                "subject": d["subject"],
+                "state": d["state"],
+                "sent_at": iso(d["sent_at"]),
+            }
+            for d in delivered
+        ],
+    }
+
+
+# --- erasure and purge -------------------------------------------------------------------
+
+
+def erase(
+    ctx: AppContext,
+    /,
+    *,
+    token: str | None = None,
+    email: str | None = None,
+    source: str,
+    notify: bool = True,
+    now: datetime | None = None,
+) -> bool:
+    """Destroy the subscriber's personal data, keep a hashed suppression entry, log the erasure.
+
+    Give ``token`` (preferences page) or ``email`` (staff). The consent ledger keeps
+    its event skeleton with IP and user agent blanked. A result notice goes to the
+    address when ``notify`` and the person had consented; the address is dropped
+    from the queue once that mail is sent. Returns False if nobody matched.
+    """
+    now = now or utcnow()
+    with ctx.engine.begin() as conn:
+        if token is not None:
+            row = lookup_token(conn, token, lock=True)
+        else:
+            cleaned = require_subscriber(email=email or "")
+            row = store.by_email(conn, cleaned.email, lock=True)
+        if row is None:
+            return False
+        status = SubscriberStatus(row["status"])
+        _erase_row(
+            conn,
+            row,
+            now=now,
+            source=source,
+            suppress_reason="erased",
+            notify=notify and status in (*CONSENTED, SubscriberStatus.UNSUBSCRIBED),
+        )
+        return True
+
+
+def _erase_row(
+    conn: Connection,
+    row: dict,
+    *,
+    now: datetime,
+    source: str,
+    suppress_reason: str | None,
+    notify: bool,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    address_hash = email_hash(row["email"])
+    notice_store.drop_for_subscriber(conn, row["id"])
+    ledger.scrub_personal_fields(conn, address_hash)
+    # Deliveries of this subscriber go with the row (ON DELETE CASCADE); the ledger
+    # and sent notices keep their rows with subscriber_id set NULL.
+    store.delete_subscriber(conn, row["id"])
+    if suppress_reason:
+        suppressions.suppress(conn, address_hash, reason=suppress_reason, at=now)
+    ledger.record_event(
+        conn,
+        ConsentKind.ERASURE.value,
+        email_hash=address_hash,
+        at=now,
+        source=source,
+        detail={"previous_status": row["status"], **(detail or {})},
+    )
+    if notify:
+        notice_store.enqueue(
+            conn,
+            NoticeKind.ERASURE.value,
+            to_address=row["email"],
+            context={"action_at": now.isoformat()},
+            now=now,
+        )
+
+
+def purge_expired(ctx: AppContext, /, *, now: datetime | None = None) -> int:
+    """Housekeeping for the ``purge`` schedule; returns how many subscribers were removed.
+
+    - unconfirmed signups older than ``pending_retention_days`` are deleted (no
+      suppression: they may sign up again);
+    - unsubscribed addresses older than ``unsubscribed_retention_days`` are erased,
+      keeping the suppression entry (개인정보보호법 제21조: destroy once the purpose ends);
+    - spent rate-limit windows and finished notices are dropped.
+    """
+    now = now or utcnow()
+    settings = ctx.settings.subscriptions
+    removed = 0
+    jobs = (
+        (
+            store.pending_created_before,
+            now - timedelta(days=settings.pending_retention_days),
+            None,
+            "unconfirmed",
+        ),
+        (
+            store.unsubscribed_before,
+            now - timedelta(days=settings.unsubscribed_retention_days),
+            "unsubscribed",
+            "unsubscribed",
+        ),
+    )
+    for select_ids, before, suppress_reason, why in jobs:
+        while True:
+            with ctx.engine.begin() as conn:
+                ids = select_ids(conn, before, limit=200)
+                for subscriber_id in ids:
+                    row = store.by_id(conn, subscriber_id, lock=True)
+                    if row is None:
+                        continue
+                    if (
+                        why == "unconfirmed"
+                        and (row["confirm_sent_at"] or row["created_at"]) >= before
+                    ):
+                        continue  # signed up again recently
+                    _erase_row(
+                        conn,
+                        row,
+                        now=now,
+                        source="retention",
+                        suppress_reason=suppress_reason,
+                        notify=False,
+                        detail={"reason": why},
+                    )
+                    removed += 1
+            if len(ids) < 200:
+                break
+    with ctx.engine.begin() as conn:
+        rate_limits.forget_before(conn, now - timedelta(days=1))
+        notice_store.forget_finished_before(conn, now - timedelta(days=30))
+    return removed
