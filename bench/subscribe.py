@@ -265,6 +265,7 @@ def main() -> None:
                     connections=options.connections,
                 )
             )
+            cpu_before = cpu_seconds(server.pid)
             result = asyncio.run(
                 asyncio_load(
                     "127.0.0.1",

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import html
 import json
 import sys
 from pathlib import Path
 
-import segno
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -17,38 +15,13 @@ from rich.table import Table
 from mailer import subscribers as subscriptions
 from mailer.cli.runtime import err_console, handle_errors, out_console, runtime
 from mailer.errors import InvalidInputError, MailerError, NotFoundError
-from mailer.models import Links, SubscriberStatus
-from mailer.subscribers import check_header, import_rows
 
 app = typer.Typer(
     no_args_is_help=True, help="Import, export, list, add, remove and erase subscribers."
 )
 
-EXPORT_COLUMNS = [
-    "email",
-    "name",
-    "organisation",
-    "status",
-    "source",
-    "created_at",
-    "confirmed_at",
-    "consented_at",
-    "unsubscribed_at",
-]
 #: How many problem lines the import summary prints before "… and N more".
 SHOWN_PROBLEMS = 50
-
-
-def _statuses(values: list[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    known = {s.value for s in SubscriberStatus}
-    for value in values:
-        if value not in known:
-            raise InvalidInputError(
-                f"unknown status {value!r} (one of: {', '.join(sorted(known))})", field="status"
-            )
-    return values
 
 
 def _deliver_now(ctx) -> None:
@@ -66,17 +39,6 @@ def _deliver_now(ctx) -> None:
         out_console.print(f"{pending} notice mail(s) wait for a retry (sent by `mailer serve`)")
 
 
-def _detect_encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM), else CP949 — what Korean spreadsheet programs save."""
-    head = path.open("rb").read(1 << 20)
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
-            return "cp949"
-    return "utf-8-sig"
-
-
 @app.command("import")
 @handle_errors
 def import_csv(
@@ -90,55 +52,24 @@ def import_csv(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Import subscribers from CSV; other columns become attributes. Suppressed addresses are skipped."""
-    if not file.is_file():
-        raise InvalidInputError(f"{file} is not a readable file", field="file")
     context = runtime(ctx).context
-    chosen = _detect_encoding(file) if encoding == "auto" else encoding
-    size = file.stat().st_size or 1
-    try:
-        handle = file.open(encoding=chosen, newline="")
-    except LookupError:
-        raise InvalidInputError(f"unknown encoding {encoding!r}", field="encoding") from None
-    with (
-        handle,
-        Progress(
-            TextColumn("importing"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-        ) as progress,
-    ):
-        task = progress.add_task("import", total=size)
-        reader = csv.DictReader(handle)
-        try:
-            check_header(reader.fieldnames)
-
-            def rows():
-                # Report the line a record starts on (a quoted field may span lines).
-                previous = reader.line_num
-                for row in reader:
-                    yield previous + 1, row
-                    previous = reader.line_num
-
-            report = import_rows(
-                context,
-                rows(),
-                confirmed=confirmed,
-                source=source or f"import:{file.name}",
-                progress=lambda: progress.update(task, completed=handle.buffer.tell()),
-            )
-        except UnicodeDecodeError as exc:
-            raise InvalidInputError(
-                f"{file} is not {chosen} text ({exc.reason} at byte {exc.start}); "
-                "try --encoding cp949 or --encoding utf-8",
-                field="file",
-            ) from None
-        except csv.Error as exc:
-            raise InvalidInputError(
-                f"{file}: CSV error near line {reader.line_num}: {exc}", field="file"
-            ) from None
+    with Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("import")
+        report = subscriptions.import_csv_file(
+            context,
+            file,
+            confirmed=confirmed,
+            source=source,
+            encoding=encoding,
+            progress=lambda done, size: progress.update(task, completed=done, total=size),
+        )
     if as_json:
         out_console.print_json(json.dumps(report.as_json()))
     else:
@@ -170,27 +101,14 @@ def export(
     status: list[str] = typer.Option(None, "--status", help="Only these statuses (repeatable)."),
 ) -> None:
     """Export subscribers as CSV (UTF-8), attributes as extra columns, in the import format."""
-    context = runtime(ctx).context
-    statuses = _statuses(status)
-    # Two streaming passes: the first finds every attribute name, so memory stays flat.
-    attribute_names: set[str] = set()
-    for row in subscriptions.iter_subscribers(context, statuses=statuses):
-        attribute_names.update((row["attributes"] or {}).keys())
-    columns = EXPORT_COLUMNS + sorted(attribute_names - set(EXPORT_COLUMNS))
+    columns, rows = subscriptions.export_table(runtime(ctx).context, statuses=status or None)
     target = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
     try:
         writer = csv.writer(target)
         writer.writerow(columns)
         count = 0
-        for row in subscriptions.iter_subscribers(context, statuses=statuses):
-            values = {k: row.get(k) for k in EXPORT_COLUMNS}
-            values.update(row["attributes"] or {})
-            writer.writerow(
-                [
-                    v.isoformat() if hasattr(v, "isoformat") else ("" if v is None else v)
-                    for v in (values.get(c) for c in columns)
-                ]
-            )
+        for row in rows:
+            writer.writerow(row)
             count += 1
     finally:
         if out:
@@ -209,9 +127,8 @@ def list_subscribers(
 ) -> None:
     """List subscribers (newest last) with their status."""
     context = runtime(ctx).context
-    statuses = _statuses(status)
     found = []
-    for row in subscriptions.iter_subscribers(context, statuses=statuses):
+    for row in subscriptions.iter_subscribers(context, statuses=status or None):
         found.append(row)
         if limit and len(found) >= limit:
             break
@@ -325,17 +242,6 @@ def send_notices(ctx: typer.Context) -> None:
     )
 
 
-def _signup_url(ctx: typer.Context, tag: str | None) -> str:
-    url = Links(runtime(ctx).settings.base_url).subscribe()
-    if tag:
-        if not tag.replace("-", "").replace("_", "").replace(".", "").isalnum() or len(tag) > 40:
-            raise InvalidInputError(
-                "--source may hold letters, digits, - _ . (≤ 40)", field="source"
-            )
-        url += f"?src={tag}"
-    return url
-
-
 @app.command()
 @handle_errors
 def qr(
@@ -350,30 +256,15 @@ def qr(
     suffix = out.suffix.lower()
     if suffix not in (".png", ".svg"):
         raise InvalidInputError("the QR file must end in .png or .svg", field="out")
-    url = _signup_url(ctx, source)
+    url = subscriptions.signup_url(runtime(ctx).settings, source=source)
+    import segno  # only this command draws QR codes
+
     code = segno.make(url, error="m", micro=False)
     if suffix == ".svg":
         code.save(out, scale=scale, border=4, title=url)
     else:
         code.save(out, scale=scale, border=4)
     out_console.print(f"wrote {out} for {url}")
-
-
-SNIPPET = """<!-- {list_name}: signup form. It opens the signup page with the address filled in;
-     the consent text is read and accepted there (개인정보보호법 제15조). -->
-<form method="get" action="{action}" accept-charset="utf-8" lang="{lang}"
-      style="max-width:28rem;font-family:sans-serif;line-height:1.5">
-  <label for="mailer-email" style="display:block;font-weight:600">{email_label}</label>
-  <input id="mailer-email" name="email" type="email" autocomplete="email" required
-         style="width:100%;padding:.6rem;font-size:1rem;border:2px solid #8c959f;border-radius:6px">
-  <label for="mailer-name" style="display:block;font-weight:600;margin-top:.5rem">{name_label}</label>
-  <input id="mailer-name" name="name" type="text" autocomplete="name"
-         style="width:100%;padding:.6rem;font-size:1rem;border:2px solid #8c959f;border-radius:6px">
-  <input type="hidden" name="lang" value="{lang}">{source_field}
-  <button type="submit" style="margin-top:.75rem;padding:.6rem 1.2rem;font-size:1rem;font-weight:600;
-          background:#0b6e4f;color:#fff;border:0;border-radius:6px">{button}</button>
-</form>
-"""
 
 
 @app.command("form-snippet")
@@ -385,27 +276,7 @@ def form_snippet(
     source: str = typer.Option(None, "--source", help="Tag recorded with each signup."),
 ) -> None:
     """Print an HTML form to embed in another site; it leads to the signup page."""
-    if lang not in ("ko", "en"):
-        raise InvalidInputError("--lang must be ko or en", field="lang")
-    settings = runtime(ctx).settings
-    words = {
-        "ko": ("이메일 주소", "이름 (선택)", "뉴스레터 구독하기"),
-        "en": ("Email address", "Name (optional)", "Subscribe to the newsletter"),
-    }[lang]
-    url = _signup_url(ctx, source)
-    action = url.split("?", 1)[0]
-    source_field = (
-        f'\n  <input type="hidden" name="src" value="{html.escape(source)}">' if source else ""
-    )
-    snippet = SNIPPET.format(
-        list_name=html.escape(settings.compliance.list_name),
-        action=html.escape(action),
-        lang=lang,
-        email_label=words[0],
-        name_label=words[1],
-        button=words[2],
-        source_field=source_field,
-    )
+    snippet = subscriptions.signup_form_snippet(runtime(ctx).settings, lang=lang, source=source)
     if out:
         out.write_text(snippet, encoding="utf-8")
         out_console.print(f"wrote {out}")

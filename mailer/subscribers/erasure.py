@@ -25,6 +25,8 @@ from mailer.subscribers.tokens import (
     utcnow,
 )
 from mailer.subscribers.validation import (
+    Problem,
+    invalid_subscriber_input,
     require_subscriber,
 )
 
@@ -97,15 +99,21 @@ def erase(
     email: str | None = None,
     source: str,
     notify: bool = True,
+    confirmed: bool = True,
     now: datetime | None = None,
 ) -> bool:
     """Destroy the subscriber's personal data, keep a hashed suppression entry, log the erasure.
 
-    Give ``token`` (preferences page) or ``email`` (staff). The consent ledger keeps
+    Give ``token`` (preferences page) or ``email`` (staff). Erasure cannot be undone:
+    the preferences page passes its confirmation box as ``confirmed`` (unticked raises
+    InvalidSubscriberInput for the field ``confirm``); a staff command is its own
+    confirmation. The consent ledger keeps
     its event skeleton with IP and user agent blanked. A result notice goes to the
     address when ``notify`` and the person had consented; the address is dropped
     from the queue once that mail is sent. Returns False if nobody matched.
     """
+    if not confirmed:
+        raise invalid_subscriber_input({"confirm": Problem.CONFIRMATION_REQUIRED})
     now = now or utcnow()
     with ctx.engine.begin() as conn:
         if token is not None:

@@ -1,13 +1,15 @@
 """Subscriber input rules: address syntax and IDN, length limits, refusal of header injection.
 
-One set of rules for the signup form, the CLI and CSV import. Problems are returned as
-codes per field (``Problem``) so that each entry point words them in its own language.
+One set of rules for the signup form, the preferences page, the CLI and CSV import.
+Problems are returned as codes per field (``Problem``) so that each entry point words
+them in its own language (``FIELD_LIMITS`` gives the number a "too long" text names).
 No DNS lookups are made: deliverability is proven by the double opt-in click instead.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -22,6 +24,16 @@ MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 100
 MAX_ORGANISATION_LENGTH = 100
 
+#: The longest value of each field, for the wording of a TOO_LONG problem.
+FIELD_LIMITS = {
+    "email": MAX_EMAIL_LENGTH,
+    "name": MAX_NAME_LENGTH,
+    "organisation": MAX_ORGANISATION_LENGTH,
+}
+
+#: A signup source tag (``?src=`` on a poster's URL): ASCII letters, digits, - _ . (≤ 40).
+SOURCE_TAG = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+
 
 class Problem(enum.StrEnum):
     REQUIRED = "required"
@@ -29,6 +41,7 @@ class Problem(enum.StrEnum):
     LINE_BREAK = "line_break"  # CR, LF or another control character: header injection
     INVALID_EMAIL = "invalid_email"
     CONSENT_REQUIRED = "consent_required"
+    CONFIRMATION_REQUIRED = "confirmation_required"  # an irreversible step's box not ticked
 
 
 #: English wording for entry points without a page catalogue (CLI, import reports).
@@ -38,6 +51,7 @@ PROBLEM_TEXT = {
     Problem.LINE_BREAK: "must not contain line breaks or control characters",
     Problem.INVALID_EMAIL: "is not a valid email address",
     Problem.CONSENT_REQUIRED: "consent is required to subscribe",
+    Problem.CONFIRMATION_REQUIRED: "must be ticked to confirm",
 }
 
 
@@ -111,6 +125,37 @@ def check_subscriber(
     if problems or canonical is None:
         return None, problems
     return SubscriberInput(email=canonical, name=clean_name, organisation=clean_org), {}
+
+
+def check_signup(
+    *, email: str, name: str | None = None, organisation: str | None = None, consented: bool
+) -> SubscriberInput:
+    """A signup's fields and its consent box, all at once; raises InvalidSubscriberInput.
+
+    Without consent the signup is refused before any store work, and the other fields
+    are checked too, so that a form shows every problem in one answer (개인정보보호법 제22조:
+    consent is asked for separately and may be refused).
+    """
+    cleaned, problems = check_subscriber(email=email, name=name, organisation=organisation)
+    if not consented:
+        problems["consent"] = Problem.CONSENT_REQUIRED
+    if problems or cleaned is None:
+        raise invalid_subscriber_input(problems)
+    return cleaned
+
+
+def check_profile(*, name: str | None, organisation: str | None) -> tuple[str | None, str | None]:
+    """The optional profile fields, cleaned; raises InvalidSubscriberInput per field."""
+    clean_name, name_problem = check_text(name, limit=MAX_NAME_LENGTH)
+    clean_org, org_problem = check_text(organisation, limit=MAX_ORGANISATION_LENGTH)
+    problems = {
+        field: problem
+        for field, problem in (("name", name_problem), ("organisation", org_problem))
+        if problem
+    }
+    if problems:
+        raise invalid_subscriber_input(problems)
+    return clean_name, clean_org
 
 
 def require_subscriber(

@@ -1,22 +1,20 @@
-"""Shared web plumbing: the page template environment and typed FastAPI dependencies."""
+"""Shared web plumbing: the page template environment and the typed FastAPI dependencies.
+
+``create_app`` builds each service once and keeps it on ``app.state``; a handler asks
+for one by type, e.g. ``async def page(context: Context, templates: Templates)``.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
 from mailer.config import Settings
 from mailer.context import AppContext
-
-#: The largest number a path or query parameter may carry to the database: the
-#: INTEGER range of PostgreSQL (2**31-1), which also keeps SQLite's driver from
-#: overflowing (it refuses above 2**63-1) — beyond it nothing can exist.
-DB_INTEGER_MAX = 2**31 - 1
-
-
-def storable_number(number: int) -> bool:
-    """Whether a positive integer from a URL can name a database row at all."""
-    return 1 <= number <= DB_INTEGER_MAX
+from mailer.web.forms import Csrf
+from mailer.web.notice_runner import NoticeRunner
 
 
 def page_templates(settings: Settings) -> Jinja2Templates:
@@ -24,11 +22,27 @@ def page_templates(settings: Settings) -> Jinja2Templates:
     return Jinja2Templates(directory=str(settings.templates_dir / "web"))
 
 
+def app_context(request: Request) -> AppContext:
+    """FastAPI dependency: the AppContext this app was built with."""
+    return request.app.state.context
+
+
 def pages(request: Request) -> Jinja2Templates:
     """FastAPI dependency: the one page template environment ``create_app`` built."""
     return request.app.state.pages
 
 
-def app_context(request: Request) -> AppContext:
-    """FastAPI dependency: the AppContext this app was built with."""
-    return request.app.state.context
+def notice_runner(request: Request) -> NoticeRunner:
+    """FastAPI dependency: this process's notice sender, to wake after a committed change."""
+    return request.app.state.notice_runner
+
+
+def csrf_guard(request: Request) -> Csrf:
+    """FastAPI dependency: the double-submit CSRF tokens of this app's forms."""
+    return request.app.state.csrf
+
+
+Context = Annotated[AppContext, Depends(app_context)]
+Templates = Annotated[Jinja2Templates, Depends(pages)]
+Runner = Annotated[NoticeRunner, Depends(notice_runner)]
+CsrfGuard = Annotated[Csrf, Depends(csrf_guard)]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import mailbox
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from fastapi.templating import Jinja2Templates
 
 from mailer.context import AppContext
 from mailer.mail.outbox import list_outbox
-from mailer.web.deps import app_context, pages
+from mailer.web.deps import Context, Templates
 
 router = APIRouter()
 
@@ -29,11 +28,7 @@ def _outbox_dir(context: AppContext) -> Path:
 
 
 @router.get("/outbox", response_class=HTMLResponse)
-def outbox_page(
-    request: Request,
-    context: AppContext = Depends(app_context),
-    templates: Jinja2Templates = Depends(pages),
-) -> HTMLResponse:
+def outbox_page(request: Request, context: Context, templates: Templates) -> HTMLResponse:
     """The newest messages first: subject, sender, recipients, date, size."""
     directory = _outbox_dir(context)
     messages = list_outbox(directory)
@@ -49,7 +44,7 @@ def outbox_page(
 
 
 @router.get("/outbox/{key}", response_class=PlainTextResponse)
-def outbox_message(key: str, context: AppContext = Depends(app_context)) -> PlainTextResponse:
+def outbox_message(key: str, context: Context) -> PlainTextResponse:
     """One message as it arrived (headers and encoded body), for checking what was sent."""
     directory = _outbox_dir(context)
     if not (directory / "new").is_dir():

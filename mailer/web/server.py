@@ -12,8 +12,8 @@ import uvicorn
 from mailer.context import AppContext
 from mailer.delivery.worker import run_worker
 from mailer.errors import StoreError
+from mailer.health import require_database
 from mailer.mail.outbox import Outbox, start_outbox
-from mailer.store import db
 from mailer.web.app import create_app
 
 log = logging.getLogger("mailer.serve")
@@ -109,7 +109,7 @@ class _SchedulerWhenReady:
 
     async def _database_ready(self) -> bool:
         try:
-            await asyncio.to_thread(db.check_database, self.context.engine)
+            await asyncio.to_thread(require_database, self.context)
         except StoreError as exc:
             log.warning("the scheduler waits for the database: %s", exc)
             return False
@@ -119,7 +119,7 @@ class _SchedulerWhenReady:
         while True:
             await asyncio.sleep(self.context.settings.scheduler.reload_seconds)
             try:
-                await asyncio.to_thread(db.check_database, self.context.engine)
+                await asyncio.to_thread(require_database, self.context)
             except StoreError:
                 continue
             await self._start()

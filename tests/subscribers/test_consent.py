@@ -38,10 +38,14 @@ def test_init_stores_the_korean_and_english_wording_once(ctx):
 
 def test_a_new_wording_becomes_current_and_the_old_one_is_kept(ctx):
     old = subscriptions.current_consent_text(ctx)
-    subscriptions.signup(ctx, "early@example.kr", consent_version=old.version, now=T0)
+    subscriptions.signup(
+        ctx, "early@example.kr", consented=True, consent_version=old.version, now=T0
+    )
     new_version = subscriptions.register_consent_text(ctx, old.text + "\n문의: 070-7784-3185")
     assert subscriptions.current_consent_text(ctx).version == new_version != old.version
-    subscriptions.signup(ctx, "late@example.kr", consent_version=new_version, now=T0)
+    subscriptions.signup(
+        ctx, "late@example.kr", consented=True, consent_version=new_version, now=T0
+    )
     with ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consent_texts)).scalar_one() == 3
     early, late = (
@@ -56,7 +60,9 @@ def test_an_unknown_consent_version_is_refused(ctx):
     from mailer.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError) as refused:
-        subscriptions.signup(ctx, "x@example.kr", consent_version="v-forged", now=T0)
+        subscriptions.signup(
+            ctx, "x@example.kr", consented=True, consent_version="v-forged", now=T0
+        )
     assert refused.value.field == "consent"
     with ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(consent_events)).scalar_one() == 0
@@ -67,6 +73,7 @@ async def test_the_ledger_proves_consent_after_erasure(ctx, smtp_server):
     subscriptions.signup(
         ctx,
         "proof@example.kr",
+        consented=True,
         consent_version=version,
         ip="198.51.100.4",
         user_agent="Browser",

@@ -35,7 +35,9 @@ def test_a_signup_racing_an_import_does_not_abort_it(ctx):
     version = subscriptions.current_consent_text(ctx).version
 
     def signup():
-        return subscriptions.signup(ctx, "b@example.kr", consent_version=version, now=T0)
+        return subscriptions.signup(
+            ctx, "b@example.kr", consented=True, consent_version=version, now=T0
+        )
 
     rows = csv_rows("a@example.kr", "b@example.kr", "c@example.kr")
     with writer_racing_insert(ctx.engine, "subscribers", signup):

@@ -20,8 +20,7 @@ from mailer.models import NoticeKind, SubscriberStatus, email_hash
 from mailer.seed import initialise
 from mailer.store import notices as notice_store
 from mailer.store.tables import consent_events, notices, subscribers, suppressions
-from mailer.subscribers import ConfirmState, SignupOutcome
-from mailer.subscribers.validation import Problem
+from mailer.subscribers import ConfirmState, Problem, SignupOutcome
 from tests.mail.test_prepared import dns_stub, rsa_key
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -62,6 +61,7 @@ def confirm_token(message) -> str:
 
 
 def sign_up(ctx, address="reader@example.kr", **kw):
+    kw.setdefault("consented", True)
     kw.setdefault("consent_version", version(ctx))
     kw.setdefault("now", T0)
     return subscriptions.signup(ctx, address, **kw)

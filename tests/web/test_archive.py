@@ -21,13 +21,13 @@ from sqlalchemy import update
 
 from mailer.bootstrap import build_context
 from mailer.context import AppContext
+from mailer.digest.archive import neutral_values
 from mailer.digest.create import create_edition
 from mailer.models import EditionState, PersonalField
 from mailer.render.sandbox import fill_personal_fields
 from mailer.store import db
 from mailer.store.tables import editions
 from mailer.web.app import create_app
-from mailer.web.archive import neutral_values
 from tests.digest_data import MONDAY, add_story, mark_sent, week_of_news
 from tests.helpers import free_port
 

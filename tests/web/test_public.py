@@ -168,6 +168,17 @@ def test_field_errors_are_shown_next_to_the_field(site, smtp_server):
     assert count(ctx, subscribers) == count(ctx, consent_events) == count(ctx, notices) == 0
 
 
+def test_a_poster_tag_is_recorded_as_the_signup_source(site, smtp_server):
+    http, ctx = site
+    prefilled = http.get("/subscribe?src=poster-2026&email=tagged%40example.kr")
+    assert 'name="src" value="poster-2026"' in prefilled.text
+    assert 'value="tagged@example.kr"' in prefilled.text
+    assert signup_form(http, email="tagged@example.kr", src="poster-2026").status_code == 200
+    assert signup_form(http, email="foreign@example.kr", src="a b<").status_code == 200
+    sources = {row["email"]: row["source"] for row in rows(ctx, subscribers)}
+    assert sources == {"tagged@example.kr": "web:poster-2026", "foreign@example.kr": "web"}
+
+
 def _active_subscriber(http, ctx, smtp_server, address: str) -> str:
     signup_form(http, email=address)
     path = confirmation_path(smtp_server, address)

@@ -1,9 +1,10 @@
-"""The subscriber lifecycle: signup, double opt-in, unsubscribe, pause, profile.
+"""Signup with double opt-in, and staff adding an address.
 
-Every change is written together with its consent-ledger entry and, where the law
-asks for one, a queued notice mail (정보통신망법 제50조⑦: result of consent or
-withdrawal within 14 days). Notices are delivered after the change is committed —
-never inside a web request — and retried while the relay is down.
+A signup is recorded with its consent-ledger entry and one queued confirmation mail;
+the click on its link (a POST, never the GET: mail scanners open links) makes the
+subscriber active and queues the result notice (정보통신망법 제50조⑦: the result of
+consent within 14 days). Notices are delivered after the change is committed — never
+inside a web request — and retried while the relay is down.
 """
 
 from __future__ import annotations
@@ -16,11 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from mailer.errors import (
-    InvalidInputError,
-    NotFoundError,
-    SignupThrottled,
-)
+from mailer.errors import InvalidInputError, SignupThrottled
 from mailer.models import (
     ConsentKind,
     NoticeKind,
@@ -36,18 +33,11 @@ from mailer.store.consent_texts import consent_texts_by_version
 from mailer.subscribers.tokens import (
     CONSENTED,
     limit_key,
-    lookup_token,
     plausible_token,
     token_hash,
     utcnow,
 )
-from mailer.subscribers.validation import (
-    MAX_NAME_LENGTH,
-    MAX_ORGANISATION_LENGTH,
-    check_text,
-    invalid_subscriber_input,
-    require_subscriber,
-)
+from mailer.subscribers.validation import check_signup, require_subscriber
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
@@ -78,9 +68,6 @@ class ConfirmResult:
     name: str | None = None
 
 
-# --- signup and confirmation -------------------------------------------------------------
-
-
 def signup(
     ctx: AppContext,
     email: str,
@@ -88,6 +75,7 @@ def signup(
     *,
     name: str | None = None,
     organisation: str | None = None,
+    consented: bool,
     consent_version: str | None,
     source: str = "web",
     ip: str | None = None,
@@ -96,11 +84,14 @@ def signup(
 ) -> SignupOutcome:
     """Record a signup and queue one confirmation mail (double opt-in).
 
-    Raises InvalidSubscriberInput (nothing stored) for bad input and SignupThrottled
-    when the IP is over its hourly limit. The per-address limit never raises: it only
-    holds back the mail, so the answer cannot tell whether an address is known.
+    ``consented`` is the signup form's consent box: without it nothing is stored.
+    ``consent_version`` names the consent text shown (None: staff adding an address).
+    Raises InvalidSubscriberInput (nothing stored) for bad input, every field's problem
+    at once, and SignupThrottled when the IP is over its hourly limit. The per-address
+    limit never raises: it only holds back the mail, so the answer cannot tell whether
+    an address is known.
     """
-    cleaned = require_subscriber(email=email, name=name, organisation=organisation)
+    cleaned = check_signup(email=email, name=name, organisation=organisation, consented=consented)
     now = now or utcnow()
     settings = ctx.settings.subscriptions
     with ctx.engine.begin() as conn:
@@ -304,6 +295,8 @@ def add_subscriber(
             email,
             name=name,
             organisation=organisation,
+            # Staff states that the person asked to be added; they still confirm by mail.
+            consented=True,
             consent_version=None,
             source=source,
             now=now,
@@ -361,161 +354,3 @@ def add_subscriber(
                 now=now,
             )
     return "added"
-
-
-# --- unsubscribe, pause, profile ---------------------------------------------------------
-
-
-def unsubscribe(
-    ctx: AppContext,
-    token: str,
-    /,
-    *,
-    source: str,
-    ip: str | None = None,
-    user_agent: str | None = None,
-    now: datetime | None = None,
-) -> bool:
-    """Stop all mail to the holder of ``token`` at once; True if this call changed anything.
-
-    Idempotent: a second call, or a token that matches nobody, does nothing and
-    returns False. A subscriber who had consented gets a withdrawal result notice
-    (정보통신망법 제50조⑦).
-    """
-    now = now or utcnow()
-    with ctx.engine.begin() as conn:
-        row = lookup_token(conn, token, lock=True)
-        if row is None:
-            return False
-        return _withdraw(conn, row, source=source, ip=ip, user_agent=user_agent, now=now, ctx=ctx)
-
-
-def unsubscribe_address(
-    ctx: AppContext,
-    email: str,
-    /,
-    *,
-    source: str = "admin",
-    notify: bool = True,
-    now: datetime | None = None,
-) -> bool:
-    """Staff-side unsubscribe by address (``mailer subscribers remove``)."""
-    cleaned = require_subscriber(email=email)
-    now = now or utcnow()
-    with ctx.engine.begin() as conn:
-        row = store.by_email(conn, cleaned.email, lock=True)
-        if row is None:
-            raise NotFoundError("subscriber", cleaned.email)
-        return _withdraw(conn, row, source=source, now=now, ctx=ctx, notify=notify)
-
-
-def _withdraw(
-    conn: Connection,
-    row: dict,
-    *,
-    source: str,
-    now: datetime,
-    ctx: AppContext,
-    ip: str | None = None,
-    user_agent: str | None = None,
-    notify: bool = True,
-) -> bool:
-    status = SubscriberStatus(row["status"])
-    if status is SubscriberStatus.UNSUBSCRIBED:
-        return False
-    store.update_subscriber(
-        conn,
-        row["id"],
-        status=SubscriberStatus.UNSUBSCRIBED.value,
-        unsubscribed_at=now,
-        # A confirmation link still in someone's inbox must not undo the withdrawal.
-        confirm_token_hash=None,
-        confirm_expires_at=None,
-    )
-    address_hash = email_hash(row["email"])
-    suppressions.suppress(conn, address_hash, reason="unsubscribed", at=now)
-    ledger.record_event(
-        conn,
-        ConsentKind.WITHDRAWAL.value,
-        subscriber_id=row["id"],
-        email_hash=address_hash,
-        at=now,
-        ip=ip,
-        user_agent=user_agent,
-        source=source,
-        detail={"previous_status": status.value},
-    )
-    notice_store.drop_for_subscriber(conn, row["id"])
-    if notify and status in CONSENTED:
-        notice_store.enqueue(
-            conn,
-            NoticeKind.WITHDRAWAL.value,
-            to_address=row["email"],
-            subscriber_id=row["id"],
-            context={"action_at": now.isoformat()},
-            now=now,
-        )
-    return True
-
-
-def set_paused(
-    ctx: AppContext,
-    token: str,
-    /,
-    *,
-    paused: bool,
-    ip: str | None = None,
-    user_agent: str | None = None,
-    now: datetime | None = None,
-) -> bool:
-    """Pause (or resume) the digest without withdrawing consent; True if the status changed."""
-    now = now or utcnow()
-    want, have = (
-        (SubscriberStatus.PAUSED, SubscriberStatus.ACTIVE)
-        if paused
-        else (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
-    )
-    with ctx.engine.begin() as conn:
-        row = lookup_token(conn, token, lock=True)
-        if row is None:
-            raise NotFoundError("subscription", "(token)")
-        if row["status"] != have.value:
-            return False
-        store.update_subscriber(conn, row["id"], status=want.value)
-        ledger.record_event(
-            conn,
-            (ConsentKind.PAUSE if paused else ConsentKind.RESUME).value,
-            subscriber_id=row["id"],
-            email_hash=email_hash(row["email"]),
-            at=now,
-            ip=ip,
-            user_agent=user_agent,
-            source="preferences",
-        )
-        return True
-
-
-def update_profile(
-    ctx: AppContext, token: str, /, *, name: str | None, organisation: str | None
-) -> dict:
-    """Change the optional name and organisation; raises InvalidSubscriberInput per field."""
-    clean_name, name_problem = check_text(name, limit=MAX_NAME_LENGTH)
-    clean_org, org_problem = check_text(organisation, limit=MAX_ORGANISATION_LENGTH)
-    problems = {
-        field: problem
-        for field, problem in (("name", name_problem), ("organisation", org_problem))
-        if problem
-    }
-    if problems:
-        raise invalid_subscriber_input(problems)
-    with ctx.engine.begin() as conn:
-        row = lookup_token(conn, token, lock=True)
-        if row is None or SubscriberStatus(row["status"]) is SubscriberStatus.ERASED:
-            raise NotFoundError("subscription", "(token)")
-        store.update_subscriber(conn, row["id"], name=clean_name, organisation=clean_org)
-        return {**row, "name": clean_name, "organisation": clean_org}
-
-
-def subscriber_for_token(ctx: AppContext, token: str, /) -> dict | None:
-    with ctx.engine.connect() as conn:
-        return lookup_token(conn, token)

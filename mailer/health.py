@@ -1,0 +1,47 @@
+"""Whether this service can work: the database answers with a current schema, and a scheduler is alive.
+
+A use case read by ``/healthz`` and by ``mailer serve`` before it starts its scheduler.
+The status is "error" when the database is unusable, and "degraded" when no scheduler
+has recorded a heartbeat within ``scheduler.stale_after``: pages can be served, but
+schedules are not firing. A stale scheduler must not fail the web's own health check —
+the scheduler may run in another container that waits for the web to be healthy first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from mailer.errors import StoreError
+from mailer.schedules.edit import scheduler_liveness
+from mailer.store import db
+
+if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+    from mailer.context import AppContext
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    status: Literal["ok", "degraded", "error"]
+    #: One line per check ("database", "scheduler"): "ok", or what is wrong.
+    checks: dict[str, str]
+
+
+def require_database(ctx: AppContext, /) -> None:
+    """Raise StoreError (saying why) unless the database answers and its schema is current."""
+    db.check_database(ctx.engine)
+
+
+def health(ctx: AppContext, /) -> Health:
+    """The database check, then (only if the database is usable) the scheduler's liveness."""
+    try:
+        require_database(ctx)
+    except StoreError as exc:
+        return Health(
+            "error",
+            {"database": str(exc), "scheduler": "unknown: the database is not usable"},
+        )
+    liveness = scheduler_liveness(ctx)
+    if not liveness.alive:
+        return Health("degraded", {"database": "ok", "scheduler": f"stale: {liveness.message}"})
+    return Health("ok", {"database": "ok", "scheduler": "ok"})

@@ -1,0 +1,202 @@
+"""Leaving or changing a subscription: one-click unsubscribe (RFC 8058) and the preferences page.
+
+The preferences page (/preferences/{token}) changes the profile, pauses and resumes,
+unsubscribes, hands out the personal data (개인정보보호법 제35조) and erases it
+(제36조). Every token gets the same answer whether it is known or not, so a page
+reveals nothing about who subscribes.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from mailer import subscribers
+from mailer.errors import InvalidSubscriberInput, NotFoundError
+from mailer.web.deps import Context, CsrfGuard, Runner
+from mailer.web.forms import field
+from mailer.web.i18n import choose_language
+from mailer.web.pages import (
+    SECURITY_HEADERS,
+    Pages,
+    PublicPages,
+    SubmittedForm,
+    client_ip,
+    user_agent,
+)
+
+router = APIRouter()
+
+ONE_CLICK_KEY, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
+
+#: What ``?done=`` may announce on the preferences page (anything else is ignored).
+DONE_NOTICES = frozenset({"saved", "paused_done", "resumed_done"})
+ACTIONS = frozenset({"profile", "pause", "resume", "unsubscribe", "erase"})
+
+
+# --- unsubscribe (RFC 8058) --------------------------------------------------------------
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe_page(request: Request, token: str, pages: Pages) -> Response:
+    # The same page for every token, known or not: it reveals nothing.
+    return pages.render(request, "unsubscribe.html", choose_language(request))
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe_one_click(
+    request: Request,
+    token: str,
+    context: Context,
+    pages: Pages,
+    runner: Runner,
+    form: SubmittedForm,
+) -> Response:
+    """RFC 8058 §3.2: body ``List-Unsubscribe=One-Click``, no cookie, no CSRF; 200, never a redirect."""
+    lang = choose_language(request, field(form, "lang") if form else None)
+    if form is None or field(form, ONE_CLICK_KEY) != ONE_CLICK_VALUE:
+        return pages.render(request, "unsubscribe.html", lang)
+    source = "unsubscribe-page" if field(form, "via") == "page" else "one-click"
+    changed = await context.database.run(
+        subscribers.unsubscribe,
+        context,
+        token,
+        source=source,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
+    if changed:
+        runner.wake()
+    return pages.render(request, "unsubscribed.html", lang)
+
+
+# --- preferences -------------------------------------------------------------------------
+
+
+def _preferences_page(
+    pages: PublicPages,
+    request: Request,
+    lang: str,
+    row: dict,
+    *,
+    done: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    values = values or {"name": row["name"] or "", "organisation": row["organisation"] or ""}
+    return pages.render(
+        request,
+        "preferences.html",
+        lang,
+        {
+            "row": row,
+            "status_key": f"status_{row['status']}",
+            "done": done,
+            "errors": errors or {},
+            "values": values,
+            "token": row["token"],
+        },
+        status=status,
+        with_form=True,
+    )
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+async def preferences(request: Request, token: str, context: Context, pages: Pages) -> Response:
+    lang = choose_language(request)
+    row = await context.database.run(subscribers.subscriber_for_token, context, token)
+    if row is None:
+        return pages.not_found(request, lang)
+    done = request.query_params.get("done")
+    return _preferences_page(pages, request, lang, row, done=done if done in DONE_NOTICES else None)
+
+
+@router.get("/preferences/{token}/data.json")
+async def my_data(request: Request, token: str, context: Context, pages: Pages) -> Response:
+    data = await context.database.run(subscribers.personal_data, context, token)
+    if data is None:
+        return pages.not_found(request, choose_language(request))
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    response = Response(body, media_type="application/json; charset=utf-8")
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Content-Disposition"] = 'attachment; filename="my-subscription-data.json"'
+    return response
+
+
+@router.post("/preferences/{token}/{action}", response_class=HTMLResponse)
+async def preferences_action(
+    request: Request,
+    token: str,
+    action: str,
+    context: Context,
+    pages: Pages,
+    csrf: CsrfGuard,
+    runner: Runner,
+    form: SubmittedForm,
+) -> Response:
+    if form is None:
+        return pages.too_large(request, choose_language(request))
+    lang = choose_language(request, field(form, "lang"))
+    row = await context.database.run(subscribers.subscriber_for_token, context, token)
+    if row is None or action not in ACTIONS:
+        return pages.not_found(request, lang)
+    if not csrf.valid(request, form):
+        return _preferences_page(pages, request, lang, row, done="csrf_expired", status=400)
+    ip, agent = client_ip(request), user_agent(request)
+    back = f"/preferences/{token}?lang={lang}"
+    try:
+        if action == "profile":
+            try:
+                await context.database.run(
+                    subscribers.update_profile,
+                    context,
+                    token,
+                    name=field(form, "name"),
+                    organisation=field(form, "organisation"),
+                )
+            except InvalidSubscriberInput as exc:
+                errors = pages.problem_texts(lang, exc.problems)
+                values = {"name": field(form, "name"), "organisation": field(form, "organisation")}
+                return _preferences_page(
+                    pages, request, lang, row, errors=errors, values=values, status=400
+                )
+            return RedirectResponse(f"{back}&done=saved", status_code=303)
+        if action in ("pause", "resume"):
+            await context.database.run(
+                subscribers.set_paused,
+                context,
+                token,
+                paused=action == "pause",
+                ip=ip,
+                user_agent=agent,
+            )
+            return RedirectResponse(f"{back}&done={action}d_done", status_code=303)
+        if action == "unsubscribe":
+            await context.database.run(
+                subscribers.unsubscribe,
+                context,
+                token,
+                source="preferences",
+                ip=ip,
+                user_agent=agent,
+            )
+            runner.wake()
+            return pages.render(request, "unsubscribed.html", lang)
+        try:
+            await context.database.run(
+                subscribers.erase,
+                context,
+                token=token,
+                source="preferences",
+                confirmed=field(form, "confirm") == "yes",
+            )
+        except InvalidSubscriberInput as exc:
+            errors = pages.problem_texts(lang, exc.problems)
+            return _preferences_page(pages, request, lang, row, errors=errors, status=400)
+        runner.wake()
+        return pages.message(request, lang, "title_erased", "erased_body", status=200)
+    except NotFoundError:
+        return pages.not_found(request, lang)
