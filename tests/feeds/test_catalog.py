@@ -9,27 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from mailer import feeds
-from mailer.bootstrap import build_context
 from mailer.errors import InvalidInputError, NotFoundError
 from mailer.store import feeds as feed_store
 from mailer.store.tables import audit_log, stories
-
-
-@pytest.fixture
-def make_context(make_settings, database_url):
-    made = []
-
-    def build(**options):
-        settings = make_settings(
-            database_url=database_url, feeds={"allow_private": True, "timeout": 2, **options}
-        )
-        ctx = build_context(settings)
-        made.append(ctx)
-        return ctx
-
-    yield build
-    for ctx in made:
-        ctx.close()
 
 
 @pytest.fixture
