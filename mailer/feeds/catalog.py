@@ -25,6 +25,8 @@ from mailer.feeds.relevance import parse_keyword_list
 from mailer.store import feeds as feed_store
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+    from sqlalchemy import Connection
+
     from mailer.config import FeedSettings
     from mailer.context import AppContext
 
@@ -109,8 +111,8 @@ def add_feed(
     /,
     *,
     name: str | None = None,
-    keywords: Iterable[str] | None = None,
-    exclude: Iterable[str] | None = None,
+    keywords: Iterable[str] | str | None = None,
+    exclude: Iterable[str] | str | None = None,
     actor: str = "cli",
     now: datetime | None = None,
 ) -> FeedView:
@@ -155,8 +157,8 @@ def edit_feed(
     *,
     name: str | None = None,
     url: str | None = None,
-    keywords: Iterable[str] | None = None,
-    exclude: Iterable[str] | None = None,
+    keywords: Iterable[str] | str | None = None,
+    exclude: Iterable[str] | str | None = None,
     actor: str = "cli",
     now: datetime | None = None,
 ) -> FeedView:
@@ -220,7 +222,7 @@ def _listed(values: Iterable[str] | str | None) -> list[str] | None:
     return list(values)
 
 
-def _counted(conn, row: dict[str, Any]) -> FeedView:
+def _counted(conn: Connection, row: dict[str, Any]) -> FeedView:
     return _view(row, stories=feed_store.story_counts(conn, [row["id"]]).get(row["id"], 0))
 
 
