@@ -161,9 +161,8 @@ def _round(port: int, server_pid: int, feeds: int, concurrency: int, workdir: Pa
 
     from mailer.bootstrap import build_context
     from mailer.config import load_settings
-    from mailer.feeds.poll import poll_feeds, summarise
+    from mailer.feeds import add_feed, poll_feeds, summarise
     from mailer.store import db
-    from mailer.store.feeds import add_feed
     from mailer.store.tables import stories
 
     settings = load_settings(
@@ -173,17 +172,8 @@ def _round(port: int, server_pid: int, feeds: int, concurrency: int, workdir: Pa
     )
     ctx = build_context(settings)
     db.upgrade(ctx.engine)
-    now = datetime.now(UTC)
-    with ctx.engine.begin() as conn:
-        for index in range(feeds):
-            add_feed(
-                conn,
-                f"http://127.0.0.1:{port}/feed/{index}.xml",
-                name=f"벤치마크 {index}",
-                include_keywords=[],
-                exclude_keywords=[],
-                now=now,
-            )
+    for index in range(feeds):
+        add_feed(ctx, f"http://127.0.0.1:{port}/feed/{index}.xml", name=f"벤치마크 {index}")
     figures: dict = {}
     for name, expected in (("first", "ok"), ("repeat", "not_modified")):
         cpu, helpers = time.process_time(), _helper_cpu(server_pid)

@@ -42,7 +42,7 @@ async def poll(run: JobRun) -> str:
     """Fetch every feed, under a lease so that two schedulers never poll at the same time."""
     try:
         async with held_lease(run.context, "poll", holder=run.instance, clock=run.clock):
-            from mailer.feeds.poll import poll_feeds
+            from mailer.feeds import poll_feeds
 
             results = await poll_feeds(run.context, now=run.now())
     except LeaseTaken as exc:

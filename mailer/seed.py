@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from mailer.feeds.feedlist import feeds_file, load_feed_list
+from mailer.feeds import feeds_file, load_feed_list
 from mailer.store import db
 from mailer.store.consent_texts import seed_consent_texts
 from mailer.store.feeds import seed_feeds

@@ -1,22 +1,20 @@
-"""``mailer feeds …``: register, list, remove, enable/disable and poll news feeds."""
+"""``mailer feeds …``: register, list, remove, enable/disable and poll news feeds.
+
+Arguments in, the feed catalog's and the poll step's functions called, their
+results printed. Imports of the step are lazy (through ``mailer.feeds``' public
+names), so ``mailer feeds list`` loads neither httpx nor feedparser.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlsplit
 
 import typer
 
+from mailer import feeds
 from mailer.cli.runtime import handle_errors, out_console, runtime
-from mailer.errors import FeedError, InvalidInputError
-from mailer.feeds.netguard import check_url, parse_networks, refusal
-from mailer.feeds.poll import poll_feeds, summarise
-from mailer.feeds.relevance import parse_keyword_list
-from mailer.store import feeds as feed_store
 
 app = typer.Typer(
     name="feeds",
@@ -45,21 +43,8 @@ def add(
     exclude: list[str] = typer.Option(None, "--exclude", help=EXCLUDE_HELP),
 ) -> None:
     """Register a feed; it is fetched at the next poll."""
-    context = runtime(ctx).context
-    url = _valid_feed_url(url, context.settings)
-    name = (name or "").strip()
-    if len(name) > 200:
-        raise InvalidInputError("the name is longer than 200 characters", field="name")
-    with context.engine.begin() as conn:
-        feed = feed_store.add_feed(
-            conn,
-            url,
-            name=name,
-            include_keywords=parse_keyword_list(keywords),
-            exclude_keywords=parse_keyword_list(exclude),
-            now=datetime.now(UTC),
-        )
-    out_console.print(f"added feed {feed['id']}: {feed['url']}", soft_wrap=True, markup=False)
+    feed = feeds.add_feed(runtime(ctx).context, url, name=name, keywords=keywords, exclude=exclude)
+    _report("added", feed)
 
 
 @app.command("list")
@@ -69,11 +54,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """Show every feed with its last poll outcome, failures and next attempt."""
-    context = runtime(ctx).context
-    with context.engine.connect() as conn:
-        rows = feed_store.list_feeds(conn)
-        counts = feed_store.story_counts(conn)
-    items = [_feed_json(row, counts.get(row["id"], 0)) for row in rows]
+    items = [feed.as_json() for feed in feeds.list_feeds(runtime(ctx).context)]
     if as_json:
         typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
@@ -106,12 +87,8 @@ def remove(
     feed: str = typer.Argument(..., help="The feed's id or URL."),
 ) -> None:
     """Remove a feed (stories it delivered stay in the archive)."""
-    context = runtime(ctx).context
-    with context.engine.begin() as conn:
-        removed = feed_store.remove_feed(conn, feed, now=datetime.now(UTC))
-    out_console.print(
-        f"removed feed {removed['id']}: {removed['url']}", soft_wrap=True, markup=False
-    )
+    removed = feeds.remove_feed(runtime(ctx).context, feed)
+    _report("removed", removed)
 
 
 @app.command("enable")
@@ -121,7 +98,8 @@ def enable(
     feed: str = typer.Argument(..., help="The feed's id or URL."),
 ) -> None:
     """Enable a feed again (also clears its backoff, so the next poll tries it)."""
-    _set_enabled(ctx, feed, enabled=True)
+    enabled = feeds.enable_feed(runtime(ctx).context, feed)
+    _report("enabled", enabled)
 
 
 @app.command("disable")
@@ -131,7 +109,8 @@ def disable(
     feed: str = typer.Argument(..., help="The feed's id or URL."),
 ) -> None:
     """Stop polling a feed without removing it."""
-    _set_enabled(ctx, feed, enabled=False)
+    disabled = feeds.disable_feed(runtime(ctx).context, feed)
+    _report("disabled", disabled)
 
 
 @app.command("poll")
@@ -146,7 +125,7 @@ def poll(
     """Fetch every enabled feed that is due now and store new stories."""
     context = runtime(ctx).context
     now = datetime.now(UTC)
-    results = asyncio.run(poll_feeds(context, now=now, only_due=not all_))
+    results = asyncio.run(feeds.poll_feeds(context, now=now, only_due=not all_))
     if as_json:
         typer.echo(
             json.dumps([result.as_json() for result in results], ensure_ascii=False, indent=2)
@@ -160,66 +139,18 @@ def poll(
         else:
             outcome = f"error: {result.error}"
         out_console.print(f"{result.url}  {outcome}", soft_wrap=True, markup=False)
-    totals = summarise(results)
+    totals = feeds.summarise(results)
     out_console.print(
         f"{totals['feeds']} feeds polled: {totals['ok']} ok, {totals['not_modified']} not modified, "
         f"{totals['error']} failed; {totals['new']} new items"
     )
     if not all_:
-        with context.engine.connect() as conn:
-            waiting = feed_store.count_waiting(conn, now=now)
+        waiting = feeds.count_waiting(context, now=now)
         if waiting:
             out_console.print(
                 f"{waiting} feeds waiting after failures were not polled (`--all` polls them too)"
             )
 
 
-def _set_enabled(ctx: typer.Context, key: str, *, enabled: bool) -> None:
-    context = runtime(ctx).context
-    with context.engine.begin() as conn:
-        feed = feed_store.set_enabled(conn, key, enabled=enabled, now=datetime.now(UTC))
-    word = "enabled" if enabled else "disabled"
-    out_console.print(f"{word} feed {feed['id']}: {feed['url']}", soft_wrap=True, markup=False)
-
-
-def _valid_feed_url(url: str, settings) -> str:
-    """Refuse a URL that can never be fetched; host names are checked again at every fetch."""
-    try:
-        url = check_url(url)
-    except FeedError as exc:
-        raise InvalidInputError(str(exc), field="url") from None
-    if len(url) > 2000:
-        raise InvalidInputError("the URL is longer than 2000 characters", field="url")
-    host = urlsplit(url).hostname or ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return url
-    if not settings.feeds.allow_private:
-        reason = refusal(address, allowed=parse_networks(settings.feeds.allow_networks))
-        if reason:
-            raise InvalidInputError(
-                f"refused: {host} is {reason} (set MAILER_FEEDS__ALLOW_PRIVATE=true to allow it)",
-                field="url",
-            )
-    return url
-
-
-def _feed_json(row: dict[str, Any], stories: int) -> dict[str, Any]:
-    def stamp(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "url": row["url"],
-        "enabled": bool(row["enabled"]),
-        "include_keywords": list(row["include_keywords"] or []),
-        "exclude_keywords": list(row["exclude_keywords"] or []),
-        "last_status": row["last_status"],
-        "last_error": row["last_error"],
-        "consecutive_failures": row["consecutive_failures"] or 0,
-        "next_attempt_at": stamp(row["next_attempt_at"]),
-        "last_polled_at": stamp(row["last_polled_at"]),
-        "stories": stories,
-    }
+def _report(done: str, feed: feeds.FeedView) -> None:
+    out_console.print(f"{done} feed {feed.id}: {feed.url}", soft_wrap=True, markup=False)

@@ -98,7 +98,7 @@ class _ParserPool:
         self.processes = processes
         try:
             self.context = multiprocessing.get_context("forkserver")
-            self.context.set_forkserver_preload(["mailer.prepare"])
+            self.context.set_forkserver_preload(["mailer.feeds.prepare"])
         except ValueError:  # no fork server on this platform (Windows)
             self.context = multiprocessing.get_context("spawn")
         self.executor: Executor = self._new()

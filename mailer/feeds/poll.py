@@ -65,6 +65,12 @@ async def poll_feeds(
         return list(await asyncio.gather(*(poller.poll(feed) for feed in due)))
 
 
+def count_waiting(ctx: AppContext, /, *, now: datetime) -> int:
+    """Enabled feeds a due-only poll at ``now`` skips because they are backing off."""
+    with ctx.engine.connect() as conn:
+        return feed_store.count_waiting(conn, now=now)
+
+
 def backoff_until(
     failures: int, /, *, now: datetime, base: float, cap: float, retry_after: float | None = None
 ) -> datetime:

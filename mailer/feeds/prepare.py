@@ -18,7 +18,7 @@ from mailer.feeds.dedupe import (
     outlet_names,
     story_uid,
 )
-from mailer.feeds.fetch import FeedEntry, parse_feed
+from mailer.feeds.parse import FeedEntry, parse_feed
 from mailer.feeds.relevance import CompiledRules, RelevanceRules, compile_rules
 from mailer.store.stories import IncomingStory
 

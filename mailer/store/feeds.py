@@ -62,12 +62,12 @@ def list_feeds(conn: Connection) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
-def story_counts(conn: Connection) -> dict[int, int]:
-    """How many stories each feed has delivered (for ``feeds list``)."""
-    rows = conn.execute(
-        select(story_sources.c.feed_id, func.count()).group_by(story_sources.c.feed_id)
-    )
-    return {feed_id: count for feed_id, count in rows}
+def story_counts(conn: Connection, feed_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """How many stories each feed (of ``feed_ids``, or every feed) has delivered."""
+    query = select(story_sources.c.feed_id, func.count()).group_by(story_sources.c.feed_id)
+    if feed_ids is not None:
+        query = query.where(story_sources.c.feed_id.in_(list(feed_ids)))
+    return {feed_id: count for feed_id, count in conn.execute(query)}
 
 
 def remove_feed(conn: Connection, key: int | str, /, *, now: datetime, actor: str = "cli") -> dict:
@@ -95,6 +95,44 @@ def set_enabled(
         target=feed["url"],
         now=now,
     )
+    return get_feed(conn, feed["id"])
+
+
+def update_feed(
+    conn: Connection,
+    key: int | str,
+    /,
+    *,
+    now: datetime,
+    name: str | None = None,
+    url: str | None = None,
+    include_keywords: list[str] | None = None,
+    exclude_keywords: list[str] | None = None,
+    actor: str = "cli",
+) -> dict[str, Any]:
+    """Change what is given (None leaves a field as it is); InvalidInputError if the URL is taken."""
+    feed = get_feed(conn, key)
+    values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = name
+    if include_keywords is not None:
+        values["include_keywords"] = list(include_keywords)
+    if exclude_keywords is not None:
+        values["exclude_keywords"] = list(exclude_keywords)
+    if url is not None and url != feed["url"]:
+        taken = conn.execute(
+            select(feeds.c.id).where(feeds.c.url == url, feeds.c.id != feed["id"])
+        ).first()
+        if taken:
+            raise InvalidInputError(f"feed {url} is registered already", field="url")
+        # The validators and the failure count belong to the old address.
+        values.update(
+            url=url, etag=None, last_modified=None, consecutive_failures=0, next_attempt_at=None
+        )
+    if not values:
+        return feed
+    conn.execute(update(feeds).where(feeds.c.id == feed["id"]).values(**values))
+    _audit(conn, actor=actor, action="feed.edited", target=url or feed["url"], now=now)
     return get_feed(conn, feed["id"])
 
 

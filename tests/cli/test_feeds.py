@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -40,6 +43,7 @@ def make_cli(tmp_path, database_url):
         return run_cli(*args, env={**env, **extra}, cwd=tmp_path)
 
     run.config_dir = config_dir
+    run.env = env
     assert run("init").returncode == 0
     return run
 
@@ -182,3 +186,31 @@ def test_a_broken_feeds_file_stops_init_with_one_line(sqlite_cli):
     result = cli("init")
     assert result.returncode == 2
     assert "feeds.toml: feed 1 (x): only http and https URLs" in result.stderr
+
+
+def test_feeds_list_loads_neither_httpx_nor_feedparser(sqlite_cli, tmp_path):
+    # Listing reads the store only; the HTTP client and the parser are the poll's.
+    assert sqlite_cli("feeds", "add", "https://feeds.example.org/rss").returncode == 0
+    script = textwrap.dedent(
+        """
+        import sys
+        from mailer.cli.main import app
+        try:
+            app(["feeds", "list", "--json"])
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        heavy = sorted({"httpx", "httpcore", "feedparser"} & set(sys.modules))
+        print("loaded:", ",".join(heavy), file=sys.stderr)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=sqlite_cli.env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["url"] == "https://feeds.example.org/rss"
+    assert result.stderr.strip().splitlines()[-1] == "loaded:", result.stderr

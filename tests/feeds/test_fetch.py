@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import ipaddress
 from datetime import UTC, datetime, timedelta
@@ -145,6 +147,63 @@ async def test_a_closed_port_is_a_readable_error():
     server.close()
     with pytest.raises(FeedError, match="cannot connect"):
         await fetch(url)
+
+
+async def test_a_stalled_read_is_a_timeout_of_the_guarded_transport(feed_server):
+    # httpx's per-phase read timeout (0.3 s) ends this before the 30 s deadline: the
+    # transport must hand httpcore's ReadTimeout on as httpx's, so it becomes a FeedError.
+    url = feed_server.add("/slow", BODY, delay=10)
+    settings = FeedSettings(allow_private=True, timeout=0.3)
+    with pytest.raises(FeedError, match="no complete response"):
+        await fetch(url, settings=settings, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def raw_http_server(reply: bytes):
+    """A loopback server answering every request on a connection with ``reply``; counts connections."""
+    connections = []
+    handlers = []
+
+    async def handle(reader, writer):
+        connections.append(writer)
+        handlers.append(asyncio.current_task())
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/rss", connections
+    finally:
+        server.close()
+        for writer in connections:
+            writer.close()
+        # Closing a connection ends its handler's read; wait for them all to finish.
+        await asyncio.gather(*handlers)
+        await server.wait_closed()
+
+
+async def test_keep_alive_connections_are_reused():
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+    settings = FeedSettings(allow_private=True, timeout=5)
+    async with raw_http_server(reply) as (url, connections):
+        async with make_client(settings) as client:
+            for _ in range(3):
+                fetched = await fetch_feed(url, client=client, timeout=5, max_bytes=10_000)
+                assert fetched.body == BODY
+        assert len(connections) == 1
+
+
+async def test_a_broken_http_exchange_is_a_readable_error():
+    async with raw_http_server(b"this is not HTTP\r\n\r\n") as (url, _connections):
+        with pytest.raises(FeedError, match="the server broke the HTTP exchange"):
+            await fetch(url)
 
 
 def test_retry_after_formats():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailer.errors import FeedError
-from mailer.feeds.fetch import parse_feed, strip_doctype
+from mailer.feeds.parse import parse_feed, strip_doctype
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "feeds"
 RSS = {"content-type": "application/rss+xml; charset=utf-8"}
@@ -274,7 +274,7 @@ def test_billion_laughs_parses_within_a_small_memory_budget(tmp_path):
         import resource
         hard = resource.getrlimit(resource.RLIMIT_AS)[1]
         resource.setrlimit(resource.RLIMIT_AS, (512 * 1024 * 1024, hard))
-        from mailer.feeds.fetch import parse_feed
+        from mailer.feeds.parse import parse_feed
         body = open({str(DATA / "billion_laughs.xml")!r}, "rb").read()
         feed = parse_feed(body, url="https://lol.example.org/rss", headers={{}})
         print(len(feed.entries))

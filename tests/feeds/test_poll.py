@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from mailer.bootstrap import build_context
 from mailer.feeds.poll import backoff_until, poll_feeds
 from mailer.store import feeds as feed_store
 from mailer.store.stories import select_candidates
@@ -17,30 +15,6 @@ from mailer.store.tables import stories, story_sources
 DATA = Path(__file__).resolve().parent.parent / "data" / "feeds"
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
-
-
-@pytest.fixture
-def make_context(make_settings, database_url):
-    """Contexts on the parametrised database with feed settings for the test."""
-    made = []
-
-    def build(**feeds):
-        # At most 4 fetches at once: the test feed server listens with a backlog of 5,
-        # and a connection beyond it waits for a TCP retransmission (1 s).
-        options = {
-            "allow_private": True,
-            "timeout": 1,
-            "concurrency": 4,
-            "parse_processes": 2,
-            **feeds,
-        }
-        ctx = build_context(make_settings(database_url=database_url, feeds=options))
-        made.append(ctx)
-        return ctx
-
-    yield build
-    for ctx in made:
-        ctx.close()
 
 
 def add(ctx, url, *, name="", keywords=(), exclude=()):
