@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from mailer import __version__
 from mailer.context import AppContext
 from mailer.errors import StoreError
-from mailer.schedules.edit import scheduler_liveness
+from mailer.schedules import scheduler_liveness
 from mailer.store import db
 from mailer.web import outbox
 from mailer.web.archive import router as archive_router

@@ -16,11 +16,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from mailer.context import AppContext
-from mailer.digest.create import load_seminar_of
-from mailer.digest.seminar import session_ics
+from mailer.digest import load_seminar_of, session_ics
 from mailer.errors import ConfigError, NotFoundError
 from mailer.models import EditionState, PersonalField
-from mailer.render.sandbox import fill_personal_fields, korean_date
+from mailer.render import fill_personal_fields, korean_date
 from mailer.store import editions as edition_store
 from mailer.web.deps import app_context, pages, storable_number
 
