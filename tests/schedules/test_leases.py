@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +10,8 @@ from mailer.bootstrap import build_context
 from mailer.errors import LeaseTaken
 from mailer.schedules.leases import held_lease
 from mailer.store import leases
+from tests.schedule_support import FakeClock
+from tests.schedules.support import wait_for
 
 
 def test_leases_are_exclusive_until_released_or_expired(context):
@@ -33,12 +34,19 @@ def test_leases_are_exclusive_until_released_or_expired(context):
 
 async def test_a_held_lease_is_renewed_while_the_work_runs(make_settings, database_url):
     context = build_context(make_settings(database_url=database_url))
-    clock = lambda: datetime.now(UTC)  # noqa: E731
+    clock = FakeClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+
+    def expiry() -> datetime:
+        with context.engine.connect() as conn:
+            return leases.get_lease(conn, "poll")["expires_at"]
+
     try:
         async with held_lease(context, "poll", holder="A", clock=clock, seconds=0.3):
-            # Longer than the lease itself: only renewal keeps B out.
             for _ in range(3):
-                await asyncio.sleep(0.25)
+                # Past the lease's end: only a renewal by A (every third of its length)
+                # keeps B out, so wait for that renewal before B tries.
+                clock.advance(seconds=1)
+                await wait_for(lambda: expiry() > clock.now)
                 with pytest.raises(LeaseTaken, match="held by A until"):
                     async with held_lease(context, "poll", holder="B", clock=clock):
                         pass

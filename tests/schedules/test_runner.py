@@ -166,3 +166,22 @@ async def test_start_catches_up_in_the_background_and_beats_until_stopped(ctx):
         await engine.stop()
     with ctx.engine.connect() as conn:
         assert conn.execute(select(heartbeats)).all() == []
+
+
+async def test_apscheduler_hands_each_due_fire_time_to_the_handler(ctx):
+    # Added while the scheduler runs, edited just before a fire time that has passed:
+    # APScheduler finds that time due at once, and the time its submission event
+    # carries is the fire time that runs (public APScheduler 3 API only). The engine's
+    # clock stands still a second after that fire time, so the test is the same at any
+    # moment of the minute; APScheduler itself runs on the real clock.
+    due = datetime.now(UTC).replace(second=0, microsecond=0)
+    engine = engine_for(ctx, FakeClock(due + timedelta(seconds=1)))
+    await engine.start()
+    try:
+        add_schedule(
+            ctx.engine, "minutely", cron="* * * * *", updated_at=due - timedelta(seconds=1)
+        )
+        await wait_for(lambda: [row["outcome"] for row in runs(ctx.engine, "minutely")] == ["ran"])
+        assert fired(ctx) == [due]
+    finally:
+        await engine.stop()
