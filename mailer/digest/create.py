@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from mailer.digest.rendering import render_edition
-from mailer.digest.select import select_stories
+from mailer.digest.rendering import render_next_edition
 from mailer.errors import InvalidInputError, StoreError
 from mailer.models import Edition
 from mailer.store import editions as edition_store
@@ -52,13 +51,8 @@ def create_edition(
                 )
                 if existing is not None:
                     return existing
-                rendered = render_edition(
-                    select_stories(conn, ctx.settings, now=now),
-                    ctx.settings,
-                    renderer=ctx.mail_renderer.get(),
-                    number=edition_store.next_number(conn),
-                    schedule=schedule,
-                    scheduled_for=scheduled_for,
+                rendered = render_next_edition(
+                    conn, ctx, schedule=schedule, scheduled_for=scheduled_for, now=now
                 )
                 edition = edition_store.insert_edition(
                     conn,

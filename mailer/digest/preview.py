@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from mailer.config import Settings
-from mailer.digest.rendering import RenderedEdition, render_edition
-from mailer.digest.select import select_stories
+from mailer.digest.rendering import RenderedEdition, render_next_edition
 from mailer.mail.prepared import Recipient, personalise, prepare_edition
 from mailer.models import Links, PersonalField
 from mailer.render import fill_personal_fields
 from mailer.store import db
-from mailer.store import editions as edition_store
 
 if TYPE_CHECKING:  # the context is built by bootstrap, one rung up; only its type is needed
     from mailer.context import AppContext
@@ -53,13 +51,8 @@ def preview_edition(
     """
     now = now or datetime.now(UTC)
     with ctx.engine.connect() as conn:
-        rendered = render_edition(
-            select_stories(conn, ctx.settings, now=now),
-            ctx.settings,
-            renderer=ctx.mail_renderer.get(),
-            number=edition_store.next_number(conn),
-            schedule=schedule,
-            scheduled_for=scheduled_for,
+        rendered = render_next_edition(
+            conn, ctx, schedule=schedule, scheduled_for=scheduled_for, now=now
         )
         conn.rollback()
     return rendered

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection
+
 from mailer.config import Settings
 from mailer.digest.sections import Section
-from mailer.digest.select import Selection, skip_reason
+from mailer.digest.select import Selection, select_stories, skip_reason
 from mailer.digest.seminar import Seminar, load_seminar_of
 from mailer.errors import TemplateError
 from mailer.models import EditionState, Links, StoryView
@@ -29,8 +31,10 @@ from mailer.render import (
     korean_month_day,
     plain_summary,
 )
+from mailer.store import editions as edition_store
 
-if TYPE_CHECKING:  # the renderer comes in built (ctx.mail_renderer); Jinja2 loads with it
+if TYPE_CHECKING:  # built by bootstrap (the renderer lazily, so Jinja2 loads only with it)
+    from mailer.context import AppContext
     from mailer.render import MailRenderer
 
 HTML_TEMPLATE = "digest.html.j2"
@@ -80,6 +84,20 @@ class RenderedEdition:
                     seen.add(story_id)
                     pairs.append((story_id, position))
         return pairs
+
+
+def render_next_edition(
+    conn: Connection, ctx: AppContext, /, *, schedule: str, scheduled_for: datetime, now: datetime
+) -> RenderedEdition:
+    """Select the stories of an edition made at ``now`` and render it under the next number."""
+    return render_edition(
+        select_stories(conn, ctx.settings, now=now),
+        ctx.settings,
+        renderer=ctx.mail_renderer.get(),
+        number=edition_store.next_number(conn),
+        schedule=schedule,
+        scheduled_for=scheduled_for,
+    )
 
 
 def render_edition(

@@ -15,8 +15,7 @@ from sqlalchemy import text
 
 from mailer.bootstrap import build_context
 from mailer.errors import JobSkipped
-from mailer.schedules import TAKEN, JobRun
-from mailer.schedules.edit import pause_schedule, resume_schedule, set_schedule
+from mailer.schedules import TAKEN, JobRun, pause_schedule, resume_schedule, set_schedule
 from mailer.schedules.firing import FireTimeHandler
 from mailer.store import schedules as schedule_store
 from tests.schedule_support import FakeClock, add_schedule, make_db_probe, runs

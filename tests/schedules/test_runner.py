@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 
 from mailer.bootstrap import build_context
-from mailer.schedules import JobRun, Scheduler
-from mailer.schedules.edit import pause_schedule, resume_schedule, set_schedule
+from mailer.schedules import JobRun, Scheduler, pause_schedule, resume_schedule, set_schedule
 from mailer.store import schedules as schedule_store
 from mailer.store.tables import heartbeats, schedules
 from tests.schedule_support import FakeClock, add_schedule, make_db_probe, runs
