@@ -25,7 +25,7 @@ def build_context(settings: Settings) -> AppContext:
 
 
 def _mail_renderer(settings: Settings):
-    from mailer.render.sandbox import MailRenderer
+    from mailer.render import MailRenderer
 
     return MailRenderer(settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes)
 

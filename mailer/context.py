@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from mailer.config import Settings
     from mailer.mail.prepared import DkimSigner
-    from mailer.render.sandbox import MailRenderer
+    from mailer.render import MailRenderer
     from mailer.store.offloop import DatabaseRunner
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mailer.errors import StoreError
-from mailer.schedules.edit import scheduler_liveness
+from mailer.schedules import scheduler_liveness
 from mailer.store import db
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases

@@ -1,41 +1,21 @@
 """Scheduled jobs: what each kind of schedule does when it fires, and the registry kind → job.
 
-The scheduler (``mailer.scheduler``) claims a fire time, then calls ``JOBS[kind]`` with a
-:class:`JobRun`. A job returns a one-line summary (recorded as the run's reason),
-raises :class:`JobSkipped` to record a skip, or raises anything else to record a
-failure. Each job imports its use case when it runs, so a kind whose module is
-missing fails its own runs only.
+An entry point: the scheduler (:mod:`mailer.schedules.runner`, started by ``mailer
+serve`` and ``mailer scheduler`` with this table) claims a fire time, then calls
+``JOBS[kind]`` with a :class:`~mailer.schedules.JobRun`. A job returns a one-line
+summary (recorded as the run's reason), raises :class:`JobSkipped` to record a skip,
+or raises anything else to record a failure. Each job calls one step's use case,
+imported when it runs, so a kind whose module is missing fails its own runs only;
+blocking store work goes through ``ctx.database.run``, off the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC
 
-from mailer.context import AppContext
 from mailer.errors import JobSkipped, LeaseTaken
-from mailer.schedules.leases import held_lease
-
-
-@dataclass(frozen=True)
-class JobRun:
-    """One claimed fire time of one schedule, as handed to the job of its kind."""
-
-    context: AppContext
-    schedule: str
-    #: The scheduled time this run is for (aware UTC) — not when it actually started.
-    fire_time: datetime
-    #: The scheduler process running it (holder of any lease the job takes).
-    instance: str
-    clock: Callable[[], datetime]
-
-    def now(self) -> datetime:
-        return self.clock()
-
-
-JobFunction = Callable[[JobRun], Awaitable[str | None]]
+from mailer.schedules import JobFunction, JobRun, held_lease
 
 
 async def poll(run: JobRun) -> str:
@@ -58,15 +38,16 @@ async def digest(run: JobRun) -> str:
     draft is queued: together with the run claim this is "never twice" (issue 6).
     """
     from mailer.delivery.worker import queue_edition
-    from mailer.digest.create import create_edition
+    from mailer.digest import create_edition
     from mailer.models import EditionState
 
+    database = run.context.database
     scheduled_for = run.fire_time.astimezone(UTC)
-    edition = await asyncio.to_thread(
+    edition = await database.run(
         create_edition, run.context, schedule=run.schedule, scheduled_for=scheduled_for
     )
     if edition.state == EditionState.DRAFT:
-        await asyncio.to_thread(queue_edition, run.context, edition.id)
+        await database.run(queue_edition, run.context, edition.id)
         return f"edition {edition.number} created and queued"
     return f"edition {edition.number} is {edition.state}; not queued again"
 
@@ -82,7 +63,9 @@ async def purge(run: JobRun) -> str:
     """Delete expired pending signups and data past retention (개인정보보호법 제21조)."""
     from mailer.subscribers import purge_expired
 
-    return describe_result(await asyncio.to_thread(purge_expired, run.context, now=run.now()))
+    return describe_result(
+        await run.context.database.run(purge_expired, run.context, now=run.now())
+    )
 
 
 #: kind → job. The scheduler looks a schedule's kind up here when it fires; tests and

@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import select
 
 from mailer.delivery.worker import queue_edition, run_worker
-from mailer.digest.create import create_edition
+from mailer.digest import create_edition
 from mailer.models import EditionState, email_hash
 from mailer.store.tables import consent_events
 from tests.digest_data import add_story, week_of_news

@@ -29,7 +29,7 @@ from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
 from mailer.config import Settings
 from mailer.context import AppContext
 from mailer.delivery import worker as send
-from mailer.digest.create import create_edition
+from mailer.digest import create_edition
 from mailer.errors import NotFoundError
 from mailer.mail.outbox import start_outbox
 from mailer.models import DeliveryState, EditionState

@@ -5,16 +5,15 @@ from __future__ import annotations
 import enum
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
+from mailer import digest, schedules
 from mailer.cli.runtime import err_console, handle_errors, runtime
-from mailer.digest.create import edition_json, preview_edition, sample_message, sample_values
 from mailer.errors import InvalidInputError
 from mailer.models import EditionState
-from mailer.render.sandbox import fill_personal_fields
-from mailer.store import db
 
 app = typer.Typer(
     name="digest",
@@ -48,23 +47,30 @@ def preview(
 ) -> None:
     """Render the next edition as it would be built now; nothing is stored or sent."""
     context = runtime(ctx).context
-    db.check_database(context.engine)
-    rendered = preview_edition(context, schedule=schedule)
+    digest.check_store(context)
+    now = datetime.now(UTC)
+    rendered = digest.preview_edition(
+        context,
+        schedule=schedule,
+        scheduled_for=schedules.next_fire_time(context, schedule, now=now),
+        now=now,
+    )
     settings = context.settings
-    values = sample_values(settings)
     if format is PreviewFormat.JSON:
         data = (
-            json.dumps(edition_json(rendered, zone=settings.zone), ensure_ascii=False, indent=2)
+            json.dumps(
+                digest.edition_json(rendered, zone=settings.zone), ensure_ascii=False, indent=2
+            )
             + "\n"
         ).encode()
     elif format is PreviewFormat.EML:
-        data = sample_message(
+        data = digest.sample_message(
             settings, subject=rendered.subject, html=rendered.html, text=rendered.text
         )
     else:
         part = rendered.html if format is PreviewFormat.HTML else rendered.text
         if not markers:
-            part = fill_personal_fields(part, values, html=format is PreviewFormat.HTML)
+            part = digest.sample_part(part, settings, html=format is PreviewFormat.HTML)
         data = part.encode("utf-8")
     _write(data, out)
     summary = (

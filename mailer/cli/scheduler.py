@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 import typer
 
+from mailer import schedules
 from mailer.cli.runtime import handle_errors, runtime
-from mailer.context import AppContext
-from mailer.schedules.runner import Scheduler
-from mailer.store import db
+
+if TYPE_CHECKING:
+    from mailer.context import AppContext
 
 
 @handle_errors
@@ -19,22 +21,20 @@ def scheduler(ctx: typer.Context) -> None:
     """Run the scheduler only: fire poll, digest and housekeeping schedules until stopped."""
     context = runtime(ctx).context
     configure_logging(context.settings.log_level)
-    db.check_database(context.engine)
     asyncio.run(run_until_signalled(context))
 
 
 async def run_until_signalled(context: AppContext) -> None:
-    """Start a scheduler, wait for SIGTERM or SIGINT, stop it cleanly (jobs finish or are recorded)."""
+    """Run a scheduler with the job table until SIGTERM or SIGINT, then stop it cleanly."""
+    from mailer.jobs import JOBS
+
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    engine = Scheduler(context)
-    await engine.start()
     try:
-        await stopping.wait()
+        await schedules.run_scheduler(context, jobs=JOBS, until=stopping)
     finally:
-        await engine.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 

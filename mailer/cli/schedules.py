@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import typer
 
+from mailer import schedules
 from mailer.cli.runtime import err_console, handle_errors, runtime
-from mailer.schedules.edit import (
-    SchedulerLiveness,
-    ScheduleView,
-    describe_seconds,
-    format_local,
-    list_schedule_views,
-    pause_schedule,
-    resume_schedule,
-    scheduler_liveness,
-    set_schedule,
-)
+
+if TYPE_CHECKING:
+    from mailer.schedules import SchedulerLiveness, ScheduleView
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -34,8 +28,8 @@ def list_command(
     """Show every schedule: state, cron, next run times in its local time, and its last run."""
     context = runtime(ctx).context
     now = datetime.now(UTC)
-    views = list_schedule_views(context, now=now, count=count)
-    liveness = scheduler_liveness(context, now=now)
+    views = schedules.list_schedule_views(context, now=now, count=count)
+    liveness = schedules.scheduler_liveness(context, now=now)
     if as_json:
         body = {
             "scheduler": {
@@ -78,7 +72,9 @@ def set_command(
 ) -> None:
     """Give a schedule a new cron expression; a running scheduler applies it within seconds."""
     context = runtime(ctx).context
-    view = set_schedule(context, name, " ".join(cron), timezone=timezone, grace_seconds=grace)
+    view = schedules.set_schedule(
+        context, name, " ".join(cron), timezone=timezone, grace_seconds=grace
+    )
     _report_change(context, view)
 
 
@@ -89,7 +85,7 @@ def pause_command(
 ) -> None:
     """Stop a schedule from firing until it is resumed."""
     context = runtime(ctx).context
-    _report_change(context, pause_schedule(context, name))
+    _report_change(context, schedules.pause_schedule(context, name))
 
 
 @app.command("resume")
@@ -99,15 +95,15 @@ def resume_command(
 ) -> None:
     """Let a paused schedule fire again (fire times during the pause are not made up)."""
     context = runtime(ctx).context
-    _report_change(context, resume_schedule(context, name))
+    _report_change(context, schedules.resume_schedule(context, name))
 
 
 def _report_change(context, view: ScheduleView) -> None:
     typer.echo("\n".join(describe_view(view)))
     seconds = context.settings.scheduler.reload_seconds
-    liveness = scheduler_liveness(context)
+    liveness = schedules.scheduler_liveness(context)
     if liveness.alive:
-        typer.echo(f"running schedulers apply this within {describe_seconds(seconds)}")
+        typer.echo(f"running schedulers apply this within {schedules.describe_seconds(seconds)}")
     warn_if_stale(liveness)
 
 
@@ -116,12 +112,14 @@ def describe_view(view: ScheduleView) -> list[str]:
     zone = ZoneInfo(view.timezone) if not view.problem else ZoneInfo("UTC")
     lines = [
         f"{view.name} ({view.kind}): {view.state}",
-        f"  cron      {view.cron}  ({view.timezone}), grace {describe_seconds(view.grace_seconds)}",
+        f"  cron      {view.cron}  ({view.timezone}), grace {schedules.describe_seconds(view.grace_seconds)}",
     ]
     if view.problem:
         lines.append(f"  problem   {view.problem}")
     elif view.enabled:
-        shown = ", ".join(format_local(moment, zone) for moment in view.next_runs) or "never"
+        shown = (
+            ", ".join(schedules.format_local(moment, zone) for moment in view.next_runs) or "never"
+        )
         lines.append(f"  next      {shown}")
     else:
         lines.append(f"  next      none while paused (`mailer schedules resume {view.name}`)")
@@ -131,7 +129,7 @@ def describe_view(view: ScheduleView) -> list[str]:
     else:
         reason = f" — {last['reason']}" if last["reason"] else ""
         lines.append(
-            f"  last run  {format_local(last['fire_time'], zone)}: {last['outcome']}{reason}"
+            f"  last run  {schedules.format_local(last['fire_time'], zone)}: {last['outcome']}{reason}"
         )
     return lines
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from mailer.digest.create import load_seminar_of
-from mailer.digest.seminar import session_ics
+from mailer.digest.seminar import load_seminar_of, session_ics
 from mailer.errors import NotFoundError
 from mailer.models import EditionState, PersonalField
-from mailer.render.sandbox import fill_personal_fields, korean_date
+from mailer.render import fill_personal_fields, korean_date
 from mailer.store import editions as edition_store
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mailer.config import TimeZoneName
+from mailer.config import Settings, TimeZoneName
 from mailer.errors import ConfigError, NotFoundError
 
 _SESSION_ID = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
@@ -153,6 +153,12 @@ def _local(moment: datetime, zone_name: str) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=zone)
     return moment.astimezone(zone)
+
+
+def load_seminar_of(settings: Settings, /) -> Seminar | None:
+    """The seminar of ``digest.seminar`` in the settings; None when none is configured."""
+    path = settings.digest.seminar_path(settings.config_dir)
+    return load_seminar(path) if path is not None else None
 
 
 def load_seminar(path: Path, /) -> Seminar:

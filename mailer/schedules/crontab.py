@@ -1,8 +1,8 @@
 """Crontab expressions: parse a schedule's 5-field cron and time zone into an APScheduler trigger.
 
-An adapter over APScheduler 3's CronTrigger, shared by the schedule use cases (validation,
-next run times) and the digest step (when the next edition is due). Errors say what is
-wrong in words staff can act on.
+An adapter over APScheduler 3's CronTrigger: the one place a schedule's text becomes a
+trigger, for validating edits, listing next run times, deciding fire times and running
+them. Errors say what is wrong in words staff can act on.
 """
 
 from __future__ import annotations

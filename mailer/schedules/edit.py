@@ -1,200 +1,30 @@
-"""Schedule use cases: validate and edit schedules, list them with next run times, decide fire times.
+"""Schedule use cases: list schedules with their next run times, change their cron, pause, resume.
 
-The ``schedules`` table is the source of truth (issue 6); these functions are what the
-command line, the admin pages and the running scheduler share: what a valid cron
-expression is, which fire times a schedule has, whether a given fire time should run
-or be skipped (and why), and whether any scheduler is alive.
+The ``schedules`` table is the source of truth (issue 6); the command line and the
+admin pages change it only through these functions, which validate what staff type
+(:mod:`mailer.schedules.crontab`) and stamp every change, so a running scheduler
+picks it up and catch-up never runs a fire time from before the edit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
-
-from mailer.errors import InvalidInputError, NotFoundError
-from mailer.schedules.crontab import (  # noqa: F401 — part of this module's interface
-    CRON_FIELDS,
-    check_timezone,
-    cron_trigger,
-    normalise_cron,
-    trigger_for,
-)
-from mailer.store import heartbeats as heartbeat_store
+from mailer.errors import ConfigError, InvalidInputError, NotFoundError
+from mailer.schedules.crontab import cron_trigger, normalise_cron, trigger_for
+from mailer.schedules.fire_times import next_fire_times, zone_or_utc
 from mailer.store import schedules as store
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
-
-#: The heartbeat role every scheduler process records (mailer serve and mailer scheduler).
-SCHEDULER_ROLE = "scheduler"
-
-#: Catch-up records at most this many missed fire times one by one; older ones get one summary row.
-MISSED_RECORD_LIMIT = 500
-
-_ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-# ---------------------------------------------------------------------------- validation
 
 
 def check_grace(seconds: int, /) -> int:
     if seconds < 0:
         raise InvalidInputError("grace must be 0 or more seconds", field="grace_seconds")
     return seconds
-
-
-# ---------------------------------------------------------------------------- fire times
-
-
-def next_fire_times(trigger: CronTrigger, /, *, after: datetime, count: int) -> list[datetime]:
-    """The next ``count`` fire times strictly after ``after``, in the trigger's time zone."""
-    times: list[datetime] = []
-    fire = trigger.get_next_fire_time(None, after + _ONE_MICROSECOND)
-    while fire is not None and len(times) < count:
-        times.append(fire)
-        fire = trigger.get_next_fire_time(fire, fire)
-    return times
-
-
-def first_fire_time_after(trigger: CronTrigger, after: datetime, /) -> datetime | None:
-    found = next_fire_times(trigger, after=after, count=1)
-    return found[0] if found else None
-
-
-def is_fire_time(trigger: CronTrigger, moment: datetime, /) -> bool:
-    return trigger.get_next_fire_time(None, moment) == moment
-
-
-def fire_times_between(
-    trigger: CronTrigger, /, *, after: datetime, until: datetime, limit: int
-) -> tuple[list[datetime], bool]:
-    """Fire times in (after, until], at most ``limit``; the flag says whether more were left out."""
-    times: list[datetime] = []
-    fire = trigger.get_next_fire_time(None, after + _ONE_MICROSECOND)
-    while fire is not None and fire <= until:
-        if len(times) == limit:
-            return times, True
-        times.append(fire)
-        fire = trigger.get_next_fire_time(fire, fire)
-    return times, False
-
-
-def latest_fire_time(trigger: CronTrigger, /, *, until: datetime) -> datetime | None:
-    """The newest fire time at or before ``until``, found without walking from the distant past.
-
-    CronTrigger only looks forward, so look back over a window that doubles until it
-    holds a fire time: a few steps for any schedule, however long the gap before.
-    """
-    window = timedelta(minutes=1)
-    for _ in range(40):  # 2**40 minutes: far beyond any cron period
-        times, _more = fire_times_between(trigger, after=until - window, until=until, limit=100_000)
-        if times:
-            return times[-1]
-        window *= 2
-    return None
-
-
-@dataclass(frozen=True)
-class MissedFireTimes:
-    """Fire times a schedule had while no scheduler ran, as found at start-up.
-
-    When there were more than MISSED_RECORD_LIMIT, ``times`` holds only the latest one
-    and ``summary_from`` is the earliest: one record then stands for all those before.
-    """
-
-    times: list[datetime]
-    summary_from: datetime | None = None
-
-
-def missed_fire_times(
-    schedule: dict, /, *, last_recorded: datetime | None, now: datetime
-) -> MissedFireTimes:
-    """Fire times in (max(last recorded run, last edit), now] — the ones nobody handled."""
-    trigger = trigger_for(schedule)
-    since = schedule["updated_at"]
-    if last_recorded is not None and last_recorded > since:
-        since = last_recorded
-    times, more = fire_times_between(trigger, after=since, until=now, limit=MISSED_RECORD_LIMIT)
-    if not more:
-        return MissedFireTimes(times)
-    latest = latest_fire_time(trigger, until=now)
-    assert latest is not None and latest > times[-1]
-    return MissedFireTimes([latest], summary_from=times[0])
-
-
-# ---------------------------------------------------------------------------- decisions
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Whether one fire time of a schedule runs; when not, the reason that is recorded."""
-
-    fire_time: datetime
-    run: bool
-    reason: str | None = None
-
-
-def decide(
-    schedule: dict | None, fire_times: list[datetime], /, *, now: datetime, cause: str
-) -> list[Decision]:
-    """Run only the latest of several due fire times, and only within the schedule's grace.
-
-    ``cause`` says how the times came to be due at once ("missed while no scheduler ran");
-    it starts the reason recorded for each skipped time, so nothing is skipped silently.
-    """
-    ordered = sorted(set(fire_times))
-    if not ordered:
-        return []
-    latest = ordered[-1]
-    decisions = [
-        Decision(
-            moment,
-            False,
-            f"{cause}; superseded by the later fire time "
-            f"{format_local(latest, _zone(schedule['timezone'] if schedule else 'UTC'))} "
-            "(only the latest due fire time runs)",
-        )
-        for moment in ordered[:-1]
-    ]
-    decisions.append(_decide_latest(schedule, latest, now=now, cause=cause))
-    return decisions
-
-
-def _decide_latest(
-    schedule: dict | None, moment: datetime, *, now: datetime, cause: str
-) -> Decision:
-    if schedule is None:
-        return Decision(moment, False, "the schedule was deleted")
-    if not schedule["enabled"]:
-        return Decision(moment, False, "the schedule was paused before this fire time")
-    try:
-        trigger = trigger_for(schedule)
-    except InvalidInputError as exc:
-        return Decision(moment, False, f"the schedule is invalid: {exc}")
-    if not is_fire_time(trigger, moment):
-        return Decision(
-            moment,
-            False,
-            f"not a fire time of the schedule any more (now {schedule['cron']!r} "
-            f"in {schedule['timezone']})",
-        )
-    late = (now - moment).total_seconds()
-    grace = schedule["grace_seconds"]
-    if late > grace:
-        return Decision(
-            moment,
-            False,
-            f"{cause}: {describe_seconds(late)} late, beyond the schedule's grace of "
-            f"{describe_seconds(grace)}",
-        )
-    return Decision(moment, True)
-
-
-# ---------------------------------------------------------------------------- editing
 
 
 @dataclass(frozen=True)
@@ -231,7 +61,7 @@ class ScheduleView:
             "last_run": None
             if last is None
             else {
-                "fire_time": last["fire_time"].astimezone(_zone(self.timezone)).isoformat(),
+                "fire_time": last["fire_time"].astimezone(zone_or_utc(self.timezone)).isoformat(),
                 "outcome": last["outcome"],
                 "reason": last["reason"],
             },
@@ -286,6 +116,21 @@ def get_schedule_view(
     return _view(row, last, now=now, count=count)
 
 
+def next_fire_time(ctx: AppContext, name: str, /, *, now: datetime) -> datetime:
+    """When schedule ``name`` fires next (at or after ``now``, in UTC); ``now`` itself if
+    there is no such schedule — what a preview of its next edition is dated."""
+    with ctx.engine.connect() as conn:
+        row = store.get_schedule(conn, name)
+    if row is None:
+        return now
+    try:
+        trigger = trigger_for(row)
+    except InvalidInputError as exc:
+        raise ConfigError(f"schedule {name}: {exc}") from exc
+    fire = trigger.get_next_fire_time(None, now)
+    return fire.astimezone(UTC) if fire else now
+
+
 def set_schedule(
     ctx: AppContext,
     name: str,
@@ -331,75 +176,3 @@ def _set_enabled(ctx: AppContext, name: str, enabled: bool, *, now: datetime) ->
             # times that fell inside the pause.
             store.update_schedule(conn, name, now=now, enabled=enabled)
     return get_schedule_view(ctx, name, now=now)
-
-
-# ---------------------------------------------------------------------------- liveness
-
-
-@dataclass(frozen=True)
-class SchedulerLiveness:
-    """Whether some scheduler process recorded a heartbeat within ``stale_after`` seconds."""
-
-    alive: bool
-    message: str
-    last_seen: datetime | None
-    running: int
-
-
-def scheduler_liveness(ctx: AppContext, /, *, now: datetime | None = None) -> SchedulerLiveness:
-    now = now or datetime.now(UTC)
-    stale_after = ctx.settings.scheduler.stale_after
-    since = now - timedelta(seconds=stale_after)
-    with ctx.engine.connect() as conn:
-        live = heartbeat_store.live_heartbeats(conn, role=SCHEDULER_ROLE, since=since)
-        last = heartbeat_store.latest_heartbeat(conn, role=SCHEDULER_ROLE)
-    hint = "so no schedule fires — start `mailer serve` or `mailer scheduler`"
-    if live:
-        newest = max(row["seen_at"] for row in live)
-        return SchedulerLiveness(
-            True,
-            f"{len(live)} scheduler(s) running, last heartbeat "
-            f"{describe_seconds((now - newest).total_seconds())} ago",
-            newest,
-            len(live),
-        )
-    if last is None:
-        return SchedulerLiveness(False, f"no scheduler is running, {hint}", None, 0)
-    silent = describe_seconds((now - last["seen_at"]).total_seconds())
-    return SchedulerLiveness(
-        False,
-        f"no scheduler heartbeat for {silent} (last: {last['host']} pid {last['pid']} at "
-        f"{last['seen_at']:%Y-%m-%d %H:%M:%S} UTC), {hint}",
-        last["seen_at"],
-        0,
-    )
-
-
-# ---------------------------------------------------------------------------- formatting
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def format_local(moment: datetime, zone: ZoneInfo, /) -> str:
-    """``Mon 2026-11-30 09:00 KST``: how a fire time is shown to staff."""
-    return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
-
-
-def describe_seconds(seconds: float, /) -> str:
-    """A duration for people: ``45 s``, ``7 min``, ``6 h``, ``7 h 2 min``, ``3 d 4 h``."""
-    total = int(round(seconds))
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min" + (f" {secs} s" if secs else "")
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h" + (f" {minutes} min" if minutes else "")
-    days, hours = divmod(hours, 24)
-    return f"{days} d" + (f" {hours} h" if hours else "")

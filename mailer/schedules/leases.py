@@ -55,13 +55,13 @@ async def held_lease(
         while True:
             await asyncio.sleep(length.total_seconds() / 3)
             try:
-                if not await asyncio.to_thread(renew):
+                if not await ctx.database.run(renew):
                     log.warning("lease %r was lost by %s while its work ran", name, holder)
                     return
             except Exception:  # a database hiccup must not kill the work; try again later
                 log.exception("could not renew lease %r", name)
 
-    current = await asyncio.to_thread(acquire)
+    current = await ctx.database.run(acquire)
     if current is not None:
         raise LeaseTaken(name, current["holder"], current["expires_at"])
     renewer = asyncio.create_task(keep_renewing())
@@ -70,4 +70,4 @@ async def held_lease(
     finally:
         renewer.cancel()
         await asyncio.gather(renewer, return_exceptions=True)
-        await asyncio.to_thread(release)
+        await ctx.database.run(release)

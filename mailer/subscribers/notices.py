@@ -23,7 +23,7 @@ from mailer.models import (
     SubscriberStatus,
     email_hash,
 )
-from mailer.render.notices import local_time, render_notice
+from mailer.render import local_time, render_notice
 from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
 from mailer.store import subscribers as store

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from mailer.context import AppContext
-from mailer.digest.archive import archive_items, public_edition_html, seminar_calendar
+from mailer.digest import archive_items, public_edition_html, seminar_calendar
 from mailer.errors import ConfigError, NotFoundError
 from mailer.web.deps import Context, Templates
 

@@ -93,9 +93,10 @@ class _SchedulerWhenReady:
     """
 
     def __init__(self, context: AppContext) -> None:
-        from mailer.schedules.runner import Scheduler
+        from mailer.jobs import JOBS
+        from mailer.schedules import Scheduler
 
-        self.engine = Scheduler(context)
+        self.engine = Scheduler(context, jobs=JOBS)
         self.context = context
         self._task: asyncio.Task | None = None
         self._started = False

@@ -2,7 +2,7 @@
 
 Golden files live in tests/golden/. After a deliberate change to the templates,
 config/seminar.toml or the compliance defaults, regenerate them with
-``MAILER_TEST_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_digest.py -k golden``
+``MAILER_TEST_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/digest/test_create.py -k golden``
 and review the diff before committing.
 """
 
@@ -24,12 +24,8 @@ from sqlalchemy import func, select, text
 
 from mailer.bootstrap import build_context
 from mailer.config import load_settings
-from mailer.digest.create import (
-    create_edition,
-    next_scheduled_time,
-    preview_edition,
-    sample_message,
-)
+from mailer.digest.create import create_edition
+from mailer.digest.preview import preview_edition, sample_message
 from mailer.errors import ConfigError, InvalidInputError, TemplateError
 from mailer.models import EditionState, PersonalField
 from mailer.seed import initialise
@@ -308,12 +304,9 @@ def test_preview_renders_the_next_edition_and_stores_nothing(ctx):
     with ctx.engine.begin() as conn:
         week_of_news(conn, now=MONDAY - timedelta(days=1))
     sunday = MONDAY - timedelta(days=1)
-    preview = preview_edition(ctx, now=sunday)
+    preview = preview_edition(ctx, scheduled_for=MONDAY, now=sunday)
     assert count(ctx, editions) == 0 and count(ctx, edition_stories) == 0
-    assert preview.number == 1
-    assert preview.scheduled_for == MONDAY  # the seeded schedule: Monday 09:00 Asia/Seoul
-    with ctx.engine.connect() as conn:
-        assert next_scheduled_time(conn, "digest", now=sunday) == MONDAY
+    assert (preview.number, preview.schedule, preview.scheduled_for) == (1, "digest", MONDAY)
     created = create_edition(ctx, schedule="digest", scheduled_for=MONDAY, now=sunday)
     assert (preview.subject, preview.html, preview.text) == (
         created.subject,
@@ -321,7 +314,7 @@ def test_preview_renders_the_next_edition_and_stores_nothing(ctx):
         created.text,
     )
     assert preview.story_records() == created.stories
-    assert preview_edition(ctx, now=sunday).number == 2
+    assert preview_edition(ctx, scheduled_for=MONDAY, now=sunday).number == 2
 
 
 # --- races --------------------------------------------------------------------------------
@@ -335,8 +328,7 @@ from mailer.digest.create import create_edition
 
 url, data_dir, start, scheduled = sys.argv[1:5]
 ctx = build_context(load_settings(database_url=url, data_dir=data_dir))
-from mailer.digest.create import mail_renderer
-mail_renderer(ctx)  # compile templates before the start line, so the racers overlap
+ctx.mail_renderer.get()  # compile templates before the start line, so the racers overlap
 with ctx.engine.connect() as conn:
     conn.exec_driver_sql("SELECT 1")
 while time.time() < float(start):

@@ -1,4 +1,4 @@
-"""The template adapter: sandbox, escaping, error reports with line numbers, markers, text wrapping."""
+"""The sandbox: refusals, escaping, error reports with line numbers, output cap, CSS inlining."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ from markupsafe import Markup
 
 from mailer.errors import TemplateError
 from mailer.models import PersonalField
-from mailer.render.sandbox import (
-    MARKER_VARIABLES,
-    MailRenderer,
-    defuse_markers,
-    display_width,
-    fill_personal_fields,
-    plain_summary,
-    tidy_text,
-    wrap_line,
-)
+from mailer.render.markers import MARKER_VARIABLES
+from mailer.render.sandbox import MailRenderer
 
 
 def renderer(**templates: str) -> MailRenderer:
@@ -147,78 +139,3 @@ def test_css_inlining_keeps_media_queries_marked_keep():
     html = renderer(**{"t.html.j2": source}).render_html("t.html.j2", {})
     assert '<p class="a" style="color: red;">' in html
     assert "prefers-color-scheme: dark" in html
-
-
-def test_fill_personal_fields_escapes_values_for_html():
-    part = '<a href="%%MAILER_UNSUBSCRIBE_URL%%">x</a> %%MAILER_NAME%% %%MAILER_EMAIL%%'
-    values = {
-        PersonalField.UNSUBSCRIBE_URL: "https://n.example.kr/unsubscribe/abc",
-        PersonalField.NAME: 'Kim "<b>"',
-    }
-    filled = fill_personal_fields(part, values, html=True)
-    assert filled == (
-        '<a href="https://n.example.kr/unsubscribe/abc">x</a> Kim &quot;&lt;b&gt;&quot; '
-    )
-    assert fill_personal_fields("%%MAILER_NAME%%님", values, html=False) == 'Kim "<b>"님'
-
-
-def test_feed_text_cannot_forge_a_marker():
-    forged = "무료 %%MAILER_UNSUBSCRIBE_URL%% 클릭"
-    defused = defuse_markers(forged)
-    assert PersonalField.UNSUBSCRIBE_URL.marker not in defused
-    filled = fill_personal_fields(
-        defused, {PersonalField.UNSUBSCRIBE_URL: "https://secret"}, html=False
-    )
-    assert "https://secret" not in filled
-    assert filled.replace("\u200b", "") == forged  # reads the same
-
-
-def test_display_width_counts_korean_as_two_columns():
-    assert display_width("abc") == 3
-    assert display_width("바이오") == 6
-    assert display_width("ＡＢ") == 4  # fullwidth Latin
-    assert display_width("e\u0301") == 1  # a combining accent takes no column
-
-
-def test_text_wraps_korean_by_columns_and_keeps_urls_whole():
-    line = (
-        "   " + "시흥시가 배곧신도시 일대를 바이오 특화단지로 지정받기 위해 공모에 신청했다. " * 2
-    )
-    wrapped = wrap_line(line.rstrip(), width=40)
-    assert len(wrapped) > 2
-    assert all(display_width(part) <= 40 for part in wrapped)
-    assert all(part.startswith("   ") for part in wrapped)  # hanging indent kept
-    assert " ".join(part.strip() for part in wrapped) == line.strip()
-    url = "https://news.example.kr/" + "a" * 80
-    wrapped = wrap_line(f"   원문: {url}", width=40)
-    assert wrapped == ["   원문:", f"   {url}"]
-
-
-def test_list_items_keep_a_hanging_indent():
-    wrapped = wrap_line("12. " + "바이오 " * 20, width=30)
-    assert wrapped[0].startswith("12. 바이오")
-    assert all(part.startswith("    ") for part in wrapped[1:])
-    assert all(display_width(part) <= 30 for part in wrapped)
-
-
-def test_a_long_run_of_hangul_without_spaces_breaks_between_characters():
-    wrapped = wrap_line("가" * 50, width=20)
-    assert [display_width(part) for part in wrapped] == [20, 20, 20, 20, 20]
-
-
-def test_tidy_text_collapses_blank_lines_and_trailing_spaces():
-    assert tidy_text("a  \n\n\n\nb\n\n", width=72) == "a\n\nb\n"
-
-
-def test_plain_summary_drops_markup_and_cuts_at_a_word():
-    summary = (
-        "<p>한국공학대 연구팀이 <b>네이처</b>에 논문을&nbsp;실었다.</p><p>두 번째 &amp; 문단</p>"
-    )
-    assert (
-        plain_summary(summary, limit=200)
-        == "한국공학대 연구팀이 네이처에 논문을 실었다. 두 번째 & 문단"
-    )
-    cut = plain_summary("바이오 산업 " * 40, limit=50)
-    assert cut.endswith("…") and len(cut) <= 51
-    assert not cut[:-1].endswith(" ")
-    assert plain_summary("anything", limit=0) == ""

@@ -21,10 +21,9 @@ from sqlalchemy import update
 
 from mailer.bootstrap import build_context
 from mailer.context import AppContext
-from mailer.digest.archive import neutral_values
-from mailer.digest.create import create_edition
+from mailer.digest import create_edition, neutral_values
 from mailer.models import EditionState, PersonalField
-from mailer.render.sandbox import fill_personal_fields
+from mailer.render import fill_personal_fields
 from mailer.store import db
 from mailer.store.tables import editions
 from mailer.web.app import create_app

@@ -1,0 +1,63 @@
+"""How an edition picks its stories: recent relevant stories not sent before, grouped into sections.
+
+The rules, in order:
+
+1. Candidates are the stories the poll step marked relevant, published within
+   ``digest.max_age_days`` before the edition is made, and not part of an edition
+   already sent (every member of a sent cluster counts as sent).
+2. Near-duplicates (one ``cluster_key``) are one entry, shown by the best-ranked
+   member, the other outlets listed as "also reported by".
+3. Entries rank by relevance, then recency; at most ``digest.max_stories`` are kept.
+4. Each entry goes to the configured section its keywords match best, unmatched
+   ones to the fallback section (:mod:`mailer.digest.sections`).
+
+With nothing selected and ``digest.send_when_empty`` false, the edition is skipped,
+and :func:`skip_reason` says why in words staff read in ``digest status``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from mailer.config import Settings
+from mailer.digest.sections import Section, group_into_sections
+from mailer.models import StoryView
+from mailer.store.stories import select_candidates
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The stories chosen for one edition, in sections, and the moment they were chosen from."""
+
+    since: datetime
+    sections: list[Section]
+
+    @property
+    def stories(self) -> list[StoryView]:
+        """Every selected story in edition order (section by section)."""
+        return [story for section in self.sections for story in section.stories]
+
+
+def select_stories(conn: Connection, settings: Settings, /, *, now: datetime) -> Selection:
+    """Choose and group the stories of an edition made at ``now`` (rules in the module docstring)."""
+    digest = settings.digest
+    since = now - timedelta(days=digest.max_age_days)
+    candidates = select_candidates(conn, since=since, limit=digest.max_stories)
+    sections = group_into_sections(
+        candidates, sections=digest.sections, fallback=digest.fallback_section
+    )
+    return Selection(since=since, sections=sections)
+
+
+def skip_reason(selection: Selection, settings: Settings, /) -> str | None:
+    """Why an edition with this selection is skipped; None when it is to be sent."""
+    if selection.stories or settings.digest.send_when_empty:
+        return None
+    since = selection.since.astimezone(settings.zone)
+    return (
+        f"새 소식 없음 — no relevant stories since {since:%Y-%m-%d %H:%M} "
+        f"({settings.timezone}); digest.send_when_empty is false"
+    )
