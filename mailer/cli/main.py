@@ -47,7 +47,9 @@ def init(ctx: typer.Context) -> None:
 def serve(
     ctx: typer.Context,
     host: str = typer.Option(None, help="Address to listen on (default: settings host)."),
-    port: int = typer.Option(None, help="Port to listen on (default: settings port)."),
+    port: int = typer.Option(
+        None, help="Port to listen on (default: settings port; 0: any free one, logged at start)."
+    ),
     scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Run the scheduler."),
     worker: bool = typer.Option(True, "--worker/--no-worker", help="Run a send worker."),
 ) -> None:
@@ -61,7 +63,7 @@ def serve(
         serve_forever(
             context,
             host=host or context.settings.host,
-            port=port or context.settings.port,
+            port=context.settings.port if port is None else port,
             scheduler=scheduler,
             worker=worker,
         )
