@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, event, select, text
 
 from mailer.bootstrap import build_context
 from mailer.errors import JobSkipped
@@ -274,8 +274,10 @@ async def test_a_fire_time_waits_out_a_database_outage_instead_of_being_lost(ctx
     # The run table disappears for a while (as good as an unreachable database).
     with ctx.engine.begin() as conn:
         conn.execute(text("ALTER TABLE schedule_runs RENAME TO schedule_runs_away"))
+    failures: list[object] = []
+    event.listen(ctx.engine, "handle_error", failures.append)
     firing = asyncio.create_task(engine_for(ctx, FakeClock(t)).fire("hourly", t))
-    await asyncio.sleep(0.3)
+    await wait_for(lambda: len(failures) >= 2)  # it met the outage, and tried again
     assert not firing.done()
     with ctx.engine.begin() as conn:
         conn.execute(text("ALTER TABLE schedule_runs_away RENAME TO schedule_runs"))
