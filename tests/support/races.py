@@ -28,12 +28,15 @@ def writer_racing_insert(
 
     On PostgreSQL the other transaction commits before the INSERT runs (a lost race,
     as between two processes). On SQLite the INSERT's transaction already holds the
-    one write lock, so the other writer waits for it: the race cannot happen there.
-    Yields a list that receives ``action``'s result; its exception is re-raised.
+    one write lock, so the other writer waits for it: the race cannot happen there, but
+    the INSERT goes on only once the other writer is at the database, waiting (both in
+    flight at once). Yields a list that receives ``action``'s result; its exception is
+    re-raised.
     """
     threads: list[threading.Thread] = []
     outcome: list[object] = []
     errors: list[BaseException] = []
+    racer_at_database = threading.Event()
 
     def run() -> None:
         try:
@@ -42,6 +45,8 @@ def writer_racing_insert(
             errors.append(exc)
 
     def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        if threads and threading.current_thread() is threads[0]:
+            racer_at_database.set()
         if threads or not statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()}"):
             return
         thread = threading.Thread(target=run)
@@ -50,6 +55,8 @@ def writer_racing_insert(
         if engine.dialect.name == "postgresql":
             thread.join(10)
             assert not thread.is_alive(), "the racing writer did not finish"
+        else:
+            assert racer_at_database.wait(10), "the racing writer never reached the database"
 
     event.listen(engine, "before_cursor_execute", before)
     try:
