@@ -22,6 +22,7 @@ from mailer.context import AppContext
 from mailer.store import db
 from tests.support.browser import *  # noqa: F403 — browser, page, site (Chromium)
 from tests.support.fixtures import *  # noqa: F403 — smtp_server, feed_server
+from tests.support.network import *  # noqa: F403 — stay_offline: no connection beyond loopback
 
 POSTGRES_URL = os.environ.get("MAILER_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgresql"]

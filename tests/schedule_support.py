@@ -6,12 +6,15 @@ process, a line in a file per run in a subprocess.
 
 ``python -m tests.schedule_support ARGS…`` runs the ``mailer`` command line with the
 probe kind registered, so ``scheduler`` and ``serve`` subprocesses can fire it; the
-file is named by SCHEDULE_PROBE_FILE and each run first sleeps SCHEDULE_PROBE_SECONDS.
+file is named by SCHEDULE_PROBE_FILE; a run first sleeps SCHEDULE_PROBE_SECONDS and waits
+for the file SCHEDULE_PROBE_GATE names.
+Its ``serve`` logs the scheduler's decisions at info, as ``mailer scheduler`` does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -109,8 +112,17 @@ def make_db_probe(engine: Engine, *, seconds: float = 0.0):
 
 
 async def file_probe(run: JobRun) -> str:
-    """The subprocess probe: one line "schedule fire-time instance" per run, appended."""
+    """The subprocess probe: one line "schedule fire-time instance" per run, appended.
+
+    With SCHEDULE_PROBE_GATE set, a run first waits until that file exists, so a test can
+    hold it in flight until it has seen what it waits for (another process racing for it).
+    """
     await asyncio.sleep(float(os.environ.get("SCHEDULE_PROBE_SECONDS", "0")))
+    gate = os.environ.get("SCHEDULE_PROBE_GATE")
+    if gate:
+        async with asyncio.timeout(120):
+            while not os.path.exists(gate):
+                await asyncio.sleep(0.05)
     path = os.environ["SCHEDULE_PROBE_FILE"]
     line = f"{run.schedule} {run.fire_time.astimezone(UTC).isoformat()} {run.instance}\n"
     # One short write to an O_APPEND file: lines of two processes never interleave.
@@ -147,6 +159,9 @@ def start_probe_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Po
 
 if __name__ == "__main__":
     JOBS["probe"] = file_probe
+    if sys.argv[1:2] == ["serve"]:
+        # `mailer serve` leaves logging to uvicorn; here the scheduler's decisions are evidence.
+        logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s: %(message)s")
     from mailer.cli import main
 
     sys.argv[0] = "mailer"

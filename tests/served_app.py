@@ -1,9 +1,9 @@
-"""Run the FastAPI app under a real uvicorn server in a thread, on a free loopback port."""
+"""Run the FastAPI app under a real uvicorn server in a thread, on a port nobody else can take."""
 
 from __future__ import annotations
 
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,41 +12,34 @@ import uvicorn
 
 from mailer.context import AppContext
 from mailer.web.app import create_app
-from tests.helpers import free_port
+from tests.helpers import listening_socket, wait_for
+
+__all__ = ["client", "serve_app", "wait_for"]
 
 
 @contextmanager
-def serve_app(context: AppContext, *, port: int | None = None) -> Iterator[str]:
-    """Yield the base URL of a running server; the lifespan (notice runner) runs too."""
-    port = port or free_port()
-    config = uvicorn.Config(
-        create_app(context), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+def serve_app(context: AppContext, *, sock: socket.socket | None = None) -> Iterator[str]:
+    """Yield the base URL of a running server; the lifespan (notice runner) runs too.
+
+    ``sock``: a listening socket (:func:`tests.helpers.listening_socket`) for a caller that
+    needs the port before the app exists (a base_url pointing at the server itself).
+    """
+    sock = sock or listening_socket()
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(create_app(context), log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True
+    )
     thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise AssertionError("uvicorn did not start")
-        time.sleep(0.02)
     try:
-        yield base
+        wait_for(lambda: server.started or not thread.is_alive(), timeout=15, what="uvicorn start")
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-
-
-def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
-    """Poll until ``predicate()`` is truthy (mail arriving after the HTTP answer)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+        sock.close()
 
 
 def client(base: str) -> httpx.Client:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mailer.bootstrap import build_context
-from mailer.config import Settings, load_settings
-from mailer.context import AppContext
 from mailer.errors import (
     ConfigError,
     InvalidInputError,
@@ -21,6 +18,10 @@ from mailer.errors import (
     NotAvailableError,
     NotFoundError,
 )
+
+if TYPE_CHECKING:  # imported when first used: `mailer --help` needs neither pydantic nor SQLAlchemy
+    from mailer.config import Settings
+    from mailer.context import AppContext
 
 # soft_wrap: a path or URL in a message must stay on one line, whatever the terminal width,
 # so that it can be copied and scripts can match it.
@@ -44,12 +45,16 @@ class Runtime:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from mailer.config import load_settings
+
             self._settings = load_settings()
         return self._settings
 
     @property
     def context(self) -> AppContext:
         if self._context is None:
+            from mailer.bootstrap import build_context
+
             self._context = build_context(self.settings)
         return self._context
 

@@ -1,18 +1,22 @@
-"""Engine construction and schema migration for SQLite and PostgreSQL."""
+"""Engine construction and schema migration for SQLite and PostgreSQL.
+
+Alembic is imported inside the migration functions only: every process builds an
+engine, but only ``init`` and the schema checks need Alembic (about 0.3 s to import).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.errors import StoreError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -61,14 +65,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def alembic_config(engine: Engine) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config = alembic_config_without_engine()
     config.attributes["engine"] = engine
     return config
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to the newest revision; returns (before, after) revisions."""
+    from alembic import command
+
     before = current_revision(engine)
     try:
         command.upgrade(alembic_config(engine), "head")
@@ -78,17 +83,23 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config_without_engine()).get_current_head()
     assert head is not None, "no migrations found"
     return head
 
 
 def alembic_config_without_engine() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config

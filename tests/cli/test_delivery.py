@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -15,7 +14,14 @@ from mailer.store.tables import editions
 from mailer.web.app import create_app
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows, edition_row
 from tests.digest_data import week_of_news
-from tests.helpers import cli_env, free_port, run_cli, start_cli, stop, wait_for_http
+from tests.helpers import (
+    cli_env,
+    run_cli,
+    start_serve,
+    stop,
+    wait_for,
+    wait_for_http,
+)
 
 
 @pytest.fixture
@@ -163,27 +169,23 @@ def test_dry_run_without_edition_creates_nothing(tmp_path, ctx, relay_env):
 def test_serve_delivers_through_the_builtin_outbox_and_lists_it(tmp_path, database_url, ctx):
     add_subscribers(ctx.engine, 3)
     edition_id = add_edition(ctx.engine, number=1, subject="outbox 시험호")
-    web_port, outbox_port = free_port(), free_port()
     env = cli_env(
         MAILER_DATABASE_URL=database_url,
         MAILER_DATA_DIR=str(tmp_path / "var"),
-        MAILER_PORT=str(web_port),
-        MAILER_SMTP__OUTBOX_PORT=str(outbox_port),
         MAILER_DELIVERY__POLL_SECONDS="0.2",
-        MAILER_LOG_LEVEL="warning",
     )
-    process = start_cli("serve", "--no-scheduler", env=env, cwd=tmp_path)
-    base = f"http://127.0.0.1:{web_port}"
+    process, base, env = start_serve("--no-scheduler", env=env, cwd=tmp_path)
     try:
         wait_for_http(base + "/healthz", process=process)
         empty = httpx.get(base + "/outbox")
         assert empty.status_code == 200 and "The outbox is empty" in empty.text
         queued = run_cli("digest", "send", "--edition", "1", env=env, cwd=tmp_path)
         assert queued.returncode == 0, queued.stderr
-        deadline = time.monotonic() + 30
-        while edition_row(ctx.engine, edition_id)["state"] != "sent":
-            assert time.monotonic() < deadline, "serve's worker did not send the edition"
-            time.sleep(0.1)
+        wait_for(
+            lambda: edition_row(ctx.engine, edition_id)["state"] == "sent",
+            timeout=30,
+            what="serve's worker sending the edition",
+        )
         page = httpx.get(base + "/outbox")
         assert page.status_code == 200
         assert page.text.count("outbox 시험호") == 3 and "reader2@example.kr" in page.text

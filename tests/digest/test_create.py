@@ -33,6 +33,7 @@ from mailer.store import editions as edition_store
 from mailer.store.tables import edition_stories, editions
 from tests.digest_data import BASE_URL, MONDAY, add_story, mark_sent, week_of_news
 from tests.helpers import cli_env, run_cli
+from tests.support.races import WAITING_FOR_A_LOCK
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 REGENERATE = os.environ.get("MAILER_TEST_REGENERATE_GOLDEN") == "1"
@@ -320,19 +321,19 @@ def test_preview_renders_the_next_edition_and_stores_nothing(ctx):
 # --- races --------------------------------------------------------------------------------
 
 RACER = """
-import json, sys, time
+import json, sys
 from datetime import datetime
 from mailer.bootstrap import build_context
 from mailer.config import load_settings
 from mailer.digest.create import create_edition
 
-url, data_dir, start, scheduled = sys.argv[1:5]
+url, data_dir, scheduled = sys.argv[1:4]
 ctx = build_context(load_settings(database_url=url, data_dir=data_dir))
 ctx.mail_renderer.get()  # compile templates before the start line, so the racers overlap
 with ctx.engine.connect() as conn:
     conn.exec_driver_sql("SELECT 1")
-while time.time() < float(start):
-    time.sleep(0.001)
+print("ready", flush=True)
+sys.stdin.readline()  # the start line: the test says go once every racer is ready
 edition = create_edition(ctx, schedule="digest", scheduled_for=datetime.fromisoformat(scheduled))
 print(json.dumps({"id": edition.id, "number": edition.number}))
 """
@@ -342,7 +343,6 @@ def test_processes_racing_for_one_edition_create_exactly_one(database_url, tmp_p
     with ctx.engine.begin() as conn:
         week_of_news(conn, now=datetime.now(UTC))
     scheduled = datetime.now(UTC).replace(microsecond=0).isoformat()
-    start = time.time() + 4
     racers = [
         subprocess.Popen(
             [
@@ -351,9 +351,9 @@ def test_processes_racing_for_one_edition_create_exactly_one(database_url, tmp_p
                 RACER,
                 database_url,
                 str(tmp_path / "var"),
-                str(start),
                 scheduled,
             ],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -361,6 +361,11 @@ def test_processes_racing_for_one_edition_create_exactly_one(database_url, tmp_p
         )
         for _ in range(4)
     ]
+    for racer in racers:
+        assert racer.stdout.readline() == "ready\n", racer.communicate(timeout=60)[1]
+    for racer in racers:  # all four are at the start line now
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
     results = []
     for racer in racers:
         out, err = racer.communicate(timeout=60)
@@ -376,7 +381,7 @@ def _wait_until_blocked(ctx, *, timeout=20.0) -> None:
     deadline = time.monotonic() + timeout
     with ctx.engine.connect() as conn:
         while time.monotonic() < deadline:
-            waiting = conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar()
+            waiting = conn.execute(text(WAITING_FOR_A_LOCK)).scalar()
             conn.rollback()
             if waiting:
                 return

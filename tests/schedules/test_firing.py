@@ -147,10 +147,24 @@ async def test_two_schedulers_firing_the_same_times_at_once_run_each_once(ctx):
         t = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
         add_schedule(ctx.engine, "hourly", cron="0 * * * *", updated_at=t - timedelta(days=1))
         clock = FakeClock(t + timedelta(seconds=1))
-        a = engine_for(ctx, clock, instance="A", probe_seconds=0.05)
-        b = engine_for(other, clock, instance="B", probe_seconds=0.05)
+        gate, probe = asyncio.Event(), make_db_probe(ctx.engine)
 
-        first, second = await asyncio.gather(a.fire("hourly", t), b.fire("hourly", t))
+        async def gated(run: JobRun) -> str:
+            await asyncio.wait_for(gate.wait(), 30)
+            return await probe(run)
+
+        a = engine_for(ctx, clock, instance="A", probe=gated)
+        b = engine_for(other, clock, instance="B", probe=gated)
+
+        attempts = [
+            asyncio.create_task(a.fire("hourly", t)),
+            asyncio.create_task(b.fire("hourly", t)),
+        ]
+        # The winner's run waits at the gate: the other attempt ends while it is in flight.
+        done, _ = await asyncio.wait(attempts, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        assert [o.outcome for task in done for o in task.result()] == [TAKEN]
+        gate.set()
+        first, second = await asyncio.gather(*attempts)
         assert sorted(o.outcome for o in first + second) == ["ran", TAKEN]
 
         clock.advance(hours=1)

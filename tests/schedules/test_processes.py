@@ -21,8 +21,18 @@ from mailer.store import heartbeats as heartbeat_store
 from mailer.store.tables import editions
 from tests.delivery_data import add_subscribers
 from tests.digest_data import week_of_news
-from tests.helpers import cli_env, free_port, run_cli, stop, wait_for_http
+from tests.helpers import (
+    cli_env,
+    run_cli,
+    start_serve,
+    stop,
+    wait_for_http,
+    wait_for_output,
+)
 from tests.schedule_support import add_schedule, probe_lines, runs, start_probe_cli
+
+#: A scheduler's log line for the digest's fire time: it ran it, or found it taken.
+DECIDED = re.compile(r"schedule digest: (running digest for|.* was claimed by another scheduler)")
 
 
 @pytest.fixture
@@ -92,10 +102,21 @@ def test_two_scheduler_processes_catch_up_each_missed_fire_time_once(tmp_path, d
         grace_seconds=3600,
         updated_at=now - timedelta(days=1, hours=3, minutes=10),
     )
-    # Each probe run takes a second, so the second process arrives while the first runs.
-    env = process_env(database_url, tmp_path, SCHEDULE_PROBE_SECONDS="1")
+    # The run of daily's fire time waits at the gate until both processes are up (beating):
+    # the second one catches up while the first one's run is still in flight.
+    gate = tmp_path / "gate"
+    env = process_env(database_url, tmp_path, SCHEDULE_PROBE_GATE=str(gate))
     processes = [start_probe_cli("scheduler", env=env, cwd=tmp_path) for _ in range(2)]
     try:
+        wait_until(
+            lambda: (
+                len(live_instances(store)) == 2
+                and [row["outcome"] for row in runs(store.engine, "daily")][-1:] == ["running"]
+            ),
+            timeout=60,
+            processes=processes,
+        )
+        gate.touch()
         seen: set[str] = set()
 
         def settled() -> bool:
@@ -139,11 +160,9 @@ def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_digest_is_delivered
     yields one edition, delivered once to each subscriber at the test SMTP server.
     """
     database_url = f"sqlite:///{tmp_path / 'mailer.db'}"
-    web_port = free_port()
     env = process_env(
         database_url,
         tmp_path,
-        MAILER_PORT=str(web_port),
         MAILER_SMTP__HOST=smtp_server.host,
         MAILER_SMTP__PORT=str(smtp_server.port),
         MAILER_DELIVERY__POLL_SECONDS="0.2",
@@ -155,10 +174,10 @@ def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_digest_is_delivered
     add_subscribers(context.engine, 3)
     with context.engine.begin() as conn:
         week_of_news(conn, now=datetime.now(UTC))
-    serve = start_probe_cli("serve", env=env, cwd=tmp_path)
+    serve, base, _ = start_serve(env=env, cwd=tmp_path, start=start_probe_cli)
     second = start_probe_cli("scheduler", env=env, cwd=tmp_path)
     try:
-        health = f"http://127.0.0.1:{web_port}/healthz"
+        health = base + "/healthz"
         wait_for_http(health, process=serve)
         wait_until(lambda: len(live_instances(context)) == 2, timeout=30, processes=[serve, second])
         assert httpx.get(health).json()["checks"]["scheduler"] == "ok"
@@ -169,7 +188,9 @@ def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_digest_is_delivered
         first_fire = (edited_at + timedelta(minutes=1)).replace(second=0, microsecond=0)
 
         wait_until(lambda: len(smtp_server.messages) >= 3, timeout=100, processes=[serve, second])
-        time.sleep(2)  # time enough for a duplicate from the other process to show
+        # A duplicate could show only once both processes decided about the fire time.
+        for process in (serve, second):
+            wait_for_output(process, DECIDED, timeout=60)
         recipients = sorted(r for message in smtp_server.messages for r in message.rcpt_tos)
         assert recipients == [f"reader{i}@example.kr" for i in range(3)]
         with context.engine.connect() as conn:
@@ -188,17 +209,11 @@ def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_digest_is_delivered
 
 
 def test_serve_without_scheduler_reports_the_missing_scheduler_on_healthz(tmp_path):
-    web_port = free_port()
-    env = process_env(
-        f"sqlite:///{tmp_path / 'mailer.db'}",
-        tmp_path,
-        MAILER_PORT=str(web_port),
-        MAILER_SMTP__OUTBOX_PORT=str(free_port()),
-    )
+    env = process_env(f"sqlite:///{tmp_path / 'mailer.db'}", tmp_path)
     assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
-    serve = start_probe_cli("serve", "--no-scheduler", env=env, cwd=tmp_path)
+    serve, base, _ = start_serve("--no-scheduler", env=env, cwd=tmp_path, start=start_probe_cli)
     try:
-        response = wait_for_http(f"http://127.0.0.1:{web_port}/healthz", process=serve)
+        response = wait_for_http(base + "/healthz", process=serve)
         assert response.status_code == 200
         assert response.json()["status"] == "degraded"
         assert response.json()["checks"]["scheduler"].startswith("stale: no scheduler is running")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from mailer.bootstrap import build_context
 from mailer.seed import initialise
 from mailer.store.tables import subscribers
-from tests.helpers import free_port
+from tests.helpers import listening_socket
 from tests.served_app import serve_app, wait_for
 
 __all__ = ["browser", "page", "site"]
@@ -40,7 +40,8 @@ def browser():
 @pytest.fixture
 def site(make_settings, database_url, smtp_server):
     """A served app whose MAILER_BASE_URL is its own address, so links in mail work."""
-    port = free_port()
+    sock = listening_socket()
+    port = sock.getsockname()[1]
     settings = make_settings(
         database_url=database_url,
         base_url=f"http://127.0.0.1:{port}",
@@ -48,7 +49,7 @@ def site(make_settings, database_url, smtp_server):
     )
     ctx = build_context(settings)
     initialise(ctx)
-    with serve_app(ctx, port=port) as base:
+    with serve_app(ctx, sock=sock) as base:
         yield base, ctx
     ctx.close()
 

@@ -28,7 +28,7 @@ from mailer.store import db
 from mailer.store.tables import editions
 from mailer.web.app import create_app
 from tests.digest_data import MONDAY, add_story, mark_sent, week_of_news
-from tests.helpers import free_port
+from tests.helpers import listening_socket
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -58,14 +58,12 @@ def serve(make_settings) -> Iterator[Callable[..., Site]]:
     running: list[tuple[uvicorn.Server, threading.Thread, AppContext]] = []
 
     def start(database_url: str, **overrides) -> Site:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        sock = listening_socket()
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         context = build_context(make_settings(database_url=database_url, base_url=url, **overrides))
-        config = uvicorn.Config(
-            create_app(context), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
+        config = uvicorn.Config(create_app(context), log_level="warning", lifespan="off")
         server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 15
         while not server.started:

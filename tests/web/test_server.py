@@ -14,23 +14,16 @@ from mailer.config import load_settings
 from mailer.errors import MailerError
 from mailer.mail.compose import send_message
 from mailer.mail.outbox import Outbox, list_outbox, start_outbox
-from tests.helpers import cli_env, free_port, run_cli, start_cli, stop, wait_for_http
+from tests.helpers import cli_env, pause_schedules, run_cli, start_serve, stop, wait_for_http
 
 
 @pytest.fixture
 def served(tmp_path, database_url):
-    """A running `mailer serve` on free ports with the built-in outbox."""
-    web_port, outbox_port = free_port(), free_port()
-    env = cli_env(
-        MAILER_DATABASE_URL=database_url,
-        MAILER_DATA_DIR=str(tmp_path / "var"),
-        MAILER_PORT=str(web_port),
-        MAILER_SMTP__OUTBOX_PORT=str(outbox_port),
-        MAILER_LOG_LEVEL="warning",
-    )
+    """A running `mailer serve` on ports of its own with the built-in outbox; no feed polls."""
+    env = cli_env(MAILER_DATABASE_URL=database_url, MAILER_DATA_DIR=str(tmp_path / "var"))
     assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
-    process = start_cli("serve", env=env, cwd=tmp_path)
-    base = f"http://127.0.0.1:{web_port}"
+    pause_schedules(database_url, "poll")
+    process, base, env = start_serve(env=env, cwd=tmp_path)
     wait_for_http(base + "/healthz", process=process)
     yield base, env
     stop(process)
@@ -57,15 +50,9 @@ def test_healthz_home_and_outbox_end_to_end(served, tmp_path):
 
 
 def test_healthz_reports_an_unmigrated_database_as_503(tmp_path):
-    web_port = free_port()
-    env = cli_env(
-        MAILER_DATA_DIR=str(tmp_path / "var"),
-        MAILER_PORT=str(web_port),
-        MAILER_SMTP__OUTBOX_PORT=str(free_port()),
-    )
-    process = start_cli("serve", env=env, cwd=tmp_path)
+    process, base, _ = start_serve(env=cli_env(MAILER_DATA_DIR=str(tmp_path / "var")), cwd=tmp_path)
     try:
-        response = wait_for_http(f"http://127.0.0.1:{web_port}/healthz", process=process)
+        response = wait_for_http(base + "/healthz", process=process)
         assert response.status_code == 503
         assert "mailer init" in response.json()["checks"]["database"]
     finally:
@@ -81,10 +68,9 @@ def test_serve_refuses_a_busy_outbox_port_clearly(tmp_path, database_url):
         env = cli_env(
             MAILER_DATABASE_URL=database_url,
             MAILER_DATA_DIR=str(tmp_path / "var"),
-            MAILER_PORT=str(free_port()),
             MAILER_SMTP__OUTBOX_PORT=str(busy.getsockname()[1]),
         )
-        result = run_cli("serve", env=env, cwd=tmp_path, timeout=30)
+        result = run_cli("serve", "--port", "0", env=env, cwd=tmp_path, timeout=30)
     assert result.returncode == 1
     assert "outbox cannot listen" in result.stderr
 
