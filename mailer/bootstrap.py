@@ -24,6 +24,15 @@ def build_context(settings: Settings) -> AppContext:
     )
 
 
+def require_database(ctx: AppContext, /) -> None:
+    """Raise StoreError (saying why) unless the database answers and its schema is current.
+
+    Entry points ask before they start work, so that a database ``mailer init`` has not
+    set up is reported as such instead of as a driver error about a missing table.
+    """
+    db.check_database(ctx.engine)
+
+
 def _mail_renderer(settings: Settings):
     from mailer.render import MailRenderer
 

@@ -218,3 +218,20 @@ class Links:
 
     def seminar_ics(self, session_id: str) -> str:
         return f"{self.base_url}/seminar/{session_id}.ics"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingStory:
+    """One normalised, scored feed item as the poll step hands it to the store."""
+
+    uid: str
+    url: str
+    guid: str | None
+    title: str
+    summary: str
+    content_hash: str
+    cluster_key: str
+    relevance: float
+    relevant: bool
+    matched_keywords: tuple[str, ...]
+    published_at: datetime

@@ -33,6 +33,7 @@ RUNGS = {
     "mailer.mail": ADAPTER,
     "mailer.store": ADAPTER,
     "mailer.feeds.fetch": ADAPTER,
+    "mailer.feeds.transport": ADAPTER,
     "mailer.feeds.netguard": ADAPTER,
     "mailer.feeds.parse": ADAPTER,
     "mailer.feeds.parse_pool": ADAPTER,

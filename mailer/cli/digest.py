@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from mailer import digest, schedules
+from mailer.bootstrap import require_database
 from mailer.cli.runtime import err_console, handle_errors, runtime
 from mailer.errors import InvalidInputError
 from mailer.models import EditionState
@@ -47,7 +48,7 @@ def preview(
 ) -> None:
     """Render the next edition as it would be built now; nothing is stored or sent."""
     context = runtime(ctx).context
-    digest.check_store(context)
+    require_database(context)
     now = datetime.now(UTC)
     rendered = digest.preview_edition(
         context,

@@ -24,7 +24,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         # creating and previewing editions
         "create_edition": "create",
-        "check_store": "preview",
         "preview_edition": "preview",
         "edition_json": "preview",
         "sample_message": "preview",

@@ -16,7 +16,6 @@ from mailer.digest.rendering import RenderedEdition, render_next_edition
 from mailer.mail.prepared import Recipient, personalise, prepare_edition
 from mailer.models import Links, PersonalField
 from mailer.render import fill_personal_fields
-from mailer.store import db
 
 if TYPE_CHECKING:  # the context is built by bootstrap, one rung up; only its type is needed
     from mailer.context import AppContext
@@ -25,15 +24,6 @@ if TYPE_CHECKING:  # the context is built by bootstrap, one rung up; only its ty
 SAMPLE_EMAIL = "reader@example.com"
 SAMPLE_NAME = "홍길동"
 SAMPLE_TOKEN = "sample-subscriber-token"
-
-
-def check_store(ctx: AppContext, /) -> None:
-    """Raise StoreError unless the database answers and its schema is current.
-
-    A preview reads stories and editions; on a database that ``mailer init`` has not
-    set up this says so, instead of a driver error about a missing table.
-    """
-    db.check_database(ctx.engine)
 
 
 def preview_edition(

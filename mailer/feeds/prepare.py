@@ -20,7 +20,7 @@ from mailer.feeds.dedupe import (
 )
 from mailer.feeds.parse import FeedEntry, parse_feed
 from mailer.feeds.relevance import CompiledRules, RelevanceRules, compile_rules
-from mailer.store.stories import IncomingStory
+from mailer.models import IncomingStory
 
 #: A published time this far in the future is not believed (clock skew, typos);
 #: the first-seen time is used instead so the story cannot sit on top for weeks.

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mailer.models import EditionState, StoryView
+from mailer.models import EditionState, IncomingStory, StoryView
 from mailer.store.tables import edition_stories, editions, stories, story_sources
 
 
@@ -79,23 +78,6 @@ def _sources_by_story(conn: Connection, story_ids: list[int]) -> dict[int, list[
         for story_id, source in rows:
             found.setdefault(story_id, []).append(source)
     return found
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingStory:
-    """One normalised, scored feed item as the poll step hands it to the store."""
-
-    uid: str
-    url: str
-    guid: str | None
-    title: str
-    summary: str
-    content_hash: str
-    cluster_key: str
-    relevance: float
-    relevant: bool
-    matched_keywords: tuple[str, ...]
-    published_at: datetime
 
 
 def record_stories(

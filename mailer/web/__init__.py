@@ -8,7 +8,7 @@ later the staff admin (``/admin``) and the JSON API (``/api/v1``). ``app.create_
 builds the app; ``server.serve_forever`` runs it under uvicorn for ``mailer serve``.
 
 May import: the leaves (config, errors, models, context), the use-case packages'
-public names (``from mailer import subscribers``), ``mailer.health``, bootstrap, and
+public names (``from mailer import subscribers``), bootstrap, and
 ``mail.outbox`` for the development outbox. Never ``mailer.store``, and no input
 validation of its own: a use case raises InvalidSubscriberInput and the web only words
 its ``problems``. Nothing outside ``web`` imports it, so FastAPI and uvicorn load only

@@ -10,10 +10,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from mailer import __version__
 from mailer.context import AppContext
-from mailer.health import health
 from mailer.web import archive, outbox, signup, unsubscribe
 from mailer.web.deps import Context, Templates, page_templates
 from mailer.web.forms import Csrf
+from mailer.web.health import health
 from mailer.web.notice_runner import NoticeRunner
 from mailer.web.pages import PublicPages
 
@@ -37,7 +37,7 @@ def healthz(context: Context) -> JSONResponse:
     """Liveness and readiness: the database answers and its schema is current.
 
     status is "error" (503) when the database is unusable, and "degraded" (still 200)
-    when no scheduler is alive: see ``mailer.health``.
+    when no scheduler is alive: see ``mailer.web.health``.
     """
     state = health(context)
     body = {"status": state.status, "version": __version__, "checks": state.checks}

@@ -9,10 +9,10 @@ import signal
 
 import uvicorn
 
+from mailer.bootstrap import require_database
 from mailer.context import AppContext
 from mailer.delivery.worker import run_worker
 from mailer.errors import StoreError
-from mailer.health import require_database
 from mailer.mail.outbox import Outbox, start_outbox
 from mailer.web.app import create_app
 
@@ -110,7 +110,7 @@ class _SchedulerWhenReady:
 
     async def _database_ready(self) -> bool:
         try:
-            await asyncio.to_thread(require_database, self.context)
+            await self.context.database.run(require_database, self.context)
         except StoreError as exc:
             log.warning("the scheduler waits for the database: %s", exc)
             return False
@@ -120,7 +120,7 @@ class _SchedulerWhenReady:
         while True:
             await asyncio.sleep(self.context.settings.scheduler.reload_seconds)
             try:
-                await asyncio.to_thread(require_database, self.context)
+                await self.context.database.run(require_database, self.context)
             except StoreError:
                 continue
             await self._start()

@@ -1,6 +1,7 @@
 """Whether this service can work: the database answers with a current schema, and a scheduler is alive.
 
-A use case read by ``/healthz`` and by ``mailer serve`` before it starts its scheduler.
+Read by ``/healthz``; it composes the steps' own checks (the store's schema check in
+bootstrap, the schedules' liveness) into one answer.
 The status is "error" when the database is unusable, and "degraded" when no scheduler
 has recorded a heartbeat within ``scheduler.stale_after``: pages can be served, but
 schedules are not firing. A stale scheduler must not fail the web's own health check —
@@ -12,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from mailer.bootstrap import require_database
 from mailer.errors import StoreError
 from mailer.schedules import scheduler_liveness
-from mailer.store import db
 
-if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+if TYPE_CHECKING:
     from mailer.context import AppContext
 
 
@@ -25,11 +26,6 @@ class Health:
     status: Literal["ok", "degraded", "error"]
     #: One line per check ("database", "scheduler"): "ok", or what is wrong.
     checks: dict[str, str]
-
-
-def require_database(ctx: AppContext, /) -> None:
-    """Raise StoreError (saying why) unless the database answers and its schema is current."""
-    db.check_database(ctx.engine)
 
 
 def health(ctx: AppContext, /) -> Health:
