@@ -9,7 +9,6 @@ whose internal the code no longer uses skips and says so: drop it, and the upper
 from __future__ import annotations
 
 import inspect
-import ssl
 from importlib.metadata import version
 from pathlib import Path
 
@@ -49,43 +48,6 @@ def test_aiosmtplib_protocol_writes_bytes_and_reads_one_reply():
     assert parameters(SMTPProtocol.write) == ["self", "data"], what
     assert "timeout" in parameters(SMTPProtocol.read_response), what
     assert inspect.iscoroutinefunction(SMTPProtocol.read_response), what
-
-
-def test_httpx_transport_pool_can_be_rebuilt_on_our_network_backend():
-    """feeds/netguard.py replaces the transport's httpcore pool by one on the guarded backend."""
-    requires_use("self._pool", "mailer/feeds/*.py")
-    import httpcore
-    import httpx
-
-    what = changed("httpx", "AsyncHTTPTransport._pool", "feeds/netguard.py (GuardedTransport)")
-    pool = httpx.AsyncHTTPTransport(trust_env=False)._pool
-    assert isinstance(pool, httpcore.AsyncConnectionPool), what
-    what = changed("httpcore", "AsyncConnectionPool", "feeds/netguard.py (GuardedTransport)")
-    assert isinstance(pool._ssl_context, ssl.SSLContext), what
-    wanted = {
-        "ssl_context",
-        "max_connections",
-        "max_keepalive_connections",
-        "keepalive_expiry",
-        "http1",
-        "http2",
-        "network_backend",
-    }
-    assert wanted <= set(parameters(httpcore.AsyncConnectionPool)), what
-
-
-def test_apscheduler_executor_hooks_hand_over_the_run_times():
-    """schedules/runner.py's FireTimeExecutor passes each job the fire times it is due for."""
-    requires_use("_do_submit_job", "mailer/schedules/*.py")
-    from apscheduler.executors.base import BaseExecutor
-
-    what = changed(
-        "APScheduler", "BaseExecutor's submit hooks", "schedules/runner.py (FireTimeExecutor)"
-    )
-    assert parameters(BaseExecutor._do_submit_job) == ["self", "job", "run_times"], what
-    assert parameters(BaseExecutor._run_job_success) == ["self", "job_id", "events"], what
-    assert parameters(BaseExecutor._run_job_error)[:3] == ["self", "job_id", "exc"], what
-    assert "self._do_submit_job(job, run_times)" in inspect.getsource(BaseExecutor.submit_job), what
 
 
 def test_typer_root_group_can_load_its_commands_when_invoked():
