@@ -9,7 +9,7 @@ import typer
 from mailer.cli import groups
 from mailer.cli.runtime import handle_errors, out_console, runtime
 from mailer.errors import InvalidInputError
-from mailer.mail.compose import compose, relay_address, send_message
+from mailer.mail import compose, relay_address, send_message
 from mailer.seed import initialise
 
 app = typer.Typer(

@@ -24,7 +24,7 @@ from mailer.config import Settings
 from mailer.digest.sections import Section, group_into_sections
 from mailer.digest.seminar import Seminar, load_seminar
 from mailer.errors import ConfigError, InvalidInputError, StoreError, TemplateError
-from mailer.mail.prepared import Recipient, personalise, prepare_edition
+from mailer.mail import Recipient, personalise, prepare_edition
 from mailer.models import Edition, EditionState, Links, PersonalField, StoryView
 from mailer.render.sandbox import (
     MARKER_VARIABLES,

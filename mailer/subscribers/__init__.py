@@ -33,6 +33,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         # re-confirmation and notices
         "send_due_reconfirmations": "reconfirm",
         "deliver_notices": "notices",
+        "build_notice": "notices",
         # reading
         "iter_subscribers": "listing",
         "notice_counts": "listing",

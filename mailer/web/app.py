@@ -1,6 +1,10 @@
-"""Build the FastAPI application for one AppContext: health, home page and the routers."""
+"""Build the FastAPI application for one AppContext: health, home page, the routers, and the process's delivery worker."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -15,9 +19,22 @@ from mailer.web.archive import router as archive_router
 from mailer.web.deps import page_templates
 from mailer.web.public import public_router
 
+log = logging.getLogger("mailer.serve")
 
-def create_app(context: AppContext) -> FastAPI:
-    app = FastAPI(title="mailer", version=__version__, docs_url=None, redoc_url=None)
+
+def create_app(context: AppContext, *, worker: bool = True) -> FastAPI:
+    """The app; with ``worker`` its lifespan runs a delivery worker (digests and notices) in this process.
+
+    ``mailer serve --no-worker`` passes ``worker=False``: mail then waits for a
+    ``mailer worker`` process.
+    """
+    app = FastAPI(
+        title="mailer",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_delivery_worker(context) if worker else None,
+    )
     app.state.context = context
     # One template environment for every router (its loader caches compiled templates).
     templates = app.state.pages = page_templates(context.settings)
@@ -62,3 +79,31 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(outbox.router)
     app.include_router(public_router(context, templates))
     return app
+
+
+def _delivery_worker(context: AppContext):
+    """A lifespan that runs the delivery worker while the app serves, and stops it cleanly.
+
+    Stopping finishes the messages on the wire and gives back the rest, so the
+    built-in outbox (stopped after the server) receives everything sent.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        from mailer.delivery import run_worker
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(context, stop=stop), name="delivery-worker")
+        task.add_done_callback(_report_worker_end)
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return lifespan
+
+
+def _report_worker_end(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the delivery worker stopped", exc_info=task.exception())

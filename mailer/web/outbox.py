@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.templating import Jinja2Templates
 
 from mailer.context import AppContext
-from mailer.mail.outbox import list_outbox
+from mailer.mail import list_outbox
 from mailer.web.deps import app_context, pages
 
 router = APIRouter()
