@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from mailer.context import AppContext, NotNeeded
 from mailer.errors import DeliveryError, MailerError
@@ -34,9 +35,8 @@ log = logging.getLogger("mailer.send")
 Claimed = ClaimedDelivery | ClaimedNotice
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A message ready for :meth:`mailer.mail.RelayConnection.deliver`."""
+class Envelope(NamedTuple):
+    """A message ready for :meth:`mailer.mail.RelayConnection.deliver` (a tuple: one is made per message)."""
 
     data: bytes
     sender: str

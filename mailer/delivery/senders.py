@@ -16,6 +16,8 @@ from datetime import datetime
 
 from mailer.delivery.outgoing import Claimed, Envelope, Result
 from mailer.mail import RelayConnection, SmtpPool
+from mailer.store.deliveries import ClaimedDelivery
+from mailer.store.notices import ClaimedNotice
 
 
 class Senders:
@@ -26,12 +28,16 @@ class Senders:
         pool: SmtpPool,
         /,
         *,
-        envelope: Callable[[Claimed], Awaitable[Envelope]],
+        digest: Callable[[ClaimedDelivery], Envelope],
+        notice: Callable[[ClaimedNotice], Awaitable[Envelope]],
         clock: Callable[[], datetime],
     ) -> None:
         self.pool = pool
         self.width = len(pool.connections)
-        self._envelope = envelope
+        # A digest copy is personalised on the loop (microseconds); a notice is built
+        # off it (it renders templates and may write a token).
+        self._digest = digest
+        self._notice = notice
         self._clock = clock
         self._ready: asyncio.Queue[Claimed | None] = asyncio.Queue()
         self.results: asyncio.Queue[Result] = asyncio.Queue()
@@ -75,7 +81,10 @@ class Senders:
                 if self._abandoning:
                     result.abandoned = True
                 else:
-                    envelope = await self._envelope(item)
+                    if item.__class__ is ClaimedNotice:
+                        envelope = await self._notice(item)
+                    else:
+                        envelope = self._digest(item)
                     result.reply = await connection.deliver(
                         envelope.data,
                         sender=envelope.sender,

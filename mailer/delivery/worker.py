@@ -52,6 +52,7 @@ from mailer.delivery.senders import Senders
 from mailer.mail import SmtpPool
 from mailer.store import deliveries as store
 from mailer.store import notices as notice_store
+from mailer.store.deliveries import ClaimedDelivery
 from mailer.store.notices import ClaimedNotice
 from mailer.store.offloop import DatabaseRunner
 
@@ -86,7 +87,10 @@ class _Worker:
         self.digests = RetryPolicy.for_digests(ctx.settings)
         self.notices = RetryPolicy.for_notices(ctx.settings)
         self.senders = Senders(
-            SmtpPool(ctx.settings.smtp), envelope=self._envelope, clock=self.clock
+            SmtpPool(ctx.settings.smtp),
+            digest=self._digest_envelope,
+            notice=self._notice_envelope,
+            clock=self.clock,
         )
         self.width = self.senders.width
         self.want = max(self.delivery.batch_size, 2 * self.width)
@@ -184,13 +188,14 @@ class _Worker:
 
     # sending
 
-    async def _envelope(self, item: Claimed) -> Envelope:
-        if isinstance(item, ClaimedNotice):
-            # Rendering and the token's write are blocking: on the worker's own thread.
-            return await self.db.run(
-                notice_envelope, self.ctx, item, signer=self.signer, now=self.clock()
-            )
+    def _digest_envelope(self, item: ClaimedDelivery) -> Envelope:
         return self.editions.envelope(item)
+
+    async def _notice_envelope(self, item: ClaimedNotice) -> Envelope:
+        # Rendering and the token's write are blocking: on the worker's own thread.
+        return await self.db.run(
+            notice_envelope, self.ctx, item, signer=self.signer, now=self.clock()
+        )
 
     async def _record(self, results: list[Result], start: list[Claimed]) -> None:
         """One transaction: the outcomes that came back, and ``sending`` for what starts now."""

@@ -80,14 +80,6 @@ class RelayConnection:
         connection is lost after the final dot, and ``TransportError`` when the relay
         cannot be reached or the connection is lost before the message was sent.
         """
-        try:
-            return await self._deliver(data, sender=sender, recipient=recipient, utf8=utf8)
-        except asyncio.CancelledError:
-            # The session is mid-command: it can carry no further message.
-            self._drop()
-            raise
-
-    async def _deliver(self, data: bytes, /, *, sender: str, recipient: str, utf8: bool) -> str:
         client = await self._ready_client()
         if utf8 and not client.supports_extension("smtputf8"):
             # RFC 6531 §3.2: without the EHLO keyword the address cannot be sent at all.
@@ -115,6 +107,11 @@ class RelayConnection:
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             self._drop()
             raise TransportError(f"connection to the relay lost: {exc}") from None
+        except asyncio.CancelledError:
+            # Given back before the final dot (a stopping worker): the session is
+            # mid-command and can carry no further message.
+            self._drop()
+            raise
         protocol = client.protocol
         if protocol is None:
             self._drop()
@@ -146,6 +143,9 @@ class RelayConnection:
             await client.quit()
         except (aiosmtplib.SMTPException, OSError):
             client.close()
+        except BaseException:  # cancelled: do not leak the socket
+            client.close()
+            raise
 
 
 class TokenBucket:

@@ -150,12 +150,12 @@ def record_outcomes(
         conn.execute(
             update(queue.table).where(t.id.in_(ids), *held).values(**_stamp(queue, now, values))
         )
-    # Typed: inside coalesce() the bind would not get the column's UTC conversion.
-    next_bind = bindparam("b_next", type_=t.next_attempt_at.type)
-    next_value = next_bind if next_nullable else func.coalesce(next_bind, t.next_attempt_at)
     for rows, extra in ((retried, {}), (ended, forget)):
         if not rows:
             continue
+        # Typed: inside coalesce() the bind would not get the column's UTC conversion.
+        next_bind = bindparam("b_next", type_=t.next_attempt_at.type)
+        next_value = next_bind if next_nullable else func.coalesce(next_bind, t.next_attempt_at)
         values = {
             "state": bindparam("b_state"),
             "attempts": t.attempts + 1,

@@ -3,53 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from mailer import delivery
-from mailer.bootstrap import build_context
 from mailer.models import email_hash
 from mailer.store import notices as notice_store
 from mailer.store.tables import consent_events, notices
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows
 
 NOTICE_TO = "gone@example.kr"
-
-
-@pytest.fixture
-def make_ctx(make_settings, database_url, smtp_server):
-    """A context sending to the test relay with fast retries; SMTP settings as keywords."""
-    made = []
-
-    def build(connections: int = 2, smtp_port: int | None = None, **subscriptions):
-        settings = make_settings(
-            database_url=database_url,
-            smtp={
-                "host": smtp_server.host,
-                "port": smtp_port or smtp_server.port,
-                "connections": connections,
-                "timeout": 30,
-            },
-            delivery={
-                "backoff_base": 0.05,
-                "backoff_max": 0.1,
-                "poll_seconds": 0.2,
-                "batch_size": 50,
-            },
-            subscriptions={"notice_backoff_base": 0.05, "notice_backoff_max": 0.1, **subscriptions},
-        )
-        ctx = build_context(settings)
-        made.append(ctx)
-        return ctx
-
-    yield build
-    for ctx in made:
-        ctx.close()
 
 
 def queue_notice(ctx, address: str = NOTICE_TO, *, now: datetime | None = None) -> int:
@@ -95,7 +60,7 @@ async def test_one_worker_run_sends_a_notice_and_an_edition_over_one_connection(
 
 
 async def test_a_notice_queued_while_an_edition_is_sent_overtakes_it(make_ctx, smtp_server):
-    ctx = make_ctx(connections=1)
+    ctx = make_ctx(connections=1, batch_size=50)
     add_subscribers(ctx.engine, 40)
     edition_id = add_edition(ctx.engine)
     delivery.queue_edition(ctx, edition_id)
@@ -115,7 +80,7 @@ async def test_a_notice_queued_while_an_edition_is_sent_overtakes_it(make_ctx, s
 
 
 async def test_a_notice_deferred_by_a_4xx_is_retried_with_the_shared_backoff(make_ctx, smtp_server):
-    ctx = make_ctx(notice_backoff_base=60, notice_backoff_max=3600)
+    ctx = make_ctx(subscriptions={"notice_backoff_base": 60, "notice_backoff_max": 3600})
     start = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
     notice_id = queue_notice(ctx, now=start)
     smtp_server.fail("RCPT", 451, "4.7.1 greylisted", when=lambda a: a == NOTICE_TO)
@@ -145,7 +110,7 @@ async def test_a_running_worker_retries_a_deferred_notice_by_itself(make_ctx, sm
 
 
 async def test_relay_down_the_notice_stays_queued_and_a_later_run_sends_it(make_ctx, smtp_server):
-    ctx = make_ctx(notice_backoff_base=60, notice_backoff_max=3600)
+    ctx = make_ctx(subscriptions={"notice_backoff_base": 60, "notice_backoff_max": 3600})
     smtp_server.stop()
     notice_id = queue_notice(ctx)
 
@@ -176,47 +141,31 @@ async def test_a_permanent_refusal_fails_the_notice_and_suppresses_nothing(make_
     assert await delivery.deliver_notices(ctx) == 1
 
 
-@pytest.fixture
-def silent_relay():
-    """A TCP listener that accepts connections and never says a word (a hung relay)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not done.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    done.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    listener.close()
-
-
-async def test_stop_gives_back_a_notice_whose_relay_never_answered(make_ctx, silent_relay):
-    ctx = make_ctx(smtp_port=silent_relay)
+async def test_stop_gives_back_a_notice_whose_relay_never_answered(make_ctx, smtp_server):
+    ctx = make_ctx(smtp={"timeout": 30})
     notice_id = queue_notice(ctx)
+    at_rcpt, release = threading.Event(), threading.Event()
+
+    def hang(recipient: str) -> bool:
+        # The relay goes silent at RCPT: the message is not on the wire yet.
+        at_rcpt.set()
+        release.wait(60)
+        return False
+
+    smtp_server.fail("RCPT", 451, when=hang)
     stop = asyncio.Event()
     worker = asyncio.create_task(delivery.run_worker(ctx, stop=stop))
-
-    deadline = time.monotonic() + 30
-    while notice_row(ctx, notice_id)["state"] != "sending":
-        assert not worker.done() and time.monotonic() < deadline, "the notice never went out"
-        await asyncio.sleep(0.02)
-    stop.set()
-    # The relay's timeout is 30 s; the worker does not wait for a message not yet sent.
-    summary = await asyncio.wait_for(worker, timeout=10)
+    try:
+        assert await asyncio.to_thread(at_rcpt.wait, 30), "the notice never reached RCPT"
+        assert notice_row(ctx, notice_id)["state"] == "sending"
+        stop.set()
+        # The relay's timeout is 30 s; the worker does not wait for a message not yet sent.
+        summary = await asyncio.wait_for(worker, timeout=10)
+    finally:
+        release.set()
 
     row = notice_row(ctx, notice_id)
     assert summary.notices.sent == summary.notices.deferred == 0
+    # Given back as if never started: the next worker sends it as a first attempt.
     assert row["state"] == "queued" and row["claimed_by"] is None and row["attempts"] == 0
+    assert smtp_server.messages == []

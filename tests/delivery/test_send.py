@@ -10,48 +10,12 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from mailer import delivery as send
-from mailer.bootstrap import build_context
 from mailer.errors import InvalidInputError, NotFoundError
 from mailer.mail import TokenBucket
 from mailer.models import email_hash, new_subscriber_token
 from mailer.store import deliveries as store
 from mailer.store.tables import deliveries, heartbeats, subscribers, suppressions
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows, edition_row
-
-
-@pytest.fixture
-def make_ctx(make_settings, database_url, smtp_server):
-    """An AppContext sending to the test relay, with fast retries; delivery settings as keywords."""
-    made = []
-
-    def build(connections: int = 2, smtp: dict | None = None, **delivery):
-        options = {
-            "backoff_base": 0.05,
-            "backoff_max": 0.1,
-            "poll_seconds": 0.2,
-            "batch_size": 5,
-            "pause_window": 1000,
-            **delivery,
-        }
-        settings = make_settings(
-            database_url=database_url,
-            base_url="https://news.example.or.kr",
-            smtp={
-                "host": smtp_server.host,
-                "port": smtp_server.port,
-                "connections": connections,
-                "timeout": 5,
-                **(smtp or {}),
-            },
-            delivery=options,
-        )
-        ctx = build_context(settings)
-        made.append(ctx)
-        return ctx
-
-    yield build
-    for ctx in made:
-        ctx.close()
 
 
 @pytest.fixture
