@@ -3,8 +3,11 @@
 One job: take queued mail (an edition's ``deliveries``, the ``notices`` of the
 subscribers step), send it over a pool of SMTP connections, record each outcome
 (sent, deferred and retried with backoff, failed, unknown) and recover what a dead
-worker had in flight. The worker is worker.py; the retry policy retry.py; queueing an
-edition and the staff commands queue.py; what staff see status.py.
+worker had in flight. Modules: worker (the loop; ``run_worker``, ``deliver_notices``),
+senders (one task per SMTP connection), editions (the digest side: claims, prepared
+mail, pausing), outgoing (claimed messages into bytes), books (one transaction per
+tick), liveness (registry, heartbeat, recovery), retry (the one retry policy), queue
+(queueing an edition, the staff commands), status (what staff see).
 
 May import: the leaves (config, errors, models, context, retry), ``store`` and ``mail``.
 It sends notices without importing the subscribers step: their builder comes in as

@@ -70,8 +70,7 @@ class RetryPolicy:
     ) -> Outcome:
         """The outcome of attempt number ``attempts + 1``; ``since`` starts the retry deadline."""
         if error is None:
-            code = int(reply.split(" ", 1)[0]) if reply else 250
-            return Outcome(row_id, DeliveryState.SENT, code=code)
+            return _sent(row_id, reply)
         if isinstance(error, LostReply):
             return Outcome(row_id, DeliveryState.UNKNOWN, error=str(error))
         if not isinstance(error, DeliveryError):
@@ -108,6 +107,9 @@ def outcome_of(
     delivery's from its first attempt, like Mailman's ``deliver_until``.
     """
     item = result.item
+    if result.error is None:
+        # The common case, first: the same for digests and notices.
+        return _sent(item.id, result.reply)
     if isinstance(item, ClaimedNotice):
         return notices.outcome(
             item.id,
@@ -129,6 +131,12 @@ def outcome_of(
         outcome.bounce_subscriber_id = item.subscriber_id
         outcome.bounce_email = item.email
     return outcome
+
+
+def _sent(row_id: int, reply: str | None, /) -> Outcome:
+    """2xx: sent, with the relay's code."""
+    code = int(reply.split(" ", 1)[0]) if reply else 250
+    return Outcome(row_id, DeliveryState.SENT, code=code)
 
 
 def is_hard_bounce(error: Exception | None, /) -> bool:

@@ -52,7 +52,6 @@ from mailer.delivery.senders import Senders
 from mailer.mail import SmtpPool
 from mailer.store import deliveries as store
 from mailer.store import notices as notice_store
-from mailer.store.deliveries import ClaimedDelivery
 from mailer.store.notices import ClaimedNotice
 from mailer.store.offloop import DatabaseRunner
 
@@ -86,14 +85,6 @@ class _Worker:
         self.summary = WorkerSummary(worker_id=self.id)
         self.digests = RetryPolicy.for_digests(ctx.settings)
         self.notices = RetryPolicy.for_notices(ctx.settings)
-        self.senders = Senders(
-            SmtpPool(ctx.settings.smtp),
-            digest=self._digest_envelope,
-            notice=self._notice_envelope,
-            clock=self.clock,
-        )
-        self.width = self.senders.width
-        self.want = max(self.delivery.batch_size, 2 * self.width)
         # One thread with one connection: this worker's writes stay in order and never
         # wait for each other inside the process.
         self.db = DatabaseRunner(ctx.engine, name="mailer-send-db", dedicated=True)
@@ -109,6 +100,14 @@ class _Worker:
             clock=self.clock,
         )
         self.liveness = Liveness(ctx, self.id, db=self.db, summary=self.summary)
+        self.senders = Senders(
+            SmtpPool(ctx.settings.smtp),
+            digest=self.editions.envelope,
+            notice=self._notice_envelope,
+            clock=self.clock,
+        )
+        self.width = self.senders.width
+        self.want = max(self.delivery.batch_size, 2 * self.width)
         self.outstanding = 0
         self.wake = asyncio.Event()
         self._claim_after = 0.0  # monotonic time before which an empty claim is not repeated
@@ -187,9 +186,6 @@ class _Worker:
         self._recover_after = time.monotonic() + self.delivery.stale_after / 2
 
     # sending
-
-    def _digest_envelope(self, item: ClaimedDelivery) -> Envelope:
-        return self.editions.envelope(item)
 
     async def _notice_envelope(self, item: ClaimedNotice) -> Envelope:
         # Rendering and the token's write are blocking: on the worker's own thread.

@@ -79,7 +79,10 @@ def needs_smtputf8(*addresses: str) -> bool:
     Pass the wire forms (:func:`smtp_address`): an IDN domain travels as punycode, so
     only a non-ASCII local part truly needs the extension.
     """
-    return any(not address.isascii() for address in addresses)
+    for address in addresses:
+        if not address.isascii():
+            return True
+    return False
 
 
 def message_bytes(message: EmailMessage, /, *, utf8: bool = False) -> bytes:

@@ -12,12 +12,13 @@ module; everything after the claim is here, once.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Executable, Table, bindparam, func, or_, select, update
 
 from mailer.models import DeliveryState
 from mailer.store.tables import deliveries, notices
@@ -62,10 +63,81 @@ class Outcome:
     bounce_email: str | None = None
 
 
-def _stamp(queue: MailQueue, now: datetime, values: dict) -> dict:
+def _stamp(queue: MailQueue, now: object, values: dict) -> dict:
     if queue.updated_at:
         values["updated_at"] = now
     return values
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The statements of every worker tick, built once per queue (building one costs ~0.1 ms)."""
+
+    start: Executable
+    sent: Executable
+    retried: Executable
+    ended: Executable
+
+
+@functools.cache
+def _statements(queue: MailQueue) -> _Statements:
+    t = queue.table.c
+    # Typed binds: inside coalesce() an untyped one would miss the UTC conversion.
+    now = bindparam("b_now", type_=t.claimed_at.type)
+    worker = bindparam("b_worker", type_=t.claimed_by.type)
+    ids = bindparam("b_ids", expanding=True)
+    start = {"state": DeliveryState.SENDING, "claimed_at": now}
+    if queue.first_attempt_at:
+        start["first_attempt_at"] = func.coalesce(t.first_attempt_at, now)
+    # Only rows this worker holds in ``sending`` — or that a recovery already called
+    # ``unknown`` — are written, so a worker wrongly judged dead cannot overwrite
+    # another worker's row. Plain comparisons, not IN: executemany cannot expand an IN list.
+    held = (
+        t.claimed_by == worker,
+        or_(t.state == DeliveryState.SENDING, t.state == DeliveryState.UNKNOWN),
+    )
+    # notices.next_attempt_at is NOT NULL: an end state leaves the last one there.
+    next_nullable = t.next_attempt_at.nullable
+    forget = {"to_address": None} if queue.to_address else {}
+    sent = {
+        "state": DeliveryState.SENT,
+        "attempts": t.attempts + 1,
+        "last_code": bindparam("b_code", type_=t.last_code.type),
+        "last_error": None,
+        "sent_at": now,
+        **forget,
+    }
+    if next_nullable:
+        sent["next_attempt_at"] = None
+    next_bind = bindparam("b_next", type_=t.next_attempt_at.type)
+
+    def attempted(extra: dict) -> Executable:
+        values = {
+            "state": bindparam("b_state", type_=t.state.type),
+            "attempts": t.attempts + 1,
+            "last_code": bindparam("b_code", type_=t.last_code.type),
+            "last_error": bindparam("b_error", type_=t.last_error.type),
+            "next_attempt_at": (
+                next_bind if next_nullable else func.coalesce(next_bind, t.next_attempt_at)
+            ),
+            "claimed_by": bindparam("b_claimed_by", type_=t.claimed_by.type),
+            **extra,
+        }
+        return (
+            update(queue.table)
+            .where(t.id == bindparam("b_id"), *held)
+            .values(**_stamp(queue, now, values))
+        )
+
+    return _Statements(
+        start=update(queue.table)
+        .where(t.id.in_(ids), t.claimed_by == worker, t.state.in_(list(WAITING_STATES)))
+        .values(**_stamp(queue, now, start))
+        .returning(t.id),
+        sent=update(queue.table).where(t.id.in_(ids), *held).values(**_stamp(queue, now, sent)),
+        retried=attempted({}),
+        ended=attempted(forget),
+    )
 
 
 def start_sending(
@@ -78,15 +150,8 @@ def start_sending(
     """
     if not ids:
         return set()
-    t = queue.table.c
-    values: dict = {"state": DeliveryState.SENDING, "claimed_at": now}
-    if queue.first_attempt_at:
-        values["first_attempt_at"] = func.coalesce(t.first_attempt_at, now)
     result = conn.execute(
-        update(queue.table)
-        .where(t.id.in_(list(ids)), t.claimed_by == worker_id, t.state.in_(list(WAITING_STATES)))
-        .values(**_stamp(queue, now, values))
-        .returning(t.id)
+        _statements(queue).start, {"b_ids": list(ids), "b_worker": worker_id, "b_now": now}
     )
     return set(result.scalars())
 
@@ -103,12 +168,9 @@ def record_outcomes(
     """Write attempt outcomes in a few bulk statements (after the SMTP replies, rule 7).
 
     Only rows this worker holds in ``sending`` — or that a recovery already called
-    ``unknown`` — are written, so a worker wrongly judged dead cannot overwrite
-    another worker's row. Hard bounces are the caller's to act on.
+    ``unknown`` — are written. Hard bounces are the caller's to act on.
     """
-    t = queue.table.c
-    # notices.next_attempt_at is NOT NULL: an end state leaves the last one there.
-    next_nullable = t.next_attempt_at.nullable
+    statements = _statements(queue)
     sent: dict[int | None, list[int]] = defaultdict(list)
     retried: list[dict] = []
     ended: list[dict] = []
@@ -128,49 +190,18 @@ def record_outcomes(
                 "b_next": outcome.next_attempt_at,
                 # A deferred row goes back to the pool for any worker to retry.
                 "b_claimed_by": None if deferred else worker_id,
+                "b_worker": worker_id,
+                "b_now": now,
             }
         )
-    # Plain comparisons, not IN: executemany cannot expand an IN list.
-    held = (
-        t.claimed_by == worker_id,
-        or_(t.state == DeliveryState.SENDING, t.state == DeliveryState.UNKNOWN),
-    )
-    forget = {"to_address": None} if queue.to_address else {}
     for code, ids in sent.items():
-        values = {
-            "state": DeliveryState.SENT,
-            "attempts": t.attempts + 1,
-            "last_code": code,
-            "last_error": None,
-            "sent_at": now,
-            **forget,
-        }
-        if next_nullable:
-            values["next_attempt_at"] = None
         conn.execute(
-            update(queue.table).where(t.id.in_(ids), *held).values(**_stamp(queue, now, values))
+            statements.sent, {"b_ids": ids, "b_code": code, "b_worker": worker_id, "b_now": now}
         )
-    for rows, extra in ((retried, {}), (ended, forget)):
-        if not rows:
-            continue
-        # Typed: inside coalesce() the bind would not get the column's UTC conversion.
-        next_bind = bindparam("b_next", type_=t.next_attempt_at.type)
-        next_value = next_bind if next_nullable else func.coalesce(next_bind, t.next_attempt_at)
-        values = {
-            "state": bindparam("b_state"),
-            "attempts": t.attempts + 1,
-            "last_code": bindparam("b_code"),
-            "last_error": bindparam("b_error"),
-            "next_attempt_at": next_value,
-            "claimed_by": bindparam("b_claimed_by"),
-            **extra,
-        }
-        conn.execute(
-            update(queue.table)
-            .where(t.id == bindparam("b_id"), *held)
-            .values(**_stamp(queue, now, values)),
-            rows,
-        )
+    if retried:
+        conn.execute(statements.retried, retried)
+    if ended:
+        conn.execute(statements.ended, ended)
 
 
 def release_claims(
