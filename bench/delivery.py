@@ -220,7 +220,7 @@ def peak_rss_mb() -> float:
 
 def phase_end_to_end(url: str, port: int, connections: int, edition_id: int, data_dir: str) -> dict:
     from mailer.bootstrap import build_context
-    from mailer.delivery.worker import delivery_counts, queue_edition, run_worker
+    from mailer.delivery import delivery_counts, queue_edition, run_worker
 
     ctx = build_context(settings_for(url, port, connections, data_dir))
     started = time.perf_counter()
@@ -243,7 +243,7 @@ def phase_end_to_end(url: str, port: int, connections: int, edition_id: int, dat
 
 def _sample_message(url: str, port: int, connections: int, edition_id: int, data_dir: str):
     from mailer.bootstrap import build_context
-    from mailer.mail.prepared import Recipient, personalise, prepare_edition
+    from mailer.mail import Recipient, personalise, prepare_edition
     from mailer.store.deliveries import get_edition
 
     ctx = build_context(settings_for(url, port, connections, data_dir))
@@ -265,7 +265,7 @@ def phase_ceiling(
 ) -> dict:
     import aiosmtplib
 
-    from mailer.mail.pool import RelayConnection
+    from mailer.mail import RelayConnection
 
     ctx, prepared, _edition, data = _sample_message(url, port, connections, edition_id, data_dir)
     remaining = [count]
@@ -302,7 +302,7 @@ def phase_ceiling(
 def phase_naive(
     url: str, port: int, connections: int, edition_id: int, data_dir: str, count: int
 ) -> dict:
-    from mailer.mail.compose import compose
+    from mailer.mail import compose
     from mailer.models import PersonalField
 
     ctx, _prepared, edition, _data = _sample_message(url, port, connections, edition_id, data_dir)

@@ -21,6 +21,8 @@ def build_context(settings: Settings) -> AppContext:
         rate_limit_key=hashlib.sha256(b"mailer-rate-limit:" + settings.secret().encode()).digest(),
         mail_renderer=Lazy(lambda: _mail_renderer(settings)),
         dkim_signer=Lazy(lambda: _dkim_signer(settings)),
+        build_notice=_build_notice,
+        send_notices=_send_notices,
     )
 
 
@@ -40,6 +42,22 @@ def _mail_renderer(settings: Settings):
 
 
 def _dkim_signer(settings: Settings):
-    from mailer.mail.prepared import load_dkim
+    from mailer.mail import load_dkim
 
     return load_dkim(settings)
+
+
+# The two steps that meet through the context, imported on first use: a command that
+# sends no mail never loads the worker or the notice templates.
+
+
+def _build_notice(ctx: AppContext, notice, /, *, now):
+    from mailer.subscribers import build_notice
+
+    return build_notice(ctx, notice, now=now)
+
+
+def _send_notices(ctx: AppContext, /, *, now=None):
+    from mailer.delivery import deliver_notices
+
+    return deliver_notices(ctx, now=now)

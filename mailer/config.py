@@ -207,7 +207,6 @@ class SubscriptionSettings(Section):
     notice_retry_for: float = Field(default=3 * 86400, gt=0)
     notice_backoff_base: float = Field(default=60, gt=0)
     notice_backoff_max: float = Field(default=3600, gt=0)
-    notice_poll_seconds: float = Field(default=30, gt=0)
     max_form_bytes: int = Field(default=16384, ge=1024)
 
 

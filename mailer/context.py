@@ -4,21 +4,30 @@ A leaf: it names the services' types for the type checker only, so importing it 
 nothing. Services whose libraries are heavy to import (Jinja2 and css-inline, dkimpy)
 are ``Lazy`` — built on first use, so a command that never renders a digest never
 imports them.
+
+Two steps meet here without importing each other (design §2): the delivery worker
+sends notices that the subscribers step builds (``build_notice``), and the
+subscribers step asks the delivery worker to send the notices it queued
+(``send_notices``); bootstrap wires both.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from datetime import datetime
+    from email.message import EmailMessage
+
     from sqlalchemy import Engine
 
     from mailer.config import Settings
-    from mailer.mail.prepared import DkimSigner
+    from mailer.mail.dkim import DkimSigner
     from mailer.render import MailRenderer
+    from mailer.store.notices import ClaimedNotice
     from mailer.store.offloop import DatabaseRunner
 
 T = TypeVar("T")
@@ -42,6 +51,62 @@ class Lazy(Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
+@dataclass(frozen=True, slots=True)
+class NotNeeded:
+    """A notice builder's answer for a notice that lost its purpose (subscriber gone, already confirmed)."""
+
+    reason: str
+
+
+class NoticeBuilder(Protocol):
+    """Builds a claimed notice's message (a blocking call: it renders and may write a token).
+
+    Returns :class:`NotNeeded` when the notice should not be sent any more; raises
+    ``MailerError`` or ``ValueError`` when it cannot be built (that notice fails alone).
+    """
+
+    def __call__(
+        self, ctx: AppContext, notice: ClaimedNotice, /, *, now: datetime
+    ) -> EmailMessage | NotNeeded: ...
+
+
+class NoticeSender(Protocol):
+    """Runs the delivery worker until no notice is due at ``now``; returns how many notices it sent."""
+
+    def __call__(self, ctx: AppContext, /, *, now: datetime | None = None) -> Awaitable[int]: ...
+
+
+class MailBell:
+    """Wakes the delivery workers of this process as soon as a commit has queued mail.
+
+    A worker waiting for work listens; code that just queued a notice rings, and the
+    worker claims it at once instead of at its next poll. Thread-safe: ring from a
+    request handler's thread or from the event loop alike.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None], /) -> Callable[[], None]:
+        """Call ``callback`` on every ring until the returned function is called."""
+        with self._lock:
+            self._listeners.append(callback)
+
+        def stop_listening() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return stop_listening
+
+    def ring(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback()
+
+
 @dataclass
 class AppContext:
     """Everything a use case or entry point needs, created once per process by bootstrap."""
@@ -56,6 +121,12 @@ class AppContext:
     mail_renderer: Lazy[MailRenderer]
     #: The DKIM signer of digests and notices; None when signing is off (ConfigError if broken).
     dkim_signer: Lazy[DkimSigner | None]
+    #: The subscribers step's notice builder, called by the delivery worker for each notice.
+    build_notice: NoticeBuilder
+    #: The delivery step's "send the due notices now", called by the subscribers step.
+    send_notices: NoticeSender
+    #: Rung after a commit that queued mail, so this process's delivery workers wake at once.
+    mail_bell: MailBell = field(default_factory=MailBell)
     #: Consent-text versions seen in the store (they are never deleted, so the cache never lies).
     known_consent_versions: set[str] = field(default_factory=set)
 

@@ -37,7 +37,7 @@ async def digest(run: JobRun) -> str:
     fire time — another scheduler, a retry — gets the existing edition back, and only a
     draft is queued: together with the run claim this is "never twice" (issue 6).
     """
-    from mailer.delivery.worker import queue_edition
+    from mailer.delivery import queue_edition
     from mailer.digest import create_edition
     from mailer.models import EditionState
 

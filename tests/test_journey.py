@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import select
 
-from mailer.delivery.worker import queue_edition, run_worker
+from mailer.delivery import queue_edition, run_worker
 from mailer.digest import create_edition
 from mailer.models import EditionState, email_hash
 from mailer.store.tables import consent_events

@@ -1,4 +1,4 @@
-"""Send commands: ``digest send|status|resume|resend-unknown`` and ``worker``, over the send use case.
+"""Send commands: ``digest send|status|resume|resend-unknown`` and ``worker``, over the delivery use cases.
 
 The digest group itself belongs to the digest commands; :func:`register` adds the
 send commands to it, so both halves share one ``mailer digest`` group.
@@ -25,16 +25,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from mailer import delivery, mail
 from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
 from mailer.config import Settings
 from mailer.context import AppContext
-from mailer.delivery import worker as send
 from mailer.digest import create_edition
-from mailer.errors import NotFoundError
-from mailer.mail.outbox import start_outbox
 from mailer.models import DeliveryState, EditionState
-from mailer.store import deliveries as store
-from mailer.store import editions as edition_store
 
 #: The order states are shown in.
 STATE_ORDER = [str(state) for state in DeliveryState]
@@ -56,23 +52,6 @@ def say(message: str, *, style: str | None = None) -> None:
     out_console.print(message, style=style, soft_wrap=True)
 
 
-def edition_id_for(context: AppContext, number: int) -> int:
-    """Staff name editions by their number (as in /archive/{number}); the store by id."""
-    with context.engine.connect() as conn:
-        edition = edition_store.find_by_number(conn, number)
-    if edition is None:
-        raise NotFoundError("edition", number)
-    return edition.id
-
-
-def _edition(context: AppContext, edition_id: int) -> dict:
-    with context.engine.connect() as conn:
-        edition = store.get_edition(conn, edition_id)
-    if edition is None:
-        raise NotFoundError("edition", edition_id)
-    return edition
-
-
 @contextlib.asynccontextmanager
 async def outbox_if_needed(settings: Settings) -> AsyncIterator[None]:
     """With no relay configured, make sure the built-in outbox listens while we send.
@@ -82,7 +61,7 @@ async def outbox_if_needed(settings: Settings) -> AsyncIterator[None]:
     if not settings.smtp.uses_outbox:
         yield
         return
-    outbox = await start_outbox(
+    outbox = await mail.start_outbox(
         settings.outbox_dir, port=settings.smtp.outbox_port, reuse_running=True
     )
     try:
@@ -103,17 +82,17 @@ def _counts_table(title: str, counts: dict[str, int]) -> Table:
     return table
 
 
-def _print_edition_status(context: AppContext, edition_id: int) -> dict:
-    edition = _edition(context, edition_id)
-    counts = send.delivery_counts(context, edition_id).by_state
-    out_console.print(_counts_table(f"edition {edition['number']} — {edition['state']}", counts))
-    if edition["state"] == EditionState.PAUSED and edition["reason"]:
-        say(f"[yellow]{edition['reason']}[/]")
+def _print_edition_status(context: AppContext, edition_id: int) -> delivery.EditionStatus:
+    edition = delivery.edition_status(context, edition_id)
+    counts = edition.counts.by_state
+    out_console.print(_counts_table(f"edition {edition.number} — {edition.state}", counts))
+    if edition.state == EditionState.PAUSED and edition.reason:
+        say(f"[yellow]{edition.reason}[/]")
     if counts.get(DeliveryState.UNKNOWN):
         say(
             f"{counts[DeliveryState.UNKNOWN]} deliveries were in flight when a connection or "
             "worker was lost: the relay may or may not have them. Resend them on purpose with "
-            f"`mailer digest resend-unknown {edition['number']}`.",
+            f"`mailer digest resend-unknown {edition.number}`.",
         )
     return edition
 
@@ -126,11 +105,11 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} msg/s" if speed else "— msg/s")
 
 
-async def _deliver_with_progress(context: AppContext, edition_id: int) -> send.WorkerSummary:
+async def _deliver_with_progress(context: AppContext, edition_id: int) -> delivery.WorkerSummary:
     """Run a worker until nothing is due, with a progress bar fed from the delivery counts."""
 
     def done_and_total() -> tuple[int, int]:
-        counts = send.delivery_counts(context, edition_id).by_state
+        counts = delivery.delivery_counts(context, edition_id).by_state
         waiting = counts.get(DeliveryState.QUEUED, 0) + counts.get(DeliveryState.SENDING, 0)
         total = sum(counts.values())
         return total - waiting, total
@@ -154,7 +133,7 @@ async def _deliver_with_progress(context: AppContext, edition_id: int) -> send.W
 
     async def follow() -> None:
         while True:
-            done, total = await asyncio.to_thread(done_and_total)
+            done, total = await context.database.run(done_and_total)
             progress.update(task, completed=done, total=total)
             await asyncio.sleep(0.5)
 
@@ -162,13 +141,13 @@ async def _deliver_with_progress(context: AppContext, edition_id: int) -> send.W
         follower = asyncio.create_task(follow())
         try:
             async with outbox_if_needed(context.settings):
-                summary = await send.run_worker(context, stop=stop, until_idle=True)
+                summary = await delivery.run_worker(context, stop=stop, until_idle=True)
         finally:
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
-        done, total = await asyncio.to_thread(done_and_total)
+        done, total = await context.database.run(done_and_total)
         progress.update(task, completed=done, total=total)
     return summary
 
@@ -191,8 +170,7 @@ def send_command(
 ) -> None:
     """Create the next edition now and queue it for every active subscriber (--wait: deliver it too)."""
     context = runtime(ctx).context
-    with context.engine.connect() as conn:
-        audience = store.active_subscriber_count(conn)
+    audience = delivery.audience_size(context)
     if edition is None:
         if dry_run:
             say(
@@ -203,22 +181,22 @@ def send_command(
         scheduled_for = datetime.now(UTC).replace(second=0, microsecond=0)
         edition_id = create_edition(context, schedule="manual", scheduled_for=scheduled_for).id
     else:
-        edition_id = edition_id_for(context, edition)
-    row = _edition(context, edition_id)
-    if row["state"] == EditionState.SKIPPED:
-        say(f"edition {row['number']} was skipped: {row['reason'] or 'no reason'}")
+        edition_id = delivery.edition_id_for(context, edition)
+    row = delivery.edition_status(context, edition_id)
+    if row.state == EditionState.SKIPPED:
+        say(f"edition {row.number} was skipped: {row.reason or 'no reason'}")
         return
     if dry_run:
         say(
-            f"dry run: edition {row['number']} ({row['state']}) «{row['subject']}» would be "
+            f"dry run: edition {row.number} ({row.state}) «{row.subject}» would be "
             f"queued for {audience} active subscribers; nothing was queued or sent"
         )
         return
-    queued = send.queue_edition(context, edition_id)
+    queued = delivery.queue_edition(context, edition_id)
     if queued:
-        say(f"edition {row['number']}: queued {queued} deliveries")
+        say(f"edition {row.number}: queued {queued} deliveries")
     else:
-        say(f"edition {row['number']} was already queued ({row['state']})")
+        say(f"edition {row.number} was already queued ({row.state})")
     if not wait:
         say("a running `mailer worker` or `mailer serve` sends them (or use --wait)", style="dim")
         return
@@ -226,7 +204,7 @@ def send_command(
     edition_row = _print_edition_status(context, edition_id)
     if summary.recovered_unknown:
         say(f"{summary.recovered_unknown} deliveries of a stopped worker were marked unknown")
-    if edition_row["state"] == EditionState.PAUSED:
+    if edition_row.state == EditionState.PAUSED:
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -238,11 +216,9 @@ def status_command(
     """Print deliveries by state for one edition, or for the most recent editions."""
     context = runtime(ctx).context
     if edition is not None:
-        _print_edition_status(context, edition_id_for(context, edition))
+        _print_edition_status(context, delivery.edition_id_for(context, edition))
         return
-    with context.engine.connect() as conn:
-        editions = store.recent_editions(conn)
-        counts = {row["id"]: store.counts_by_state(conn, row["id"]) for row in editions}
+    editions = delivery.recent_editions(context)
     if not editions:
         say("no editions yet")
         return
@@ -252,11 +228,9 @@ def status_command(
     for state in STATE_ORDER:
         table.add_column(state, justify="right")
     for row in editions:
-        by_state = counts[row["id"]]
+        by_state = row.counts.by_state
         table.add_row(
-            str(row["number"]),
-            row["state"],
-            *[str(by_state.get(state, 0)) for state in STATE_ORDER],
+            str(row.number), row.state, *[str(by_state.get(state, 0)) for state in STATE_ORDER]
         )
     out_console.print(table)
 
@@ -268,7 +242,7 @@ def resume_command(
 ) -> None:
     """Continue a paused edition; its deferred deliveries are retried at once."""
     context = runtime(ctx).context
-    due = send.resume_edition(context, edition_id_for(context, edition))
+    due = delivery.resume_edition(context, delivery.edition_id_for(context, edition))
     say(f"edition {edition} resumed; {due} deferred deliveries are due now")
 
 
@@ -279,7 +253,7 @@ def resend_unknown_command(
 ) -> None:
     """Queue again the deliveries whose outcome is unknown (a reader may get the digest twice)."""
     context = runtime(ctx).context
-    count = send.resend_unknown(context, edition_id_for(context, edition))
+    count = delivery.resend_unknown(context, delivery.edition_id_for(context, edition))
     if count:
         say(f"edition {edition}: {count} deliveries with an unknown outcome are queued again")
     else:
@@ -291,13 +265,13 @@ def resend_unknown_command(
 
 async def _run_worker_until_signalled(
     context: AppContext, *, until_idle: bool
-) -> send.WorkerSummary:
+) -> delivery.WorkerSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with outbox_if_needed(context.settings):
-        return await send.run_worker(context, stop=stop, until_idle=until_idle)
+        return await delivery.run_worker(context, stop=stop, until_idle=until_idle)
 
 
 @handle_errors
@@ -307,7 +281,7 @@ def worker(
         False, "--until-idle", help="Stop once nothing is queued or due (for cron-style runs)."
     ),
 ) -> None:
-    """Deliver queued editions until stopped (SIGTERM or Ctrl+C finish the messages in flight)."""
+    """Deliver queued digests and notice mails until stopped (SIGTERM or Ctrl+C finish the messages in flight)."""
     context = runtime(ctx).context
     smtp = context.settings.smtp
     target = "the built-in outbox" if smtp.uses_outbox else f"{smtp.host}:{smtp.effective_port}"
@@ -323,5 +297,13 @@ def worker(
             else ""
         )
     )
+    notices = summary.notices
+    if notices.sent or notices.deferred or notices.failed or notices.unknown:
+        say(
+            f"notice mails: sent {notices.sent}, deferred {notices.deferred}, "
+            f"failed {notices.failed}, unknown {notices.unknown}"
+        )
+    if notices.recovered_unknown:
+        say(f"{notices.recovered_unknown} notice mails of a stopped worker were marked unknown")
     for reason in summary.paused.values():
         say(f"[yellow]{reason}[/]")

@@ -79,7 +79,7 @@ def test_mail(
     """Send one short test message through the service's mail path (relay or built-in outbox)."""
     import asyncio
 
-    from mailer.mail.compose import compose, relay_address, send_message
+    from mailer.mail import compose, relay_address, send_message
 
     settings = runtime(ctx).settings
     try:

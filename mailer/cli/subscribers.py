@@ -227,19 +227,18 @@ def erase(
 @app.command("send-notices")
 @handle_errors
 def send_notices(ctx: typer.Context) -> None:
-    """Send queued confirmation and notice mails now (`mailer serve` does this by itself)."""
+    """Send queued confirmation and notice mails now (`mailer serve` and `mailer worker` do this by themselves)."""
     context = runtime(ctx).context
-    total = 0
-    while True:
-        sent = asyncio.run(subscriptions.deliver_notices(context, limit=500))
-        total += sent
-        if sent < 500:
-            break
+    # One delivery-worker run, notices only, until none is due.
+    total = asyncio.run(subscriptions.deliver_notices(context))
     waiting = subscriptions.notice_counts(context)
-    out_console.print(
+    line = (
         f"sent {total}; waiting for retry {waiting.get('queued', 0) + waiting.get('deferred', 0)}; "
         f"failed {waiting.get('failed', 0)}"
     )
+    if waiting.get("unknown"):
+        line += f"; unknown (in flight when a worker stopped, not resent) {waiting['unknown']}"
+    out_console.print(line)
 
 
 @app.command()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from mailer.config import Settings
 from mailer.digest.rendering import RenderedEdition, render_next_edition
-from mailer.mail.prepared import Recipient, personalise, prepare_edition
+from mailer.mail import Recipient, personalise, prepare_edition
 from mailer.models import Links, PersonalField
 from mailer.render import fill_personal_fields
 

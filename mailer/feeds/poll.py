@@ -24,6 +24,7 @@ from mailer.feeds.parse_pool import Parse, parser
 from mailer.feeds.prepare import ParseJob, PreparedFeed
 from mailer.feeds.relevance import build_rules
 from mailer.models import FeedPollResult, FeedStatus
+from mailer.retry import backoff_delay
 from mailer.store import feeds as feed_store
 from mailer.store.group_commit import GroupCommit
 from mailer.store.stories import record_stories
@@ -75,7 +76,9 @@ def backoff_until(
     failures: int, /, *, now: datetime, base: float, cap: float, retry_after: float | None = None
 ) -> datetime:
     """When to try a failing feed again: base × 2^(failures-1), at most ``cap``, never before Retry-After."""
-    delay = min(base * 2 ** max(failures - 1, 0), cap)
+    # The shared backoff, without jitter: one poller per feed needs no spreading, and
+    # staff see the exact next poll time in `mailer feeds list`.
+    delay = backoff_delay(failures, base=base, maximum=cap, jitter=False)
     if retry_after is not None:
         delay = max(delay, min(retry_after, MAX_RETRY_AFTER.total_seconds()))
     return now + timedelta(seconds=delay)

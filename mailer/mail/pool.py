@@ -4,17 +4,19 @@ aiosmtplib does not pipeline and serialises commands per connection, so throughp
 comes from several connections at once (design §4 "Mail"); each :class:`RelayConnection`
 carries one message at a time, reconnects after a drop and, when configured, after a
 number of messages. Connecting, TLS and AUTH go through :func:`mailer.mail.open_connection`.
+One pool serves a delivery worker's every message, digests and notices alike.
 
 The DATA phase is driven here rather than by ``SMTP.data()`` for two reasons: the
 prepared bytes already have CRLF line ends and no line starting with "." (see
-message.py), so aiosmtplib's per-message normalisation pass is wasted work; and we
-must know whether the connection was lost *after the final dot* — then the relay may
+prepared.py and :func:`mailer.mail.wire_bytes`), so aiosmtplib's per-message
+normalisation pass is wasted work; and we must know whether the connection was lost *after the final dot* — then the relay may
 have accepted the message and a retry could deliver it twice (RFC 1047), which is a
 different outcome (:class:`LostReply`) from a drop before the message was sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -22,7 +24,7 @@ import aiosmtplib
 
 from mailer.config import SmtpSettings
 from mailer.errors import LostReply, NoSmtpUtf8, RefusedAt, TransportError
-from mailer.mail.compose import open_connection
+from mailer.mail.smtp import open_connection
 
 
 class RelayConnection:
@@ -32,10 +34,20 @@ class RelayConnection:
         self._smtp = smtp
         self._client: aiosmtplib.SMTP | None = None
         self._messages_on_client = 0
+        self._on_wire = False
 
     @property
     def connected(self) -> bool:
         return self._client is not None and self._client.is_connected
+
+    @property
+    def on_wire(self) -> bool:
+        """True from the final dot of a message until the relay's reply: only then may it be delivered.
+
+        Before that point a :meth:`deliver` may be cancelled without any risk of a
+        duplicate (a stopping worker gives such a message back); after it, never.
+        """
+        return self._on_wire
 
     async def _ready_client(self) -> aiosmtplib.SMTP:
         limit = self._smtp.max_messages_per_connection
@@ -62,6 +74,8 @@ class RelayConnection:
     async def deliver(self, data: bytes, /, *, sender: str, recipient: str, utf8: bool) -> str:
         """Send one prepared message to one recipient; return the relay's reply.
 
+        ``data`` must be CRLF-terminated lines, none starting with "." (prepared
+        digests are; :func:`mailer.mail.wire_bytes` makes a composed message so).
         Raises :class:`RefusedAt` for an error reply, :class:`LostReply` when the
         connection is lost after the final dot, and ``TransportError`` when the relay
         cannot be reached or the connection is lost before the message was sent.
@@ -93,13 +107,19 @@ class RelayConnection:
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             self._drop()
             raise TransportError(f"connection to the relay lost: {exc}") from None
+        except asyncio.CancelledError:
+            # Given back before the final dot (a stopping worker): the session is
+            # mid-command and can carry no further message.
+            self._drop()
+            raise
         protocol = client.protocol
         if protocol is None:
             self._drop()
             raise TransportError("connection to the relay lost before the message was sent")
         # From here on the message is on the wire: only the reply can tell what happened.
-        protocol.write(data + b".\r\n")
+        self._on_wire = True
         try:
+            protocol.write(data + b".\r\n")
             reply = await protocol.read_response(timeout=self._smtp.timeout)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             self._drop()
@@ -107,6 +127,8 @@ class RelayConnection:
                 "connection lost after the message was sent, before the relay answered "
                 f"(RFC 1047: it may have been delivered): {exc}"
             ) from None
+        finally:
+            self._on_wire = False
         self._messages_on_client += 1
         if reply.code != 250:
             raise RefusedAt("DATA", reply.code, reply.message)
@@ -121,6 +143,9 @@ class RelayConnection:
             await client.quit()
         except (aiosmtplib.SMTPException, OSError):
             client.close()
+        except BaseException:  # cancelled: do not leak the socket
+            client.close()
+            raise
 
 
 class TokenBucket:

@@ -32,29 +32,13 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 from mailer.config import Settings
-from mailer.errors import ConfigError, DeliveryError
-from mailer.mail.compose import smtp_address
+from mailer.errors import DeliveryError
+from mailer.mail.dkim import DkimSigner, load_dkim
+from mailer.mail.message import smtp_address
 from mailer.models import Links, PersonalField
-
-#: Headers the DKIM signature covers. dkimpy's default omits List-Unsubscribe-Post,
-#: and mailbox providers offer one-click unsubscribe only when a valid signature
-#: covers both List-Unsubscribe headers (RFC 8058 §4, compliance.md).
-DKIM_SIGNED_HEADERS = (
-    b"from",
-    b"to",
-    b"subject",
-    b"date",
-    b"message-id",
-    b"list-id",
-    b"list-unsubscribe",
-    b"list-unsubscribe-post",
-    b"mime-version",
-    b"content-type",
-)
 
 #: Longest quoted-printable line, soft-break "=" included (RFC 2045 §6.7 rule 5).
 QP_LINE = 76
@@ -108,29 +92,6 @@ class Recipient:
 
 
 @dataclass(frozen=True, slots=True)
-class DkimSigner:
-    """A loaded DKIM key and identity; signs each personalised message."""
-
-    domain: bytes
-    selector: bytes
-    private_key: bytes
-
-    def sign(self, data: bytes, /) -> bytes:
-        import dkim  # dkimpy; imported only when signing is on
-
-        signature = dkim.sign(
-            data,
-            self.selector,
-            self.domain,
-            self.private_key,
-            include_headers=list(DKIM_SIGNED_HEADERS),
-            canonicalize=(b"relaxed", b"relaxed"),
-            linesep=b"\r\n",
-        )
-        return signature + data
-
-
-@dataclass(frozen=True, slots=True)
 class PreparedEdition:
     """An edition encoded once: constant byte pieces and slots, plus what filling the slots needs."""
 
@@ -157,38 +118,6 @@ def _field(row: Any, name: str) -> Any:
     if hasattr(row, "_mapping"):
         return row._mapping[name]
     return getattr(row, name)
-
-
-def load_dkim(settings: Settings) -> DkimSigner | None:
-    """The configured DKIM signer, or None when signing is off; ConfigError if misconfigured."""
-    dkim_settings = settings.dkim
-    if not dkim_settings.enabled:
-        return None
-    missing = [
-        key for key in ("domain", "selector", "private_key_path") if not getattr(dkim_settings, key)
-    ]
-    if missing:
-        names = ", ".join(f"MAILER_DKIM__{key.upper()}" for key in missing)
-        raise ConfigError(f"DKIM is enabled but {names} is not set")
-    path = Path(dkim_settings.private_key_path)
-    try:
-        key = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the DKIM private key {path} (MAILER_DKIM__PRIVATE_KEY_PATH): {exc.strerror}"
-        ) from None
-    signer = DkimSigner(
-        domain=dkim_settings.domain.encode("ascii"),
-        selector=dkim_settings.selector.encode("ascii"),
-        private_key=key,
-    )
-    try:
-        import dkim.crypto
-
-        dkim.crypto.parse_pem_private_key(key)
-    except Exception as exc:  # noqa: BLE001 — dkimpy raises several unrelated types
-        raise ConfigError(f"the DKIM private key {path} is not a PEM RSA key: {exc}") from None
-    return signer
 
 
 def prepare_edition(
@@ -393,9 +322,3 @@ def personalise(prepared: PreparedEdition, recipient: Recipient, /) -> bytes:
     if prepared.dkim is not None:
         data = prepared.dkim.sign(data)
     return data
-
-
-def needs_smtputf8(recipient: Recipient, /) -> bool:
-    """An address with a non-ASCII local part can only travel with SMTPUTF8 (RFC 6531);
-    a non-ASCII domain alone travels as punycode (see :func:`mailer.mail.smtp_address`)."""
-    return not smtp_address(recipient.email).isascii()

@@ -1,11 +1,8 @@
-"""Delivery rows: queue an edition, claim batches, record outcomes in bulk, track worker liveness.
+"""Digest deliveries: queue an edition, claim batches, record outcomes with hard bounces, edition states.
 
-A delivery moves queued → sending → sent | deferred | failed | unknown (| skipped).
-A worker first *claims* rows (``claimed_by`` set, state unchanged), then marks at most
-one row per SMTP connection ``sending`` just before it goes on the wire, and records
-the outcome only after the relay answered (style rule 7). So when a worker dies, its
-``sending`` rows are exactly the messages that may have been in flight, and its other
-claims can simply be released.
+A delivery follows the state machine of store/mail_queue.py (queued → sending → sent |
+deferred | failed | unknown), plus ``skipped`` for a subscriber suppressed between
+queueing and sending. The worker registry and recovery are in store/workers.py.
 
 On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED`` so several workers share an
 edition; on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (see db.py),
@@ -14,10 +11,9 @@ so claims are serialised by the database's single writer lock instead.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import (
     Connection,
@@ -26,22 +22,19 @@ from sqlalchemy import (
     bindparam,
     func,
     literal,
-    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.models import DeliveryState, EditionState, SubscriberStatus, email_hash
-from mailer.store.heartbeats import record_heartbeat, remove_heartbeat
+from mailer.store.mail_queue import DELIVERY_QUEUE, OPEN_STATES, Outcome
+from mailer.store.mail_queue import record_outcomes as record_queue_outcomes
 from mailer.store.suppressions import suppress_new, suppressed_among
-from mailer.store.tables import UtcDateTime, deliveries, editions, heartbeats, subscribers
+from mailer.store.tables import UtcDateTime, deliveries, editions, subscribers
 
 #: Editions whose deliveries workers take.
 SENDABLE_EDITION_STATES = (EditionState.QUEUED, EditionState.SENDING)
-#: Delivery states that still need work; an edition with none left is complete.
-OPEN_STATES = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.DEFERRED)
-WORKER_ROLE = "worker"
 #: Reason recorded when a hard bounce suppresses an address.
 BOUNCE_REASON = "bounced"
 
@@ -55,6 +48,8 @@ class ClaimedDelivery:
     id: int
     edition_id: int
     subscriber_id: int
+    #: The state it was claimed in (queued or deferred): a message given back unsent returns to it.
+    state: str
     attempts: int
     first_attempt_at: datetime | None
     email: str
@@ -63,32 +58,9 @@ class ClaimedDelivery:
 
 
 @dataclass(slots=True)
-class Outcome:
-    """What happened to one delivery attempt; written in bulk by :func:`record_outcomes`."""
-
-    delivery_id: int
-    state: DeliveryState
-    code: int | None = None
-    error: str | None = None
-    next_attempt_at: datetime | None = None
-    #: Set on a hard bounce: the subscriber becomes bounced and the address suppressed.
-    bounce_subscriber_id: int | None = None
-    bounce_email: str | None = None
-
-
-@dataclass(slots=True)
 class ClaimResult:
     claimed: list[ClaimedDelivery] = field(default_factory=list)
     skipped: int = 0
-
-
-@dataclass(slots=True)
-class Recovery:
-    """What :func:`recover_dead_workers` did."""
-
-    unknown: int = 0
-    released: int = 0
-    workers: list[str] = field(default_factory=list)
 
 
 def _insert(conn: Connection):
@@ -105,7 +77,13 @@ def get_edition(conn: Connection, edition_id: int, /) -> dict | None:
 
 def recent_editions(conn: Connection, /, *, limit: int = 10) -> list[dict]:
     rows = conn.execute(
-        select(editions.c.id, editions.c.number, editions.c.state, editions.c.reason)
+        select(
+            editions.c.id,
+            editions.c.number,
+            editions.c.state,
+            editions.c.subject,
+            editions.c.reason,
+        )
         .order_by(editions.c.number.desc())
         .limit(limit)
     ).mappings()
@@ -272,6 +250,7 @@ def claim_batch(
             d.edition_id,
             d.subscriber_id,
             d.attempts,
+            d.state,
             d.first_attempt_at,
             subscribers.c.email,
             subscribers.c.name,
@@ -316,6 +295,7 @@ def claim_batch(
                     id=row.id,
                     edition_id=row.edition_id,
                     subscriber_id=row.subscriber_id,
+                    state=row.state,
                     attempts=row.attempts,
                     first_attempt_at=row.first_attempt_at,
                     email=row.email,
@@ -334,98 +314,16 @@ def claim_batch(
     return result
 
 
-def start_sending(
-    conn: Connection, ids: Sequence[int], /, *, worker_id: str, now: datetime
-) -> set[int]:
-    """Mark claimed rows ``sending`` just before SMTP; returns the ids this worker still holds.
-
-    A row missing from the result was taken away (its worker was judged dead and the
-    claim released) and must not be sent.
-    """
-    if not ids:
-        return set()
-    result = conn.execute(
-        update(deliveries)
-        .where(
-            d.id.in_(list(ids)),
-            d.claimed_by == worker_id,
-            d.state.in_([DeliveryState.QUEUED, DeliveryState.DEFERRED]),
-        )
-        .values(
-            state=DeliveryState.SENDING,
-            claimed_at=now,
-            first_attempt_at=func.coalesce(d.first_attempt_at, now),
-            updated_at=now,
-        )
-        .returning(d.id)
-    )
-    return set(result.scalars())
-
-
 def record_outcomes(
-    conn: Connection, outcomes: Iterable[Outcome], /, *, worker_id: str, now: datetime
+    conn: Connection, outcomes: Sequence[Outcome], /, *, worker_id: str, now: datetime
 ) -> None:
-    """Write attempt outcomes in a few bulk statements (after the SMTP replies, rule 7).
-
-    Only rows this worker holds in ``sending`` — or that a recovery already called
-    ``unknown`` — are written, so a worker wrongly judged dead cannot overwrite
-    another worker's row.
-    """
-    sent: dict[int | None, list[int]] = defaultdict(list)
-    others: list[dict] = []
-    bounces: dict[int, str] = {}
-    for outcome in outcomes:
-        if outcome.state == DeliveryState.SENT:
-            sent[outcome.code].append(outcome.delivery_id)
-            continue
-        deferred = outcome.state == DeliveryState.DEFERRED
-        others.append(
-            {
-                "b_id": outcome.delivery_id,
-                "b_state": str(outcome.state),
-                "b_code": outcome.code,
-                "b_error": (outcome.error or "")[:2000],
-                "b_next": outcome.next_attempt_at,
-                # A deferred row goes back to the pool for any worker to retry.
-                "b_claimed_by": None if deferred else worker_id,
-            }
-        )
-        if outcome.bounce_subscriber_id is not None and outcome.bounce_email:
-            bounces[outcome.bounce_subscriber_id] = outcome.bounce_email
-    # Plain comparisons, not IN: executemany cannot expand an IN list.
-    held = (
-        d.claimed_by == worker_id,
-        or_(d.state == DeliveryState.SENDING, d.state == DeliveryState.UNKNOWN),
-    )
-    for code, ids in sent.items():
-        conn.execute(
-            update(deliveries)
-            .where(d.id.in_(ids), *held)
-            .values(
-                state=DeliveryState.SENT,
-                attempts=d.attempts + 1,
-                last_code=code,
-                last_error=None,
-                next_attempt_at=None,
-                sent_at=now,
-                updated_at=now,
-            )
-        )
-    if others:
-        conn.execute(
-            update(deliveries)
-            .where(d.id == bindparam("b_id"), *held)
-            .values(
-                state=bindparam("b_state"),
-                attempts=d.attempts + 1,
-                last_code=bindparam("b_code"),
-                last_error=bindparam("b_error"),
-                next_attempt_at=bindparam("b_next"),
-                claimed_by=bindparam("b_claimed_by"),
-                updated_at=now,
-            ),
-            others,
-        )
+    """Write attempt outcomes in bulk (store/mail_queue.py), then act on the hard bounces."""
+    record_queue_outcomes(conn, DELIVERY_QUEUE, outcomes, worker_id=worker_id, now=now)
+    bounces = {
+        outcome.bounce_subscriber_id: outcome.bounce_email
+        for outcome in outcomes
+        if outcome.bounce_subscriber_id is not None and outcome.bounce_email
+    }
     if bounces:
         suppress_bounced(conn, bounces, now=now)
 
@@ -443,22 +341,6 @@ def suppress_bounced(conn: Connection, bounces: dict[int, str], /, *, now: datet
     suppress_new(
         conn, [email_hash(email) for email in bounces.values()], reason=BOUNCE_REASON, at=now
     )
-
-
-def release_claims(conn: Connection, ids: Sequence[int], /, *, worker_id: str) -> int:
-    """Give back claimed rows that were not sent (shutdown, paused edition)."""
-    if not ids:
-        return 0
-    result = conn.execute(
-        update(deliveries)
-        .where(
-            d.id.in_(list(ids)),
-            d.claimed_by == worker_id,
-            d.state.in_([DeliveryState.QUEUED, DeliveryState.DEFERRED]),
-        )
-        .values(claimed_by=None, claimed_at=None)
-    )
-    return result.rowcount
 
 
 def next_due(conn: Connection, /) -> datetime | None:
@@ -487,81 +369,3 @@ def active_subscriber_count(conn: Connection, /) -> int:
         .select_from(subscribers)
         .where(subscribers.c.status == SubscriberStatus.ACTIVE)
     ).scalar_one()
-
-
-# -- worker liveness ------------------------------------------------------------------------
-
-
-def register_worker(
-    conn: Connection, instance: str, /, *, host: str, pid: int, now: datetime
-) -> None:
-    record_heartbeat(conn, instance, role=WORKER_ROLE, host=host, pid=pid, started_at=now, now=now)
-
-
-def beat(conn: Connection, instance: str, /, *, host: str, pid: int, now: datetime) -> bool:
-    """Record that the worker is alive; False if its row was gone (it had been judged dead)."""
-    return record_heartbeat(
-        conn, instance, role=WORKER_ROLE, host=host, pid=pid, started_at=now, now=now
-    )
-
-
-def unregister_worker(conn: Connection, instance: str, /) -> None:
-    remove_heartbeat(conn, instance)
-
-
-def recover_dead_workers(
-    conn: Connection,
-    /,
-    *,
-    now: datetime,
-    stale_after: float,
-    host: str,
-    pid_alive: Callable[[int], bool],
-) -> Recovery:
-    """Close the books of workers that died: their ``sending`` rows → unknown, other claims released.
-
-    A worker is dead when its heartbeat is older than ``stale_after``, when it ran on
-    this host and its process is gone, or when rows carry its id but it has no
-    heartbeat at all. Its ``sending`` rows are exactly the messages it had on the wire
-    (at most one per connection); whether the relay took them cannot be known
-    (RFC 1047), so they are not resent automatically (design §4 "Delivery").
-    """
-    cutoff = now - timedelta(seconds=stale_after)
-    alive: set[str] = set()
-    dead: list[str] = []
-    for row in conn.execute(select(heartbeats).where(heartbeats.c.role == WORKER_ROLE)):
-        gone = row.host == host and not pid_alive(row.pid)
-        if row.seen_at < cutoff or gone:
-            dead.append(row.instance)
-        else:
-            alive.add(row.instance)
-    claimants = set(
-        conn.execute(
-            select(d.claimed_by)
-            .where(d.state.in_(list(OPEN_STATES)), d.claimed_by.is_not(None))
-            .distinct()
-        ).scalars()
-    )
-    orphans = sorted(claimants - alive)
-    recovery = Recovery(workers=sorted(set(orphans) | set(dead)))
-    if orphans:
-        recovery.unknown = conn.execute(
-            update(deliveries)
-            .where(d.state == DeliveryState.SENDING, d.claimed_by.in_(orphans))
-            .values(
-                state=DeliveryState.UNKNOWN,
-                last_error="in flight when its worker stopped; the relay may or may not have it",
-                updated_at=now,
-            )
-        ).rowcount
-        recovery.released = conn.execute(
-            update(deliveries)
-            .where(
-                d.state.in_([DeliveryState.QUEUED, DeliveryState.DEFERRED]),
-                d.claimed_by.in_(orphans),
-            )
-            .values(claimed_by=None, claimed_at=None)
-        ).rowcount
-    if dead:
-        conn.execute(heartbeats.delete().where(heartbeats.c.instance.in_(dead)))
-    return recovery

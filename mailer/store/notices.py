@@ -1,19 +1,33 @@
-"""The queue of transactional notice mails: enqueue, claim what is due, record the outcome."""
+"""The queue of transactional notice mails: enqueue, claim what is due, record outcomes and the ledger entry.
+
+Notices are claimed, sent and recorded by the delivery worker with the state machine
+of store/mail_queue.py, the same as digest deliveries; this module holds what is
+particular to them: enqueueing, claiming due notices, and the consent-ledger entry
+written once a notice was sent.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from mailer.models import ConsentKind, DeliveryState, email_hash
+from mailer.store.consent import record_event
+from mailer.store.mail_queue import NOTICE_QUEUE, Outcome
+from mailer.store.mail_queue import record_outcomes as record_queue_outcomes
 from mailer.store.tables import notices
 
-QUEUED = "queued"
-SENDING = "sending"
-DEFERRED = "deferred"
-SENT = "sent"
-FAILED = "failed"
+QUEUED = DeliveryState.QUEUED
+SENDING = DeliveryState.SENDING
+DEFERRED = DeliveryState.DEFERRED
+SENT = DeliveryState.SENT
+FAILED = DeliveryState.FAILED
+#: Sent or not, nobody can tell (in flight when its worker died): an end state, never resent.
+UNKNOWN = DeliveryState.UNKNOWN
 
 
 _INSERT_RETURNING_ID = insert(notices).returning(notices.c.id)
@@ -79,66 +93,98 @@ def has_unsent(conn: Connection, subscriber_id: int, kind: str, /) -> bool:
     )
 
 
-def claim_due(
-    conn: Connection, /, *, now: datetime, stale_before: datetime, limit: int
-) -> list[dict]:
-    """Mark up to ``limit`` due notices as sending and return them.
+@dataclass(frozen=True, slots=True)
+class ClaimedNotice:
+    """A notice a worker holds, with what building and sending it needs."""
 
-    A notice left in ``sending`` since before ``stale_before`` belonged to a process
-    that died; it is claimed again (a second copy of a notice harms less than none).
+    id: int
+    kind: str
+    subscriber_id: int | None
+    to_address: str
+    context: dict[str, Any]
+    #: The state it was claimed in (queued or deferred): a message given back unsent returns to it.
+    state: str
+    attempts: int
+    created_at: datetime
+
+
+def claim_notices(
+    conn: Connection, /, *, worker_id: str, limit: int, now: datetime
+) -> list[ClaimedNotice]:
+    """Claim up to ``limit`` due notices for a worker (state unchanged, ``claimed_by`` set).
+
+    From here on the notice follows the state machine of store/mail_queue.py, like a
+    delivery. On PostgreSQL a notice another worker is claiming right now is skipped.
     """
-    due = (notices.c.state.in_((QUEUED, DEFERRED)) & (notices.c.next_attempt_at <= now)) | (
-        (notices.c.state == SENDING) & (notices.c.claimed_at < stale_before)
-    )
-    ids = [
-        row[0]
-        for row in conn.execute(
-            select(notices.c.id)
-            .where(due)
-            .order_by(notices.c.next_attempt_at, notices.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+    query = (
+        select(notices)
+        .where(
+            notices.c.state.in_((QUEUED, DEFERRED)),
+            notices.c.next_attempt_at <= now,
+            notices.c.claimed_by.is_(None),
         )
-    ]
-    if not ids:
+        .order_by(notices.c.next_attempt_at, notices.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = conn.execute(query).mappings().all()
+    if not rows:
         return []
     conn.execute(
         update(notices)
-        .where(notices.c.id.in_(ids))
-        .values(state=SENDING, claimed_at=now, attempts=notices.c.attempts + 1)
+        .where(notices.c.id.in_([row["id"] for row in rows]))
+        .values(claimed_by=worker_id, claimed_at=now)
     )
-    rows = conn.execute(select(notices).where(notices.c.id.in_(ids)).order_by(notices.c.id))
-    return [dict(row) for row in rows.mappings()]
+    return [
+        ClaimedNotice(
+            id=row["id"],
+            kind=row["kind"],
+            subscriber_id=row["subscriber_id"],
+            to_address=row["to_address"] or "",
+            context=dict(row["context"] or {}),
+            state=row["state"],
+            attempts=row["attempts"],
+            created_at=row["created_at"],
+        )
+        for row in rows
+    ]
 
 
-def _in_flight(notice_id: int):
-    # Only the claimed row: an outcome must never land on a row queued since under the same id.
-    return (notices.c.id == notice_id) & (notices.c.state == SENDING)
+def record_outcomes(
+    conn: Connection,
+    outcomes: Sequence[Outcome],
+    /,
+    *,
+    sent: Sequence[ClaimedNotice],
+    worker_id: str,
+    now: datetime,
+) -> None:
+    """Write notice outcomes (store/mail_queue.py) and the ledger's "notice" entry of each sent one.
+
+    The ledger records that the subscriber was told (정보통신망법 제50조⑦), only now
+    that the relay took the mail (style rule 7).
+    """
+    record_queue_outcomes(conn, NOTICE_QUEUE, outcomes, worker_id=worker_id, now=now)
+    for notice in sent:
+        record_event(
+            conn,
+            ConsentKind.NOTICE.value,
+            subscriber_id=notice.subscriber_id,
+            email_hash=email_hash(notice.to_address),
+            at=now,
+            source="mail",
+            detail={"notice": notice.kind},
+        )
 
 
-def mark_sent(conn: Connection, notice_id: int, /, *, at: datetime) -> None:
-    """Sent: the address is dropped from the queue row, it is no longer needed (제21조)."""
-    conn.execute(
-        update(notices)
-        .where(_in_flight(notice_id))
-        .values(state=SENT, sent_at=at, to_address=None, last_error=None)
-    )
-
-
-def mark_deferred(conn: Connection, notice_id: int, /, *, retry_at: datetime, error: str) -> None:
-    conn.execute(
-        update(notices)
-        .where(_in_flight(notice_id))
-        .values(state=DEFERRED, next_attempt_at=retry_at, last_error=error[:2000])
-    )
-
-
-def mark_failed(conn: Connection, notice_id: int, /, *, error: str) -> None:
-    conn.execute(
-        update(notices)
-        .where(_in_flight(notice_id))
-        .values(state=FAILED, to_address=None, last_error=error[:2000])
-    )
+def next_due(conn: Connection, /) -> datetime | None:
+    """When the earliest unclaimed notice waiting for a (first or next) attempt is due."""
+    return conn.execute(
+        select(func.min(notices.c.next_attempt_at)).where(
+            notices.c.state.in_((QUEUED, DEFERRED)), notices.c.claimed_by.is_(None)
+        )
+    ).scalar()
 
 
 def drop_for_subscriber(conn: Connection, subscriber_id: int, /) -> None:
@@ -151,9 +197,11 @@ def drop_for_subscriber(conn: Connection, subscriber_id: int, /) -> None:
 
 
 def forget_finished_before(conn: Connection, before: datetime, /) -> int:
-    """Housekeeping: sent or failed notices older than ``before`` go."""
+    """Housekeeping: notices in an end state (sent, failed, unknown) older than ``before`` go."""
     return conn.execute(
-        delete(notices).where(notices.c.state.in_((SENT, FAILED)) & (notices.c.created_at < before))
+        delete(notices).where(
+            notices.c.state.in_((SENT, FAILED, UNKNOWN)) & (notices.c.created_at < before)
+        )
     ).rowcount
 
 

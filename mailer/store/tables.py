@@ -192,10 +192,15 @@ notices = Table(
     ),
     Column("to_address", String(320)),
     Column("context", JSON, nullable=False, default=dict),
+    # The delivery worker's state machine, as for deliveries (store/mail_queue.py).
     Column("state", String(20), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     _ts("next_attempt_at", nullable=False),
+    # The worker holding the notice: its recovery makes a dead worker's in-flight notices
+    # unknown, like its deliveries (migration 0007).
+    Column("claimed_by", String(100)),
     _ts("claimed_at"),
+    Column("last_code", Integer),
     Column("last_error", Text),
     _ts("created_at", nullable=False),
     _ts("sent_at"),

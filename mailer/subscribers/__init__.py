@@ -36,6 +36,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         # re-confirmation and notices
         "send_due_reconfirmations": "reconfirm",
         "deliver_notices": "notices",
+        "build_notice": "notices",
         # reading
         "export_table": "listing",
         "iter_subscribers": "listing",

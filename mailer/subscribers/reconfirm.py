@@ -6,15 +6,11 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mailer.models import (
-    NoticeKind,
-)
+from mailer.models import NoticeKind
 from mailer.store import notices as notice_store
 from mailer.store import subscribers as store
 from mailer.subscribers.notices import deliver_notices
-from mailer.subscribers.tokens import (
-    utcnow,
-)
+from mailer.subscribers.tokens import utcnow
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
@@ -31,7 +27,7 @@ async def send_due_reconfirmations(ctx: AppContext, /, *, now: datetime | None =
 
     Returns how many re-confirmation notices were queued by this call. The next due
     date advances in the same transaction, so two schedulers never queue one twice;
-    a notice the relay refuses now stays queued and is retried.
+    a notice the relay refuses now stays queued and a delivery worker retries it.
     """
     now = now or utcnow()
     queued = await ctx.database.run(_queue_reconfirmations, ctx, now)

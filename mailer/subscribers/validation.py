@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 from mailer.errors import InvalidSubscriberInput
-from mailer.mail.compose import smtp_address as smtp_address  # the wire form lives with SMTP
+from mailer.mail import smtp_address as smtp_address  # the wire form lives with SMTP
 from mailer.models import normalise_email
 
 #: RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets.

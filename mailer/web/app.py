@@ -1,8 +1,9 @@
-"""Build the FastAPI application for one AppContext: health, home page and the routers."""
+"""Build the FastAPI application for one AppContext: health, home page, the routers, and the process's delivery worker."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
@@ -14,19 +15,9 @@ from mailer.web import archive, outbox, signup, unsubscribe
 from mailer.web.deps import Context, Templates, page_templates
 from mailer.web.forms import Csrf
 from mailer.web.health import health
-from mailer.web.notice_runner import NoticeRunner
 from mailer.web.pages import PublicPages
 
-
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The notice runner lives exactly as long as the app serves."""
-    runner: NoticeRunner = app.state.notice_runner
-    runner.start()
-    try:
-        yield
-    finally:
-        await runner.stop()
+log = logging.getLogger("mailer.serve")
 
 
 router = APIRouter()
@@ -52,19 +43,54 @@ def home(request: Request, context: Context, templates: Templates) -> HTMLRespon
     )
 
 
-def create_app(context: AppContext) -> FastAPI:
-    """The app and, on its ``state``, the services its handlers ask for (see ``web.deps``)."""
-    settings = context.settings
+def create_app(context: AppContext, *, worker: bool = True) -> FastAPI:
+    """The app; with ``worker`` its lifespan runs a delivery worker (digests and notices) in this process.
+
+    ``mailer serve --no-worker`` passes ``worker=False``: mail then waits for a
+    ``mailer worker`` process.
+    """
     app = FastAPI(
-        title="mailer", version=__version__, docs_url=None, redoc_url=None, lifespan=_lifespan
+        title="mailer",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_delivery_worker(context) if worker else None,
     )
+    settings = context.settings
     app.state.context = context
     # One template environment for every router (its loader caches compiled templates).
     app.state.pages = templates = page_templates(settings)
     app.state.csrf = csrf = Csrf(settings.secret(), secure=settings.base_url.startswith("https://"))
     app.state.public_pages = PublicPages(settings, templates, csrf)
-    app.state.notice_runner = NoticeRunner(context)
     app.include_router(router)
     for module in (archive, outbox, signup, unsubscribe):
         app.include_router(module.router)
     return app
+
+
+def _delivery_worker(context: AppContext):
+    """A lifespan that runs the delivery worker while the app serves, and stops it cleanly.
+
+    Stopping finishes the messages on the wire and gives back the rest, so the
+    built-in outbox (stopped after the server) receives everything sent.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        from mailer.delivery import run_worker
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(context, stop=stop), name="delivery-worker")
+        task.add_done_callback(_report_worker_end)
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return lifespan
+
+
+def _report_worker_end(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the delivery worker stopped", exc_info=task.exception())

@@ -12,9 +12,8 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
 from mailer.config import Settings
-from mailer.context import AppContext
+from mailer.context import AppContext, MailBell
 from mailer.web.forms import Csrf
-from mailer.web.notice_runner import NoticeRunner
 
 
 def page_templates(settings: Settings) -> Jinja2Templates:
@@ -32,9 +31,15 @@ def pages(request: Request) -> Jinja2Templates:
     return request.app.state.pages
 
 
-def notice_runner(request: Request) -> NoticeRunner:
-    """FastAPI dependency: this process's notice sender, to wake after a committed change."""
-    return request.app.state.notice_runner
+def mail_bell(request: Request) -> MailBell:
+    """FastAPI dependency: rung after a commit that queued a notice mail.
+
+    The HTTP answer never waits for SMTP: the delivery worker this app runs (its
+    lifespan, see ``web.app``) claims the notice at once instead of at its next poll.
+    With ``mailer serve --no-worker`` nobody listens here, and a ``mailer worker``
+    process finds the notice at its next poll.
+    """
+    return request.app.state.context.mail_bell
 
 
 def csrf_guard(request: Request) -> Csrf:
@@ -44,5 +49,5 @@ def csrf_guard(request: Request) -> Csrf:
 
 Context = Annotated[AppContext, Depends(app_context)]
 Templates = Annotated[Jinja2Templates, Depends(pages)]
-Runner = Annotated[NoticeRunner, Depends(notice_runner)]
+Bell = Annotated[MailBell, Depends(mail_bell)]
 CsrfGuard = Annotated[Csrf, Depends(csrf_guard)]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from mailer.context import AppContext
-from mailer.mail.outbox import list_outbox
+from mailer.mail import list_outbox
 from mailer.web.deps import Context, Templates
 
 router = APIRouter()

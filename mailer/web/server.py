@@ -1,4 +1,8 @@
-"""Run the web app under uvicorn, with the scheduler, a send worker and (without a relay) the built-in outbox."""
+"""Run the web app under uvicorn, with the scheduler, a delivery worker and (without a relay) the built-in outbox.
+
+The delivery worker (digests and notices) runs in the app's lifespan (mailer.web.app),
+so it stops before the outbox does.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,8 @@ import uvicorn
 
 from mailer.bootstrap import require_database
 from mailer.context import AppContext
-from mailer.delivery.worker import run_worker
 from mailer.errors import StoreError
-from mailer.mail.outbox import Outbox, start_outbox
+from mailer.mail import Outbox, start_outbox
 from mailer.web.app import create_app
 
 log = logging.getLogger("mailer.serve")
@@ -35,34 +38,26 @@ async def serve_forever(
             "built-in outbox on 127.0.0.1:%s stores mail in %s", outbox.port, outbox.directory
         )
     config = uvicorn.Config(
-        create_app(context), host=host, port=port, log_level=settings.log_level, lifespan="on"
+        create_app(context, worker=worker),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     scheduling = _SchedulerWhenReady(context) if scheduler else None
-    stop_worker = asyncio.Event()
-    worker_task: asyncio.Task | None = None
     with _graceful_signals(server):
         try:
             if scheduling is not None:
                 await scheduling.begin()
-            if worker:
-                worker_task = asyncio.create_task(run_worker(context, stop=stop_worker))
-                worker_task.add_done_callback(_report_worker_end)
+            # The app's lifespan runs the delivery worker; it has finished the messages
+            # in flight when serve() returns, before the outbox goes away.
             await server.serve()
         finally:
             if scheduling is not None:
                 await scheduling.end()
-            # The worker finishes the messages in flight before the outbox goes away.
-            stop_worker.set()
-            if worker_task is not None:
-                await asyncio.gather(worker_task, return_exceptions=True)
             if outbox is not None:
                 await outbox.stop()
-
-
-def _report_worker_end(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("the send worker stopped", exc_info=task.exception())
 
 
 @contextlib.contextmanager

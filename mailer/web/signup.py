@@ -2,7 +2,7 @@
 
 Database work never runs on the event loop: ``context.database`` hands it to the
 context's database thread (SQLite) or the thread pool (PostgreSQL); notice mails are
-sent by the notice runner after the answer, never inside the request.
+sent by the delivery worker after the answer (``deps.mail_bell`` wakes it), never inside the request.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from mailer import subscribers
 from mailer.context import AppContext
 from mailer.errors import InvalidInputError, InvalidSubscriberInput, SignupThrottled
 from mailer.subscribers import ConfirmResult, ConfirmState
-from mailer.web.deps import Context, CsrfGuard, Runner
+from mailer.web.deps import Bell, Context, CsrfGuard
 from mailer.web.forms import field
 from mailer.web.i18n import choose_language
 from mailer.web.pages import Pages, PublicPages, SubmittedForm, client_ip, user_agent
@@ -70,7 +70,7 @@ async def subscribe_submit(
     context: Context,
     pages: Pages,
     csrf: CsrfGuard,
-    runner: Runner,
+    bell: Bell,
     form: SubmittedForm,
 ) -> Response:
     if form is None:
@@ -118,7 +118,7 @@ async def subscribe_submit(
             notice="consent_changed",
             status=400,
         )
-    runner.wake()
+    bell.ring()
     return pages.render(request, "sent.html", lang)
 
 
@@ -159,7 +159,7 @@ async def confirm_submit(
     context: Context,
     pages: Pages,
     csrf: CsrfGuard,
-    runner: Runner,
+    bell: Bell,
     form: SubmittedForm,
 ) -> Response:
     lang = choose_language(request, field(form, "lang") if form else None)
@@ -183,5 +183,5 @@ async def confirm_submit(
         user_agent=user_agent(request),
     )
     if result.state is ConfirmState.CONFIRMED:
-        runner.wake()
+        bell.ring()
     return _confirm_outcome_page(pages, request, lang, result)

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from mailer import subscribers
 from mailer.errors import InvalidSubscriberInput, NotFoundError
-from mailer.web.deps import Context, CsrfGuard, Runner
+from mailer.web.deps import Bell, Context, CsrfGuard
 from mailer.web.forms import field
 from mailer.web.i18n import choose_language
 from mailer.web.pages import (
@@ -51,7 +51,7 @@ async def unsubscribe_one_click(
     token: str,
     context: Context,
     pages: Pages,
-    runner: Runner,
+    bell: Bell,
     form: SubmittedForm,
 ) -> Response:
     """RFC 8058 §3.2: body ``List-Unsubscribe=One-Click``, no cookie, no CSRF; 200, never a redirect."""
@@ -68,7 +68,7 @@ async def unsubscribe_one_click(
         user_agent=user_agent(request),
     )
     if changed:
-        runner.wake()
+        bell.ring()
     return pages.render(request, "unsubscribed.html", lang)
 
 
@@ -134,7 +134,7 @@ async def preferences_action(
     context: Context,
     pages: Pages,
     csrf: CsrfGuard,
-    runner: Runner,
+    bell: Bell,
     form: SubmittedForm,
 ) -> Response:
     if form is None:
@@ -183,7 +183,7 @@ async def preferences_action(
                 ip=ip,
                 user_agent=agent,
             )
-            runner.wake()
+            bell.ring()
             return pages.render(request, "unsubscribed.html", lang)
         try:
             await context.database.run(
@@ -196,7 +196,7 @@ async def preferences_action(
         except InvalidSubscriberInput as exc:
             errors = pages.problem_texts(lang, exc.problems)
             return _preferences_page(pages, request, lang, row, errors=errors, status=400)
-        runner.wake()
+        bell.ring()
         return pages.message(request, lang, "title_erased", "erased_body", status=200)
     except NotFoundError:
         return pages.not_found(request, lang)

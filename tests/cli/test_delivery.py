@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from mailer.bootstrap import build_context
+from mailer.store import notices as notice_store
 from mailer.store.tables import editions
 from mailer.web.app import create_app
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows, edition_row
@@ -103,6 +104,21 @@ def test_unknowns_are_reported_and_resent_on_request(tmp_path, ctx, relay_env, s
     assert received(smtp_server)["reader3@example.kr"] == 2  # resent on purpose
     nothing = run_cli("digest", "resend-unknown", "2", env=relay_env, cwd=tmp_path)
     assert "no delivery with an unknown outcome" in nothing.stdout
+
+
+def test_worker_sends_queued_notices_with_the_digests(tmp_path, ctx, relay_env, smtp_server):
+    add_subscribers(ctx.engine, 3)
+    edition_id = add_edition(ctx.engine, number=3)
+    assert run_cli("digest", "send", "--edition", "3", env=relay_env, cwd=tmp_path).returncode == 0
+    with ctx.engine.begin() as conn:
+        notice_store.enqueue(conn, "erasure", to_address="gone@example.kr", now=datetime.now(UTC))
+
+    worker = run_cli("worker", "--until-idle", env=relay_env, cwd=tmp_path)
+
+    assert worker.returncode == 0, worker.stderr
+    assert "sent 3," in worker.stdout and "notice mails: sent 1," in worker.stdout
+    assert received(smtp_server)["gone@example.kr"] == 1
+    assert edition_row(ctx.engine, edition_id)["state"] == "sent"
 
 
 def test_paused_edition_exits_1_with_the_reason_and_resumes(tmp_path, ctx, relay_env, smtp_server):

@@ -9,49 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select, update
 
-from mailer.bootstrap import build_context
-from mailer.delivery import worker as send
+from mailer import delivery as send
 from mailer.errors import InvalidInputError, NotFoundError
-from mailer.mail.pool import TokenBucket
-from mailer.models import new_subscriber_token
+from mailer.mail import TokenBucket
+from mailer.models import email_hash, new_subscriber_token
 from mailer.store import deliveries as store
 from mailer.store.tables import deliveries, heartbeats, subscribers, suppressions
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows, edition_row
-
-
-@pytest.fixture
-def make_ctx(make_settings, database_url, smtp_server):
-    """An AppContext sending to the test relay, with fast retries; delivery settings as keywords."""
-    made = []
-
-    def build(connections: int = 2, smtp: dict | None = None, **delivery):
-        options = {
-            "backoff_base": 0.05,
-            "backoff_max": 0.1,
-            "poll_seconds": 0.2,
-            "batch_size": 5,
-            "pause_window": 1000,
-            **delivery,
-        }
-        settings = make_settings(
-            database_url=database_url,
-            base_url="https://news.example.or.kr",
-            smtp={
-                "host": smtp_server.host,
-                "port": smtp_server.port,
-                "connections": connections,
-                "timeout": 5,
-                **(smtp or {}),
-            },
-            delivery=options,
-        )
-        ctx = build_context(settings)
-        made.append(ctx)
-        return ctx
-
-    yield build
-    for ctx in made:
-        ctx.close()
 
 
 @pytest.fixture
@@ -75,7 +39,7 @@ async def deliver(ctx, **kwargs) -> send.WorkerSummary:
 
 
 def test_queue_inserts_one_delivery_per_active_subscriber_once(ctx, monkeypatch):
-    monkeypatch.setattr(send, "QUEUE_BATCH", 7)  # several keyset batches
+    monkeypatch.setattr("mailer.delivery.queue.QUEUE_BATCH", 7)  # several keyset batches
     active = add_subscribers(ctx.engine, 20)
     add_subscribers(ctx.engine, 3, status="pending", prefix="pending")
     add_subscribers(ctx.engine, 2, status="unsubscribed", prefix="gone")
@@ -183,7 +147,7 @@ async def test_hard_bounce_fails_and_suppresses_the_address(ctx, smtp_server):
         suppressed = set(conn.execute(select(suppressions.c.email_hash)).scalars())
     # 550 (unknown mailbox) suppresses; 552 (mailbox full) is permanent for this mail only.
     assert status[ids[1]] == "bounced" and status[ids[2]] == "active"
-    assert suppressed == {store.email_hash("reader1@example.kr")}
+    assert suppressed == {email_hash("reader1@example.kr")}
     # The next edition leaves the bounced address out.
     next_edition = add_edition(ctx.engine, number=2)
     assert send.queue_edition(ctx, next_edition) == 2
@@ -220,7 +184,7 @@ async def test_suppressed_subscribers_are_skipped_at_send_time(ctx, smtp_server)
         )
         conn.execute(
             insert(suppressions).values(
-                email_hash=store.email_hash(" Reader3@Example.kr "),
+                email_hash=email_hash(" Reader3@Example.kr "),
                 reason="erased",
                 at=datetime.now(UTC),
             )
@@ -405,7 +369,7 @@ def test_recovery_marks_only_a_dead_workers_in_flight_rows_unknown(ctx):
     edition_id = add_edition(ctx.engine)
     send.queue_edition(ctx, edition_id)
     now = datetime.now(UTC)
-    host = send._host()
+    host = send.new_worker_id().split(":")[0]
     dead_here = f"{host}:999999999:dead"  # no such process on this host
     stale_elsewhere = "elsewhere:123:stale"
     alive_elsewhere = "elsewhere:456:alive"

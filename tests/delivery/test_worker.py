@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
+from mailer import delivery as send
 from mailer.bootstrap import build_context
-from mailer.delivery import worker as send
-from mailer.store.tables import deliveries, heartbeats
+from mailer.store import notices as notice_store
+from mailer.store.tables import deliveries, heartbeats, notices
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows, edition_row
 from tests.helpers import cli_env, run_cli, start_cli, stop
 
@@ -130,3 +133,44 @@ def test_three_workers_on_postgresql_share_an_edition(tmp_path, ctx, worker_env,
     with ctx.engine.connect() as conn:
         assert conn.execute(select(heartbeats)).all() == []  # clean stops leave the registry
         assert conn.execute(select(deliveries.c.id).where(deliveries.c.state != "sent")).all() == []
+
+
+def test_a_notice_in_flight_at_sigkill_becomes_unknown_and_is_never_sent_twice(
+    tmp_path, ctx, worker_env, smtp_server
+):
+    address = "gone@example.kr"
+    with ctx.engine.begin() as conn:
+        notice_id = notice_store.enqueue(conn, "erasure", to_address=address, now=datetime.now(UTC))
+    in_data, release = threading.Event(), threading.Event()
+
+    def hold_the_reply(recipient: str) -> bool:
+        # Called by the relay once the whole message has arrived, before it answers:
+        # the notice is on the wire and its fate unknown to the worker (RFC 1047).
+        if recipient == address and not in_data.is_set():
+            in_data.set()
+            release.wait(30)
+        return False  # then accept it normally
+
+    smtp_server.fail("DATA", 451, when=hold_the_reply)
+    worker = start_cli("worker", env=worker_env, cwd=tmp_path)
+    try:
+        assert in_data.wait(60), "the notice never reached DATA"
+        with ctx.engine.connect() as conn:
+            state = conn.execute(select(notices.c.state).where(notices.c.id == notice_id))
+            assert state.scalar_one() == "sending"
+        worker.kill()  # SIGKILL: no chance to close its books
+        worker.wait()
+    finally:
+        release.set()
+        worker.stdout.close()
+
+    restarted = run_cli("worker", "--until-idle", env=worker_env, cwd=tmp_path)
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert "1 notice mails of a stopped worker were marked unknown" in restarted.stdout
+
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(notices).where(notices.c.id == notice_id)).mappings().one()
+    assert row["state"] == "unknown" and row["to_address"] is None
+    assert "in flight" in row["last_error"]
+    # The relay did get it (it answered 250 to a dead worker); nobody sent it again.
+    assert received(smtp_server)[address] == 1

@@ -14,8 +14,7 @@ import dkim
 import pytest
 
 from mailer.errors import ConfigError, DeliveryError
-from mailer.mail.compose import compose, message_bytes
-from mailer.mail.prepared import Recipient, personalise, prepare_edition, qp_encode
+from mailer.mail import Recipient, compose, message_bytes, personalise, prepare_edition, qp_encode
 from tests.delivery_data import EMAIL, HTML, NAME, PREFERENCES, TEXT, UNSUBSCRIBE
 
 BASE_URL = "https://news.example.or.kr"

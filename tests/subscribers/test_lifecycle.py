@@ -406,25 +406,29 @@ async def test_a_notice_that_cannot_be_built_fails_alone(
         ctx.close()
 
 
-async def test_a_notice_never_finished_is_failed_once_its_retry_time_is_up(ctx, smtp_server):
+async def test_a_notice_in_flight_when_its_worker_died_becomes_unknown_and_is_not_resent(
+    ctx, smtp_server
+):
     sign_up(ctx)
-    # A round that claimed it and never recorded an outcome (the process died).
+    # A worker marked it sending and died (no heartbeat): the relay may or may not have it.
     with ctx.engine.begin() as conn:
-        conn.execute(update(notices).values(state="sending", claimed_at=T0, attempts=1))
-    retry_for = timedelta(seconds=ctx.settings.subscriptions.notice_retry_for)
-    assert await subscriptions.deliver_notices(ctx, now=T0 + retry_for + timedelta(hours=1)) == 0
+        conn.execute(update(notices).values(state="sending", claimed_by="gone:1:x", claimed_at=T0))
+    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 0
     [notice] = rows(ctx, notices)
-    assert notice["state"] == "failed" and "gave up after 1 attempts" in notice["last_error"]
+    assert notice["state"] == "unknown" and "in flight" in notice["last_error"]
     assert notice["to_address"] is None and smtp_server.messages == []
+    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(days=1)) == 0
+    assert smtp_server.messages == [], "an unknown notice is never sent again automatically"
 
 
-async def test_a_stale_claim_within_the_retry_time_is_retried(ctx, smtp_server):
+async def test_a_notice_a_dead_worker_claimed_but_never_started_is_sent(ctx, smtp_server):
     sign_up(ctx)
     with ctx.engine.begin() as conn:
-        conn.execute(update(notices).values(state="sending", claimed_at=T0, attempts=1))
+        conn.execute(update(notices).values(claimed_by="gone:1:x", claimed_at=T0))
     assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
     [notice] = rows(ctx, notices)
-    assert notice["state"] == "sent" and notice["attempts"] == 2
+    assert notice["state"] == "sent" and notice["attempts"] == 1
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["reader@example.kr"]]
 
 
 async def test_notices_are_dkim_signed_over_list_unsubscribe(

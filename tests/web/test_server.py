@@ -12,8 +12,7 @@ import pytest
 
 from mailer.config import load_settings
 from mailer.errors import MailerError
-from mailer.mail.compose import send_message
-from mailer.mail.outbox import Outbox, list_outbox, start_outbox
+from mailer.mail import Outbox, list_outbox, send_message, start_outbox
 from tests.helpers import cli_env, pause_schedules, run_cli, start_serve, stop, wait_for_http
 
 

@@ -7,52 +7,13 @@ newcomer sees in ``var/outbox/`` went through exactly what production uses.
 from __future__ import annotations
 
 import ssl
-from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
-from email.utils import format_datetime, formataddr, make_msgid
 
 import aiosmtplib
-from email_validator import EmailNotValidError, validate_email
 
-from mailer.config import ComplianceSettings, SmtpSettings
+from mailer.config import SmtpSettings
 from mailer.errors import DeliveryError, TransportError
-
-
-def compose(
-    compliance: ComplianceSettings,
-    /,
-    *,
-    to: str,
-    subject: str,
-    text: str,
-    html: str | None = None,
-    message_id: str | None = None,
-    date: datetime | None = None,
-    headers: dict[str, str] | None = None,
-) -> EmailMessage:
-    """Build a message from the service's sender identity: text part, optional HTML alternative.
-
-    Header values go through EmailMessage, which encodes Korean (RFC 2047) and raises
-    ValueError on CR/LF — the first defence against header injection. Bodies use
-    quoted-printable so that no relay needs to re-encode them (8BITMIME is not assumed).
-    """
-    message = EmailMessage()
-    message["From"] = formataddr((compliance.sender_name, compliance.from_address))
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = (
-        format_datetime(date) if date else format_datetime(datetime.now().astimezone())
-    )
-    domain = compliance.from_address.rpartition("@")[2] or "localhost"
-    message["Message-ID"] = message_id or make_msgid(domain=domain)
-    for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(text, cte="quoted-printable")
-    if html is not None:
-        message.add_alternative(html, subtype="html", cte="quoted-printable")
-    return message
+from mailer.mail.message import message_bytes, needs_smtputf8
 
 
 def relay_address(smtp: SmtpSettings) -> tuple[str, int]:
@@ -86,6 +47,11 @@ async def open_connection(smtp: SmtpSettings) -> aiosmtplib.SMTP:
     except (aiosmtplib.SMTPException, OSError) as exc:
         client.close()
         raise TransportError(f"cannot connect to relay {host}:{port}: {exc}") from exc
+    except BaseException:
+        # Cancelled (a stopping worker gives back a message still waiting for its
+        # connection): close the half-open socket rather than leak it.
+        client.close()
+        raise
     return client
 
 
@@ -120,30 +86,6 @@ async def send_bytes(
     except Exception as exc:  # noqa: BLE001 — classify re-raises what it does not know
         raise classify(exc) from exc
     return reply
-
-
-def smtp_address(address: str) -> str:
-    """The form to put on the wire: ASCII (punycode, RFC 5890) domain when the local part allows it.
-
-    A relay without SMTPUTF8 (RFC 6531) can still deliver to an IDN domain this way;
-    only a non-ASCII local part truly needs the extension.
-    """
-    if address.isascii():
-        return address
-    try:
-        validated = validate_email(address, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError:
-        return address
-    return validated.ascii_email or validated.normalized
-
-
-def needs_smtputf8(*addresses: str) -> bool:
-    return any(not address.isascii() for address in addresses)
-
-
-def message_bytes(message: EmailMessage, /, *, utf8: bool = False) -> bytes:
-    """Serialise with CRLF line ends and folded headers, as SMTP wants it."""
-    return message.as_bytes(policy=SMTPUTF8_POLICY if utf8 else SMTP_POLICY)
 
 
 async def send_message(smtp: SmtpSettings, message: EmailMessage, /) -> str:
