@@ -28,6 +28,8 @@ RUNGS = {
     "mailer.models": LEAF,
     "mailer.context": LEAF,
     "mailer.exports": LEAF,
+    "mailer.retry": LEAF,
+    "mailer.shorten": LEAF,
     # adapters: Jinja2, MIME + SMTP, SQLAlchemy, and the HTTP/feedparser half of feeds
     "mailer.render": ADAPTER,
     "mailer.mail": ADAPTER,

@@ -23,7 +23,8 @@ import feedparser
 
 from mailer.errors import FeedError
 from mailer.feeds.encoding import declare_encoding
-from mailer.feeds.sanitize import clean_summary, clean_title, shorten
+from mailer.feeds.sanitize import clean_summary, clean_title
+from mailer.shorten import shorten
 
 
 @dataclass(frozen=True, slots=True)

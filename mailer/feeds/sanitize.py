@@ -15,6 +15,8 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from mailer.shorten import shorten
+
 #: Formatting a digest may keep from a feed summary; images are left out on purpose
 #: (remote images in mail are tracking pixels and break the layout).
 SUMMARY_TAGS = frozenset(
@@ -93,14 +95,3 @@ def clean_summary(fragment: str | None, *, base_url: str) -> tuple[str, str]:
         text = shorten(text, SHORT_SUMMARY_TEXT)
         return html.escape(text, quote=False), text
     return cleaned, text
-
-
-def shorten(text: str, limit: int) -> str:
-    """Cut ``text`` at a word boundary near ``limit`` characters and add an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    space = cut.rfind(" ")
-    if space > limit * 0.6:
-        cut = cut[:space]
-    return cut.rstrip(" ,.;:·") + "…"

@@ -14,6 +14,8 @@ import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from mailer.shorten import shorten
+
 _WEEKDAYS_KO = "월화수목금토일"
 
 # --- dates ------------------------------------------------------------------------------
@@ -137,10 +139,4 @@ def plain_summary(summary: str, /, *, limit: int) -> str:
     text = " ".join(html_lib.unescape(text).split())
     if limit <= 0:
         return ""
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    space = cut.rfind(" ")
-    if space > limit * 0.6:
-        cut = cut[:space]
-    return cut.rstrip(" ,.;:·-") + "…"
+    return shorten(text, limit)
