@@ -51,14 +51,14 @@ async def poll_feeds(
 
     # Off the event loop: on SQLite a reader may wait for another process's write lock,
     # and `mailer serve` shares this loop with the web app and the send worker.
-    due, outlets = await asyncio.to_thread(read_due)
+    due, outlets = await ctx.database.run(read_due)
     if not due:
         return []
     settings = ctx.settings
     async with (
         make_client(settings.feeds) as client,
         parser(processes=settings.feeds.parse_processes, jobs=len(due)) as parse,
-        GroupCommit(ctx.engine) as writer,
+        GroupCommit(ctx.engine, ctx.database) as writer,
     ):
         poller = _FeedPoller(
             settings, client=client, parse=parse, writer=writer, now=now, outlets=outlets

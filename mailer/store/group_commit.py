@@ -2,7 +2,8 @@
 
 Polling two hundred feeds produces two hundred small writes. Each is a function
 of a connection; :class:`GroupCommit` runs whatever has queued up in one
-transaction on a worker thread (the event loop never waits on the database), so
+transaction through the process's database runner (``store.offloop``: the event loop
+never waits on the database, and on SQLite this process's writers queue in order), so
 a burst costs one commit instead of hundreds. Each write is all-or-nothing on its
 own: if a batch fails, its writes are retried one transaction each, and only the
 write that fails again reports the error.
@@ -17,6 +18,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from mailer.store.offloop import DatabaseRunner
+
 T = TypeVar("T")
 Write = Callable[[Connection], Any]
 
@@ -25,10 +28,11 @@ MAX_BATCH = 50
 
 
 class GroupCommit:
-    """Use as ``async with GroupCommit(engine) as writer: await writer.run(work)``."""
+    """Use as ``async with GroupCommit(engine, runner) as writer: await writer.run(work)``."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, runner: DatabaseRunner, /) -> None:
         self.engine = engine
+        self._runner = runner
         self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
 
@@ -54,7 +58,7 @@ class GroupCommit:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                outcomes = await asyncio.to_thread(self._write, [work for work, _ in batch])
+                outcomes = await self._runner.run(self._write, [work for work, _ in batch])
             except Exception as exc:  # the thread itself failed: fail this batch, keep serving
                 outcomes = [(False, exc)] * len(batch)
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):

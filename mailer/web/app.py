@@ -24,13 +24,13 @@ router = APIRouter()
 
 
 @router.get("/healthz")
-def healthz(context: Context) -> JSONResponse:
+async def healthz(context: Context) -> JSONResponse:
     """Liveness and readiness: the database answers and its schema is current.
 
     status is "error" (503) when the database is unusable, and "degraded" (still 200)
     when no scheduler is alive: see ``mailer.web.health``.
     """
-    state = health(context)
+    state = await context.database.run(health, context)
     body = {"status": state.status, "version": __version__, "checks": state.checks}
     return JSONResponse(body, status_code=503 if state.status == "error" else 200)
 

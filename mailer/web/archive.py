@@ -1,7 +1,7 @@
 """Public archive pages (/archive, /archive/{number}) and seminar calendar files (/seminar/{id}.ics).
 
-The pages show what the digest's archive use case hands over; this module only
-chooses the answer: the page, a 404 page for a missing edition or session, a plain
+The pages show what the digest's archive use case hands over (its database reads run
+through ``context.database``, never on the event loop); this module only chooses the answer: the page, a 404 page for a missing edition or session, a plain
 503 when the seminar file is broken (its detail goes to the log, for staff).
 """
 
@@ -50,7 +50,7 @@ def _missing(
 
 
 @router.get("/archive", response_class=HTMLResponse)
-def archive_index(request: Request, context: Context, templates: Templates) -> HTMLResponse:
+async def archive_index(request: Request, context: Context, templates: Templates) -> HTMLResponse:
     """Sent editions, newest first."""
     items = [
         {
@@ -59,7 +59,7 @@ def archive_index(request: Request, context: Context, templates: Templates) -> H
             "date": item.date,
             "story_count": item.story_count,
         }
-        for item in archive_items(context)
+        for item in await context.database.run(archive_items, context)
     ]
     return templates.TemplateResponse(
         request,
@@ -69,11 +69,11 @@ def archive_index(request: Request, context: Context, templates: Templates) -> H
 
 
 @router.get("/archive/{number}", response_class=HTMLResponse)
-def archive_edition(
+async def archive_edition(
     number: int, request: Request, context: Context, templates: Templates
 ) -> HTMLResponse:
     """One edition in the look of the mail."""
-    page = public_edition_html(context, number)
+    page = await context.database.run(public_edition_html, context, number)
     if page is None:
         return _missing(
             request,
@@ -86,12 +86,12 @@ def archive_edition(
 
 
 @router.get("/seminar/{session_id}.ics")
-def seminar_calendar_file(
+async def seminar_calendar_file(
     session_id: str, request: Request, context: Context, templates: Templates
 ) -> Response:
     """An RFC 5545 calendar file with one seminar session (Asia/Seoul)."""
     try:
-        calendar = seminar_calendar(context, session_id)
+        calendar = await context.database.run(seminar_calendar, context, session_id)
     except NotFoundError:
         return _missing(
             request,

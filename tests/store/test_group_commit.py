@@ -28,7 +28,7 @@ def count(context):
 
 
 async def test_concurrent_writes_all_land(context):
-    async with GroupCommit(context.engine) as writer:
+    async with GroupCommit(context.engine, context.database) as writer:
         results = await asyncio.gather(
             *(writer.run(add(f"https://f{i}.example/rss")) for i in range(30))
         )
@@ -43,7 +43,7 @@ async def test_a_failing_write_fails_alone(context):
         )
         raise RuntimeError("this write is broken")
 
-    async with GroupCommit(context.engine) as writer:
+    async with GroupCommit(context.engine, context.database) as writer:
         outcomes = await asyncio.gather(
             writer.run(add("https://a.example/rss")),
             writer.run(broken),
@@ -59,7 +59,7 @@ async def test_a_failing_write_fails_alone(context):
 
 
 async def test_a_database_error_reaches_the_caller(context):
-    async with GroupCommit(context.engine) as writer:
+    async with GroupCommit(context.engine, context.database) as writer:
         await writer.run(add("https://same.example/rss"))
         with pytest.raises(Exception, match="(?i)unique"):
             await writer.run(add("https://same.example/rss"))
