@@ -20,6 +20,7 @@ def build_context(settings: Settings) -> AppContext:
         database=DatabaseRunner(engine),
         rate_limit_key=hashlib.sha256(b"mailer-rate-limit:" + settings.secret().encode()).digest(),
         mail_renderer=Lazy(lambda: _mail_renderer(settings)),
+        notice_renderer=Lazy(lambda: _notice_renderer(settings)),
         dkim_signer=Lazy(lambda: _dkim_signer(settings)),
         build_notice=_build_notice,
         send_notices=_send_notices,
@@ -39,6 +40,14 @@ def _mail_renderer(settings: Settings):
     from mailer.render import MailRenderer
 
     return MailRenderer(settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes)
+
+
+def _notice_renderer(settings: Settings):
+    from mailer.render import notice_renderer
+
+    return notice_renderer(
+        settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes
+    )
 
 
 def _dkim_signer(settings: Settings):

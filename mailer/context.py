@@ -119,6 +119,8 @@ class AppContext:
     rate_limit_key: bytes
     #: The digest's template renderer; templates compile once and reload when edited.
     mail_renderer: Lazy[MailRenderer]
+    #: The renderer of the notice templates (confirmation, results, re-confirmation).
+    notice_renderer: Lazy[MailRenderer]
     #: The DKIM signer of digests and notices; None when signing is off (ConfigError if broken).
     dkim_signer: Lazy[DkimSigner | None]
     #: The subscribers step's notice builder, called by the delivery worker for each notice.

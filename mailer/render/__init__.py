@@ -34,6 +34,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "wrap_line": "text",
         # notices
         "RenderedNotice": "notices",
+        "notice_renderer": "notices",
         "render_notice": "notices",
     },
 )

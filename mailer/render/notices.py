@@ -10,7 +10,6 @@ top; ``<name>.html.j2`` is the HTML alternative.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,14 @@ class RenderedNotice:
     html: str
 
 
-@lru_cache(maxsize=8)
-def _renderer(directory: Path) -> MailRenderer:
-    # Compiled templates are kept per directory (and reloaded when a file changes).
-    return MailRenderer(directory, trim_blocks=False)
+def notice_renderer(directory: Path, /, *, max_bytes: int) -> MailRenderer:
+    """The renderer of the notice templates in ``directory`` (bootstrap keeps one per process:
+    compiled templates are kept, and reloaded when a file changes)."""
+    return MailRenderer(directory, max_bytes=max_bytes, trim_blocks=False)
 
 
-def render_notice(templates_dir: Path, name: str, variables: dict[str, Any]) -> RenderedNotice:
-    """Render ``email/<name>.txt.j2`` and ``email/<name>.html.j2``; the subject comes from the text one."""
-    renderer = _renderer(templates_dir / "email")
+def render_notice(renderer: MailRenderer, name: str, variables: dict[str, Any]) -> RenderedNotice:
+    """Render ``<name>.txt.j2`` and ``<name>.html.j2``; the subject comes from the text one."""
     text, subject = renderer.render_setting(f"{name}.txt.j2", variables, variable="subject")
     html = renderer.render(f"{name}.html.j2", variables)
     subject = str(subject).strip()

@@ -104,7 +104,7 @@ def build_notice(
                 headers["List-Id"] = f"<{compliance.list_id}>"
     elif kind in (NoticeKind.CONFIRM, NoticeKind.WELCOME, NoticeKind.ALREADY, NoticeKind.RECONFIRM):
         return NotNeeded("subscriber no longer exists")
-    rendered = render_notice(settings.templates_dir, kind.template, variables)
+    rendered = render_notice(ctx.notice_renderer.get(), kind.template, variables)
     return compose(
         compliance,
         to=smtp_address(notice.to_address),
