@@ -46,6 +46,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "RunOutcome": "firing",
         "TAKEN": "firing",
         "Scheduler": "runner",
+        "SchedulerWhenReady": "runner",
         "run_scheduler": "runner",
         "held_lease": "leases",
     },

@@ -35,7 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailer.errors import InvalidInputError
+from mailer.errors import InvalidInputError, StoreError
 from mailer.schedules.crontab import trigger_for
 from mailer.schedules.fire_times import first_fire_time_after
 from mailer.schedules.firing import Clock, FireTimeHandler, RunOutcome, utc_now
@@ -264,3 +264,59 @@ async def run_scheduler(context: AppContext, /, *, jobs: JobTable, until: asynci
         await until.wait()
     finally:
         await scheduler.stop()
+
+
+class SchedulerWhenReady:
+    """A scheduler that starts at once if the database is ready, else as soon as it is.
+
+    For ``mailer serve``: the web comes up even on a database being migrated, and
+    /healthz reports why no scheduler runs until then. (``mailer scheduler`` alone
+    refuses to start instead: see :func:`run_scheduler`.)
+    """
+
+    def __init__(self, context: AppContext, /, *, jobs: JobTable) -> None:
+        self.engine = Scheduler(context, jobs=jobs)
+        self.context = context
+        self._task: asyncio.Task | None = None
+        self._started = False
+
+    async def begin(self) -> None:
+        if await self._database_ready():
+            await self._start()
+            return
+        self._task = asyncio.create_task(self._start_when_ready())
+        self._task.add_done_callback(self._report)
+
+    async def _database_ready(self) -> bool:
+        try:
+            await self.context.database.run(db.check_database, self.context.engine)
+        except StoreError as exc:
+            log.warning("the scheduler waits for the database: %s", exc)
+            return False
+        return True
+
+    async def _start_when_ready(self) -> None:
+        while True:
+            await asyncio.sleep(self.context.settings.scheduler.reload_seconds)
+            try:
+                await self.context.database.run(db.check_database, self.context.engine)
+            except StoreError:
+                continue
+            await self._start()
+            return
+
+    async def _start(self) -> None:
+        self._started = True  # from here on, end() has something to clean up
+        await self.engine.start()
+
+    @staticmethod
+    def _report(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the scheduler could not start", exc_info=task.exception())
+
+    async def end(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._started:
+            await self.engine.stop()

@@ -6,17 +6,16 @@ so it stops before the outbox does.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import signal
 
 import uvicorn
 
-from mailer.bootstrap import require_database
 from mailer.context import AppContext
-from mailer.errors import StoreError
+from mailer.jobs import JOBS
 from mailer.mail import Outbox, start_outbox
+from mailer.schedules import SchedulerWhenReady
 from mailer.web.app import create_app
 
 log = logging.getLogger("mailer.serve")
@@ -45,7 +44,7 @@ async def serve_forever(
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    scheduling = _SchedulerWhenReady(context) if scheduler else None
+    scheduling = SchedulerWhenReady(context, jobs=JOBS) if scheduler else None
     with _graceful_signals(server):
         try:
             if scheduling is not None:
@@ -79,60 +78,3 @@ def _graceful_signals(server: uvicorn.Server):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-class _SchedulerWhenReady:
-    """Start the scheduler before serving if the database is ready, else as soon as it is.
-
-    Until then /healthz reports why (the database check) and that no scheduler runs.
-    """
-
-    def __init__(self, context: AppContext) -> None:
-        from mailer.jobs import JOBS
-        from mailer.schedules import Scheduler
-
-        self.engine = Scheduler(context, jobs=JOBS)
-        self.context = context
-        self._task: asyncio.Task | None = None
-        self._started = False
-
-    async def begin(self) -> None:
-        if await self._database_ready():
-            await self._start()
-            return
-        self._task = asyncio.create_task(self._start_when_ready())
-        self._task.add_done_callback(self._report)
-
-    async def _database_ready(self) -> bool:
-        try:
-            await self.context.database.run(require_database, self.context)
-        except StoreError as exc:
-            log.warning("the scheduler waits for the database: %s", exc)
-            return False
-        return True
-
-    async def _start_when_ready(self) -> None:
-        while True:
-            await asyncio.sleep(self.context.settings.scheduler.reload_seconds)
-            try:
-                await self.context.database.run(require_database, self.context)
-            except StoreError:
-                continue
-            await self._start()
-            return
-
-    async def _start(self) -> None:
-        self._started = True  # from here on, end() has something to clean up
-        await self.engine.start()
-
-    @staticmethod
-    def _report(task: asyncio.Task) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("the scheduler could not start", exc_info=task.exception())
-
-    async def end(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._started:
-            await self.engine.stop()
