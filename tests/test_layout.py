@@ -288,3 +288,57 @@ def test_help_loads_no_command_group_and_no_heavy_library():
         "heavy": [],
         "cli": ["mailer.cli.groups", "mailer.cli.main", "mailer.cli.runtime"],
     }
+
+
+#: Packages whose ``__init__`` lists the names other packages may use (the store is
+#: one module per table group, used as such).
+PUBLIC_PACKAGES = (
+    "mailer.feeds",
+    "mailer.digest",
+    "mailer.render",
+    "mailer.mail",
+    "mailer.delivery",
+    "mailer.subscribers",
+    "mailer.schedules",
+)
+
+
+class _RawImports(ast.NodeVisitor):
+    """``(line, module, names)`` of every ``from mailer… import …`` outside ``if TYPE_CHECKING:``."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[int, str, list[str]]] = []
+
+    def visit_If(self, node: ast.If) -> None:
+        if getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            for child in node.orelse:
+                self.visit(child)
+            return
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if not node.level and (node.module or "").startswith("mailer"):
+            self.found.append((node.lineno, node.module, [alias.name for alias in node.names]))
+
+
+def test_other_packages_use_a_package_only_through_its_public_names():
+    """Invariant (c) of the layout: ``from mailer.feeds import poll_feeds``, never ``mailer.feeds.poll``."""
+    files = source_files()
+    violations = []
+    for module, path in files.items():
+        visitor = _RawImports()
+        visitor.visit(ast.parse(path.read_text("utf-8"), filename=str(path)))
+        for line, target, names in visitor.found:
+            for package in PUBLIC_PACKAGES:
+                if module == package or module.startswith(package + "."):
+                    continue  # siblings inside a package import each other directly
+                exports = lazy_exports_of(files[package])
+                if target.startswith(package + "."):
+                    violations.append(f"{module}:{line} imports {target}")
+                elif target == package:
+                    violations.extend(
+                        f"{module}:{line} imports {package}.{name}, not a public name"
+                        for name in names
+                        if name not in exports
+                    )
+    assert not violations, "use the packages' public names:\n" + "\n".join(violations)

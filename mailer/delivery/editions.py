@@ -23,7 +23,7 @@ from mailer.store import deliveries as store
 from mailer.store.deliveries import ClaimedDelivery
 from mailer.store.offloop import DatabaseRunner
 
-log = logging.getLogger("mailer.send")
+log = logging.getLogger("mailer.delivery")
 
 
 class EditionClaims:

@@ -16,7 +16,7 @@ from mailer.delivery.queue import host_name, recover_dead_workers, utcnow
 from mailer.store import workers as worker_store
 from mailer.store.offloop import DatabaseRunner
 
-log = logging.getLogger("mailer.send")
+log = logging.getLogger("mailer.delivery")
 
 
 class Liveness:

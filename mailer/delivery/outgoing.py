@@ -29,7 +29,7 @@ from mailer.models import DeliveryState
 from mailer.store.deliveries import ClaimedDelivery
 from mailer.store.notices import ClaimedNotice
 
-log = logging.getLogger("mailer.send")
+log = logging.getLogger("mailer.delivery")
 
 #: One message a worker holds: a digest delivery or a notice.
 Claimed = ClaimedDelivery | ClaimedNotice

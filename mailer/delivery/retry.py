@@ -31,7 +31,7 @@ from mailer.retry import backoff_delay
 from mailer.store.mail_queue import Outcome
 from mailer.store.notices import ClaimedNotice
 
-log = logging.getLogger("mailer.send")
+log = logging.getLogger("mailer.delivery")
 
 #: RFC 5321 codes that say the mailbox does not exist: the address is suppressed.
 HARD_BOUNCE_CODES = frozenset({550, 551, 553})

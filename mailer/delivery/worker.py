@@ -55,7 +55,7 @@ from mailer.store import notices as notice_store
 from mailer.store.notices import ClaimedNotice
 from mailer.store.offloop import DatabaseRunner
 
-log = logging.getLogger("mailer.send")
+log = logging.getLogger("mailer.delivery")
 
 
 class _Worker:

@@ -20,7 +20,7 @@ from mailer.store import leases as store
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
 
-log = logging.getLogger("mailer.leases")
+log = logging.getLogger("mailer.schedules")
 
 
 @contextlib.asynccontextmanager

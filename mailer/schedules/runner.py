@@ -47,7 +47,7 @@ from mailer.store import schedules as store
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
 
-log = logging.getLogger("mailer.scheduler")
+log = logging.getLogger("mailer.schedules")
 
 
 def new_instance_id() -> str:

@@ -3,8 +3,8 @@
 What the ledger holds (개인정보보호법 제15·22조, 정보통신망법 제50조, GDPR Art. 7(1)):
 every consent, confirmation, withdrawal, pause, notice and erasure, with time, IP,
 user agent, source and the version of the consent text shown; every version of
-that text is kept in ``consent_texts``. Events are written by the subscriptions use
-case in the same transaction as the change they record.
+that text is kept in ``consent_texts``. Events are written by the subscribers step's use
+cases in the same transaction as the change they record.
 """
 
 from __future__ import annotations

@@ -253,7 +253,7 @@ async def test_a_fire_time_waits_out_a_database_outage_instead_of_being_lost(ctx
     # The run table disappears for a while (as good as an unreachable database).
     with ctx.engine.begin() as conn:
         conn.execute(text("ALTER TABLE schedule_runs RENAME TO schedule_runs_away"))
-    caplog.set_level(logging.WARNING, logger="mailer.scheduler")
+    caplog.set_level(logging.WARNING, logger="mailer.schedules")
     firing = asyncio.create_task(engine_for(ctx, FakeClock(t)).fire("hourly", t))
     await wait_for(lambda: "database unavailable" in caplog.text)
     assert not firing.done()  # it waits for the database instead of giving the fire time up
