@@ -30,11 +30,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "DkimSigner": "dkim",
         "load_dkim": "dkim",
         # SMTP
-        "classify": "smtp",
         "open_connection": "smtp",
         "relay_address": "smtp",
-        "send_bytes": "smtp",
-        "send_message": "smtp",
         "RelayConnection": "pool",
         "SmtpPool": "pool",
         "TokenBucket": "pool",
