@@ -48,6 +48,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "import_rows": "importing",
         # signup material for posters and other sites
         "signup_form_snippet": "outreach",
+        "signup_qr": "outreach",
         "signup_source": "outreach",
         "signup_url": "outreach",
         # consent texts
