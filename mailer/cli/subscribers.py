@@ -31,8 +31,7 @@ def _deliver_now(ctx) -> None:
     except MailerError as exc:
         err_console.print(f"notice mail queued, not sent yet: {exc}")
         return
-    waiting = subscriptions.notice_counts(ctx)
-    pending = waiting.get("queued", 0) + waiting.get("deferred", 0)
+    pending = subscriptions.notice_counts(ctx).waiting
     if sent:
         out_console.print(f"sent {sent} notice mail(s)")
     if pending:
@@ -127,36 +126,22 @@ def list_subscribers(
 ) -> None:
     """List subscribers (newest last) with their status."""
     context = runtime(ctx).context
-    found = []
-    for row in subscriptions.iter_subscribers(context, statuses=status or None):
-        found.append(row)
-        if limit and len(found) >= limit:
-            break
+    found = list(
+        subscriptions.iter_subscribers(context, statuses=status or None, limit=limit or None)
+    )
     if as_json:
-        payload = [
-            {
-                "email": r["email"],
-                "name": r["name"],
-                "organisation": r["organisation"],
-                "status": r["status"],
-                "source": r["source"],
-                "created_at": r["created_at"].isoformat(),
-                "confirmed_at": r["confirmed_at"].isoformat() if r["confirmed_at"] else None,
-                "attributes": r["attributes"] or {},
-            }
-            for r in found
-        ]
+        payload = [person.as_json() for person in found]
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
     table = Table("email", "name", "organisation", "status", "source", "since")
-    for r in found:
+    for person in found:
         table.add_row(
-            r["email"],
-            r["name"] or "",
-            r["organisation"] or "",
-            r["status"],
-            r["source"],
-            (r["confirmed_at"] or r["created_at"]).date().isoformat(),
+            person.email,
+            person.name or "",
+            person.organisation or "",
+            person.status,
+            person.source,
+            person.since.date().isoformat(),
         )
     out_console.print(table)
     counts = subscriptions.status_counts(context)
@@ -232,12 +217,9 @@ def send_notices(ctx: typer.Context) -> None:
     # One delivery-worker run, notices only, until none is due.
     total = asyncio.run(subscriptions.deliver_notices(context))
     waiting = subscriptions.notice_counts(context)
-    line = (
-        f"sent {total}; waiting for retry {waiting.get('queued', 0) + waiting.get('deferred', 0)}; "
-        f"failed {waiting.get('failed', 0)}"
-    )
-    if waiting.get("unknown"):
-        line += f"; unknown (in flight when a worker stopped, not resent) {waiting['unknown']}"
+    line = f"sent {total}; waiting for retry {waiting.waiting}; failed {waiting.failed}"
+    if waiting.unknown:
+        line += f"; unknown (in flight when a worker stopped, not resent) {waiting.unknown}"
     out_console.print(line)
 
 

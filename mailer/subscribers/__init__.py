@@ -38,6 +38,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "deliver_notices": "notices",
         "build_notice": "notices",
         # reading
+        "NoticeCounts": "listing",
+        "SubscriberView": "listing",
         "export_table": "listing",
         "iter_subscribers": "listing",
         "notice_counts": "listing",
