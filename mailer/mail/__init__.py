@@ -39,6 +39,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Outbox": "outbox",
         "OutboxMessage": "outbox",
         "list_outbox": "outbox",
+        "read_outbox_message": "outbox",
         "start_outbox": "outbox",
     },
 )
