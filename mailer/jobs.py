@@ -27,7 +27,12 @@ async def poll(run: JobRun) -> str:
             results = await poll_feeds(run.context, now=run.now())
     except LeaseTaken as exc:
         raise JobSkipped(f"another scheduler is polling the feeds ({exc})") from None
-    return describe_result(results)
+    from mailer.feeds import summarise
+
+    totals = summarise(results)
+    return (
+        f"{totals['feeds']} feed(s) polled: {totals['new']} new stories, {totals['error']} failed"
+    )
 
 
 async def digest(run: JobRun) -> str:
@@ -46,8 +51,10 @@ async def digest(run: JobRun) -> str:
     edition = await database.run(
         create_edition, run.context, schedule=run.schedule, scheduled_for=scheduled_for
     )
+    # queue_edition queues a draft only (and does nothing to any other edition); the
+    # state the edition came back in says which of the two happened.
+    await database.run(queue_edition, run.context, edition.id)
     if edition.state == EditionState.DRAFT:
-        await database.run(queue_edition, run.context, edition.id)
         return f"edition {edition.number} created and queued"
     return f"edition {edition.number} is {edition.state}; not queued again"
 
@@ -82,10 +89,6 @@ def describe_result(result: object) -> str:
     """A one-line summary of whatever a use case returned, for the run record."""
     if result is None:
         return "done"
-    if isinstance(result, (list, tuple)) and all(hasattr(item, "status") for item in result):
-        new = sum(getattr(item, "new", 0) or 0 for item in result)
-        failed = sum(1 for item in result if str(item.status) == "error")
-        return f"{len(result)} feed(s) polled: {new} new stories, {failed} failed"
     if isinstance(result, Mapping):
         return ", ".join(f"{key}: {value}" for key, value in result.items()) or "done"
     return str(result)[:500]

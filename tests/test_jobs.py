@@ -39,3 +39,27 @@ async def test_the_digest_job_creates_and_queues_the_edition_of_its_fire_time_on
     )
     assert await JOBS["digest"](run) == "edition 1 created and queued"
     assert await JOBS["digest"](run) == "edition 1 is queued; not queued again"
+
+
+async def test_the_poll_job_records_how_many_feeds_were_polled_new_stories_and_failures(
+    context, feed_server
+):
+    from pathlib import Path
+
+    from mailer import feeds
+    from mailer.schedules import JobRun
+
+    data = Path(__file__).parent / "data" / "feeds" / "korean_rss20.xml"
+    feeds.add_feed(context, feed_server.add("/news.xml", data.read_bytes()))
+    feeds.add_feed(context, feed_server.add("/gone.xml", b"", status=404))
+    t = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    run = JobRun(context=context, schedule="poll", fire_time=t, instance="A", clock=lambda: t)
+    summary = await JOBS["poll"](run)
+    with context.engine.connect() as conn:
+        from sqlalchemy import func, select
+
+        from mailer.store.tables import stories
+
+        stored = conn.execute(select(func.count()).select_from(stories)).scalar_one()
+    assert stored > 0
+    assert summary == f"2 feed(s) polled: {stored} new stories, 1 failed"

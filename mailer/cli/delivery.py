@@ -106,7 +106,13 @@ class _RateColumn(ProgressColumn):
 
 
 async def _deliver_with_progress(context: AppContext, edition_id: int) -> delivery.WorkerSummary:
-    """Run a worker until nothing is due, with a progress bar fed from the delivery counts."""
+    """Run a worker until nothing is due, with a progress bar fed by the worker's running summary.
+
+    The delivery counts are read twice, off the event loop: before, for the starting
+    point and the total, and after, for the exact end state. In between the worker
+    reports every batch of outcomes; a retried delivery counts once per attempt, so
+    the bar is capped at the total until the final read puts it right.
+    """
 
     def done_and_total() -> tuple[int, int]:
         counts = delivery.delivery_counts(context, edition_id).by_state
@@ -128,23 +134,20 @@ async def _deliver_with_progress(context: AppContext, edition_id: int) -> delive
         console=out_console,
         transient=False,
     )
-    done, total = done_and_total()
-    task = progress.add_task("send", total=total, completed=done)
+    start, total = await context.database.run(done_and_total)
+    task = progress.add_task("send", total=total, completed=start)
 
-    async def follow() -> None:
-        while True:
-            done, total = await context.database.run(done_and_total)
-            progress.update(task, completed=done, total=total)
-            await asyncio.sleep(0.5)
+    def advance(summary: delivery.WorkerSummary) -> None:
+        outcomes = summary.attempted + summary.skipped
+        progress.update(task, completed=min(total, start + outcomes))
 
     with progress:
-        follower = asyncio.create_task(follow())
         try:
             async with outbox_if_needed(context.settings):
-                summary = await delivery.run_worker(context, stop=stop, until_idle=True)
+                summary = await delivery.run_worker(
+                    context, stop=stop, until_idle=True, progress=advance
+                )
         finally:
-            follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
         done, total = await context.database.run(done_and_total)

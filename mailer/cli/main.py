@@ -10,7 +10,6 @@ import typer
 
 from mailer.cli.groups import LazyGroup
 from mailer.cli.runtime import handle_errors, out_console, runtime
-from mailer.errors import InvalidInputError
 
 app = typer.Typer(
     cls=LazyGroup,
@@ -79,20 +78,12 @@ def test_mail(
     """Send one short test message through the service's mail path (relay or built-in outbox)."""
     import asyncio
 
-    from mailer.mail import compose, relay_address, send_message
+    from mailer.delivery import send_test_mail
+    from mailer.mail import relay_address
 
-    settings = runtime(ctx).settings
-    try:
-        message = compose(
-            settings.compliance,
-            to=to,
-            subject="mailer 시험 메일 / test message",
-            text="메일 경로가 동작합니다.\nThe mail path works.\n",
-        )
-    except ValueError as exc:  # the stdlib refuses CR/LF and malformed addresses
-        raise InvalidInputError(f"invalid recipient address: {exc}", field="to") from None
-    reply = asyncio.run(send_message(settings.smtp, message))
-    host, port = relay_address(settings.smtp)
+    context = runtime(ctx).context
+    reply = asyncio.run(send_test_mail(context, to))
+    host, port = relay_address(context.settings.smtp)
     out_console.print(f"sent to {to} via {host}:{port}: {reply}")
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from mailer import subscribers as subscriptions
 from mailer.cli.runtime import err_console, handle_errors, out_console, runtime
-from mailer.errors import InvalidInputError, MailerError, NotFoundError
+from mailer.errors import MailerError, NotFoundError
 
 app = typer.Typer(
     no_args_is_help=True, help="Import, export, list, add, remove and erase subscribers."
@@ -31,8 +31,7 @@ def _deliver_now(ctx) -> None:
     except MailerError as exc:
         err_console.print(f"notice mail queued, not sent yet: {exc}")
         return
-    waiting = subscriptions.notice_counts(ctx)
-    pending = waiting.get("queued", 0) + waiting.get("deferred", 0)
+    pending = subscriptions.notice_counts(ctx).waiting
     if sent:
         out_console.print(f"sent {sent} notice mail(s)")
     if pending:
@@ -127,36 +126,22 @@ def list_subscribers(
 ) -> None:
     """List subscribers (newest last) with their status."""
     context = runtime(ctx).context
-    found = []
-    for row in subscriptions.iter_subscribers(context, statuses=status or None):
-        found.append(row)
-        if limit and len(found) >= limit:
-            break
+    found = list(
+        subscriptions.iter_subscribers(context, statuses=status or None, limit=limit or None)
+    )
     if as_json:
-        payload = [
-            {
-                "email": r["email"],
-                "name": r["name"],
-                "organisation": r["organisation"],
-                "status": r["status"],
-                "source": r["source"],
-                "created_at": r["created_at"].isoformat(),
-                "confirmed_at": r["confirmed_at"].isoformat() if r["confirmed_at"] else None,
-                "attributes": r["attributes"] or {},
-            }
-            for r in found
-        ]
+        payload = [person.as_json() for person in found]
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
     table = Table("email", "name", "organisation", "status", "source", "since")
-    for r in found:
+    for person in found:
         table.add_row(
-            r["email"],
-            r["name"] or "",
-            r["organisation"] or "",
-            r["status"],
-            r["source"],
-            (r["confirmed_at"] or r["created_at"]).date().isoformat(),
+            person.email,
+            person.name or "",
+            person.organisation or "",
+            person.status,
+            person.source,
+            person.since.date().isoformat(),
         )
     out_console.print(table)
     counts = subscriptions.status_counts(context)
@@ -232,12 +217,9 @@ def send_notices(ctx: typer.Context) -> None:
     # One delivery-worker run, notices only, until none is due.
     total = asyncio.run(subscriptions.deliver_notices(context))
     waiting = subscriptions.notice_counts(context)
-    line = (
-        f"sent {total}; waiting for retry {waiting.get('queued', 0) + waiting.get('deferred', 0)}; "
-        f"failed {waiting.get('failed', 0)}"
-    )
-    if waiting.get("unknown"):
-        line += f"; unknown (in flight when a worker stopped, not resent) {waiting['unknown']}"
+    line = f"sent {total}; waiting for retry {waiting.waiting}; failed {waiting.failed}"
+    if waiting.unknown:
+        line += f"; unknown (in flight when a worker stopped, not resent) {waiting.unknown}"
     out_console.print(line)
 
 
@@ -249,21 +231,14 @@ def qr(
     source: str = typer.Option(
         None, "--source", help="Tag recorded with each signup, e.g. poster-2026."
     ),
-    scale: int = typer.Option(10, min=1, max=100, help="Pixels per module."),
+    scale: int = typer.Option(10, help="Pixels per module (1 to 100)."),
 ) -> None:
     """Write a QR code of the signup URL for posters (PNG or SVG)."""
-    suffix = out.suffix.lower()
-    if suffix not in (".png", ".svg"):
-        raise InvalidInputError("the QR file must end in .png or .svg", field="out")
-    url = subscriptions.signup_url(runtime(ctx).settings, source=source)
-    import segno  # only this command draws QR codes
-
-    code = segno.make(url, error="m", micro=False)
-    if suffix == ".svg":
-        code.save(out, scale=scale, border=4, title=url)
-    else:
-        code.save(out, scale=scale, border=4)
-    out_console.print(f"wrote {out} for {url}")
+    settings = runtime(ctx).settings
+    fmt = out.suffix.lower().removeprefix(".")
+    data = subscriptions.signup_qr(settings, fmt=fmt, source=source, scale=scale)
+    out.write_bytes(data)
+    out_console.print(f"wrote {out} for {subscriptions.signup_url(settings, source=source)}")
 
 
 @app.command("form-snippet")

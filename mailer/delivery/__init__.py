@@ -7,7 +7,8 @@ worker had in flight. Modules: worker (the loop; ``run_worker``, ``deliver_notic
 senders (one task per SMTP connection), editions (the digest side: claims, prepared
 mail, pausing), outgoing (claimed messages into bytes), books (one transaction per
 tick), liveness (registry, heartbeat, recovery), retry (the one retry policy), queue
-(queueing an edition, the staff commands), status (what staff see).
+(queueing an edition, the staff commands), status (what staff see), test_mail
+(one test message over the worker's kind of connection).
 
 May import: the leaves (config, errors, models, context, retry), ``store`` and ``mail``.
 It sends notices without importing the subscribers step: their builder comes in as
@@ -38,6 +39,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "NoticeTally": "outgoing",
         "run_worker": "worker",
         "deliver_notices": "worker",
+        # checking the mail path
+        "send_test_mail": "test_mail",
         # the retry policy
         "RetryPolicy": "retry",
         "HARD_BOUNCE_CODES": "retry",

@@ -30,11 +30,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "DkimSigner": "dkim",
         "load_dkim": "dkim",
         # SMTP
-        "classify": "smtp",
         "open_connection": "smtp",
         "relay_address": "smtp",
-        "send_bytes": "smtp",
-        "send_message": "smtp",
         "RelayConnection": "pool",
         "SmtpPool": "pool",
         "TokenBucket": "pool",
@@ -42,6 +39,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Outbox": "outbox",
         "OutboxMessage": "outbox",
         "list_outbox": "outbox",
+        "read_outbox_message": "outbox",
         "start_outbox": "outbox",
     },
 )

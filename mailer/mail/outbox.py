@@ -17,7 +17,7 @@ from pathlib import Path
 from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import SMTP
 
-from mailer.errors import MailerError
+from mailer.errors import MailerError, NotFoundError
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +114,17 @@ def list_outbox(directory: Path, *, limit: int = 200) -> list[OutboxMessage]:
         )
     found.sort(key=lambda item: item[0], reverse=True)
     return [message for _, message in found[:limit]]
+
+
+def read_outbox_message(directory: Path, key: str, /) -> bytes:
+    """One message of the outbox Maildir as it arrived; NotFoundError for an unknown key.
+
+    Maildir looks the key up in its own table of contents, never as a path, so a key
+    from a URL cannot reach a file outside the folder.
+    """
+    if not (directory / "new").is_dir():
+        raise NotFoundError("outbox message", key)
+    try:
+        return mailbox.Maildir(directory, create=False).get_bytes(key)
+    except (KeyError, FileNotFoundError):  # unknown, or removed since the listing
+        raise NotFoundError("outbox message", key) from None

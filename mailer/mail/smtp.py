@@ -1,19 +1,18 @@
-"""SMTP adapter: open aiosmtplib connections to the relay (or the built-in outbox) and send bytes.
+"""SMTP adapter: open aiosmtplib connections to the relay (or the built-in outbox).
 
 There is one code path for a real relay and for the built-in outbox, so what a
-newcomer sees in ``var/outbox/`` went through exactly what production uses.
+newcomer sees in ``var/outbox/`` went through exactly what production uses; the
+messages themselves go over a :class:`mailer.mail.RelayConnection` (pool.py).
 """
 
 from __future__ import annotations
 
 import ssl
-from email.message import EmailMessage
 
 import aiosmtplib
 
 from mailer.config import SmtpSettings
-from mailer.errors import DeliveryError, TransportError
-from mailer.mail.message import message_bytes, needs_smtputf8
+from mailer.errors import TransportError
 
 
 def relay_address(smtp: SmtpSettings) -> tuple[str, int]:
@@ -39,6 +38,13 @@ async def open_connection(smtp: SmtpSettings) -> aiosmtplib.SMTP:
         if smtp.username:
             password = smtp.password.get_secret_value() if smtp.password else ""
             await client.login(smtp.username, password)
+        if client.is_ehlo_or_helo_needed:
+            # aiosmtplib greets lazily, on the first command; RelayConnection.deliver
+            # reads the EHLO keywords (SMTPUTF8) before its first MAIL.
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
     except aiosmtplib.SMTPAuthenticationError as exc:
         client.close()
         raise TransportError(
@@ -53,51 +59,3 @@ async def open_connection(smtp: SmtpSettings) -> aiosmtplib.SMTP:
         client.close()
         raise
     return client
-
-
-def classify(exc: Exception) -> DeliveryError:
-    """Turn an aiosmtplib/socket error into a DeliveryError that says whether to retry."""
-    if isinstance(exc, DeliveryError):
-        return exc
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        first = exc.recipients[0]
-        return DeliveryError(
-            f"{first.code} {first.message}", code=first.code, temporary=first.code < 500
-        )
-    if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        # For example an internationalised address (SMTPUTF8, RFC 6531) the relay cannot take.
-        return DeliveryError(f"relay cannot take this message: {exc}", temporary=False)
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return DeliveryError(f"{exc.code} {exc.message}", code=exc.code, temporary=exc.code < 500)
-    if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
-        return TransportError(f"connection error: {exc.__class__.__name__}: {exc}")
-    raise exc
-
-
-async def send_bytes(
-    client: aiosmtplib.SMTP, data: bytes, /, *, sender: str, recipients: list[str]
-) -> str:
-    """Send prepared message bytes on an open connection; return the relay's reply or raise DeliveryError."""
-    # An address with a non-ASCII local part needs SMTPUTF8 (RFC 6531); aiosmtplib's
-    # sendmail() does not add the option by itself, unlike send_message().
-    options = ["SMTPUTF8"] if needs_smtputf8(sender, *recipients) else []
-    try:
-        _refused, reply = await client.sendmail(sender, recipients, data, mail_options=options)
-    except Exception as exc:  # noqa: BLE001 — classify re-raises what it does not know
-        raise classify(exc) from exc
-    return reply
-
-
-async def send_message(smtp: SmtpSettings, message: EmailMessage, /) -> str:
-    """One-shot: connect, send one message, quit. For notices and test mail, not bulk sends."""
-    client = await open_connection(smtp)
-    try:
-        sender = message["Sender"] or message["From"].addresses[0].addr_spec
-        recipients = [address.addr_spec for address in message["To"].addresses]
-        data = message_bytes(message, utf8=needs_smtputf8(sender, *recipients))
-        return await send_bytes(client, data, sender=sender, recipients=recipients)
-    finally:
-        try:
-            await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            client.close()

@@ -38,6 +38,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "deliver_notices": "notices",
         "build_notice": "notices",
         # reading
+        "NoticeCounts": "listing",
+        "SubscriberView": "listing",
         "export_table": "listing",
         "iter_subscribers": "listing",
         "notice_counts": "listing",
@@ -48,6 +50,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "import_rows": "importing",
         # signup material for posters and other sites
         "signup_form_snippet": "outreach",
+        "signup_qr": "outreach",
         "signup_source": "outreach",
         "signup_url": "outreach",
         # consent texts

@@ -1,4 +1,4 @@
-"""Signup material for posters and other sites: the tagged signup URL, an embeddable form, the source.
+"""Signup material for posters and other sites: the tagged signup URL, its QR code, an embeddable form, the source.
 
 A tag (``?src=poster-2026``) travels from a poster's QR code or another site's form
 to the signup page and into the consent ledger as the signup's source (``web:poster-2026``),
@@ -8,6 +8,7 @@ so that staff can tell which invitation brought whom.
 from __future__ import annotations
 
 import html
+import io
 from typing import TYPE_CHECKING
 
 from mailer.errors import InvalidInputError
@@ -16,6 +17,11 @@ from mailer.subscribers.validation import SOURCE_TAG
 
 if TYPE_CHECKING:
     from mailer.config import Settings
+
+#: The formats a signup QR code is drawn in.
+QR_FORMATS = ("png", "svg")
+#: Pixels per QR module a poster may ask for.
+QR_SCALES = range(1, 101)
 
 #: The languages the embeddable form is written in.
 FORM_LANGUAGES = ("ko", "en")
@@ -61,6 +67,27 @@ def signup_url(settings: Settings, /, *, source: str | None = None) -> str:
             )
         url += f"?src={source}"
     return url
+
+
+def signup_qr(
+    settings: Settings, /, *, fmt: str, source: str | None = None, scale: int = 10
+) -> bytes:
+    """A QR code of the (tagged) signup URL for posters, as PNG or SVG bytes; SVG is titled with the URL.
+
+    InvalidInputError for another format, a scale outside 1–100 or a malformed tag.
+    """
+    if fmt not in QR_FORMATS:
+        raise InvalidInputError("the QR file must be .png or .svg", field="fmt")
+    if scale not in QR_SCALES:
+        raise InvalidInputError("the QR scale must be 1 to 100 pixels per module", field="scale")
+    url = signup_url(settings, source=source)
+    import segno  # only QR codes need it
+
+    code = segno.make(url, error="m", micro=False)
+    buffer = io.BytesIO()
+    extra = {"title": url} if fmt == "svg" else {}
+    code.save(buffer, kind=fmt, scale=scale, border=4, **extra)
+    return buffer.getvalue()
 
 
 def signup_form_snippet(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import mailbox
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from mailer.context import AppContext
-from mailer.mail import list_outbox
+from mailer.errors import NotFoundError
+from mailer.mail import list_outbox, read_outbox_message
 from mailer.web.deps import Context, Templates
 
 router = APIRouter()
@@ -47,11 +47,8 @@ def outbox_page(request: Request, context: Context, templates: Templates) -> HTM
 def outbox_message(key: str, context: Context) -> PlainTextResponse:
     """One message as it arrived (headers and encoded body), for checking what was sent."""
     directory = _outbox_dir(context)
-    if not (directory / "new").is_dir():
-        raise HTTPException(status_code=404)
     try:
-        # Maildir looks the key up in its own table of contents, never as a path.
-        data = mailbox.Maildir(directory, create=False).get_bytes(key)
-    except KeyError:
+        data = read_outbox_message(directory, key)
+    except NotFoundError:
         raise HTTPException(status_code=404) from None
     return PlainTextResponse(data.decode("utf-8", errors="replace"))

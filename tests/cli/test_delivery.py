@@ -235,3 +235,36 @@ async def test_outbox_page_is_absent_with_a_relay_or_in_production(make_settings
         assert status == (
             200 if settings.smtp.uses_outbox and settings.env == "development" else 404
         )
+
+
+async def test_the_send_progress_bar_follows_the_worker_and_reads_the_counts_twice(
+    make_settings, database_url, smtp_server, monkeypatch, capsys
+):
+    from mailer import delivery
+    from mailer.cli.delivery import _deliver_with_progress
+
+    context = build_context(
+        make_settings(
+            database_url=database_url,
+            smtp={"host": smtp_server.host, "port": smtp_server.port},
+            delivery={"poll_seconds": 0.2, "batch_size": 2},
+        )
+    )
+    try:
+        add_subscribers(context.engine, 5)
+        edition_id = add_edition(context.engine, number=3)
+        assert delivery.queue_edition(context, edition_id) == 5
+        reads = []
+        counts = delivery.delivery_counts
+
+        def counted(*args, **kwargs):
+            reads.append(args)
+            return counts(*args, **kwargs)
+
+        monkeypatch.setattr(delivery, "delivery_counts", counted)
+        summary = await _deliver_with_progress(context, edition_id)
+    finally:
+        context.close()
+    assert summary.sent == 5
+    assert len(reads) == 2  # the start and the end; the worker reports the rest
+    assert "5/5" in capsys.readouterr().out

@@ -96,6 +96,32 @@ def test_import_reads_cp949_from_korean_spreadsheets(cli, tmp_path):
 
 
 @sqlite_only
+def test_list_json_layout_and_a_limited_table(cli, tmp_path):
+    (tmp_path / "two.csv").write_text(
+        "email,name,부서\nkim@example.kr,김철수,미래\nlee@example.kr,,\n", encoding="utf-8"
+    )
+    assert cli("import", "two.csv", "--confirmed").returncode == 0
+    result = cli("list", "--json")
+    assert result.stdout.startswith('[\n  {\n    "email": "kim@example.kr",\n    "name": "김철수",')
+    [kim, lee] = json.loads(result.stdout)
+    assert list(kim) == [
+        "email",
+        "name",
+        "organisation",
+        "status",
+        "source",
+        "created_at",
+        "confirmed_at",
+        "attributes",
+    ]
+    assert kim["attributes"] == {"부서": "미래"} and lee["name"] is None
+    table = cli("list", "--limit", "1")
+    assert table.returncode == 0, table.stderr
+    assert "kim@example.kr" in table.stdout and "lee@example.kr" not in table.stdout
+    assert "active 2" in table.stdout
+
+
+@sqlite_only
 def test_unconfirmed_import_sends_opt_in_mails(cli, tmp_path, smtp_server):
     (tmp_path / "new.csv").write_text("email\na@example.kr\nb@example.kr\n", encoding="utf-8")
     result = cli("import", "new.csv")

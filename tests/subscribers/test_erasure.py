@@ -15,11 +15,12 @@ from mailer.subscribers import Problem
 def test_an_unconfirmed_erasure_changes_nothing(context):
     initialise(context)
     subscriptions.add_subscriber(context, "keep@example.kr", confirmed=True, notify=False)
-    [row] = list(subscriptions.iter_subscribers(context))
+    with context.engine.connect() as conn:
+        token = conn.execute(select(subscribers.c.token)).scalar_one()
     with pytest.raises(InvalidSubscriberInput) as refused:
-        subscriptions.erase(context, token=row["token"], source="preferences", confirmed=False)
+        subscriptions.erase(context, token=token, source="preferences", confirmed=False)
     assert refused.value.problems == {"confirm": Problem.CONFIRMATION_REQUIRED}
     with context.engine.connect() as conn:
         assert conn.execute(select(subscribers.c.status)).scalar_one() == "active"
-    assert subscriptions.erase(context, token=row["token"], source="preferences", confirmed=True)
+    assert subscriptions.erase(context, token=token, source="preferences", confirmed=True)
     assert list(subscriptions.iter_subscribers(context)) == []

@@ -39,3 +39,33 @@ def test_the_url_and_the_form_carry_the_tag_and_refuse_a_malformed_one(make_sett
     with pytest.raises(InvalidInputError) as refused:
         subscriptions.signup_form_snippet(settings, lang="fr")
     assert refused.value.field == "lang"
+
+
+def test_the_qr_code_is_png_or_svg_bytes_of_the_tagged_url(make_settings):
+    import xml.etree.ElementTree as ET
+
+    settings = make_settings(base_url="https://news.example.or.kr")
+    png = subscriptions.signup_qr(settings, fmt="png", source="poster-2026")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 200
+    assert len(subscriptions.signup_qr(settings, fmt="png", scale=20)) > len(
+        subscriptions.signup_qr(settings, fmt="png", scale=2)
+    )
+    root = ET.fromstring(subscriptions.signup_qr(settings, fmt="svg", source="poster-2026"))
+    title = root.find("{http://www.w3.org/2000/svg}title")
+    assert title.text == "https://news.example.or.kr/subscribe?src=poster-2026"
+    assert root.find("{http://www.w3.org/2000/svg}path") is not None
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"fmt": "gif"}, "fmt"),
+        ({"fmt": "png", "scale": 0}, "scale"),
+        ({"fmt": "svg", "scale": 101}, "scale"),
+        ({"fmt": "png", "source": "a b<"}, "source"),
+    ],
+)
+def test_the_qr_code_refuses_a_bad_format_scale_or_tag(make_settings, options, field):
+    with pytest.raises(InvalidInputError) as refused:
+        subscriptions.signup_qr(make_settings(), **options)
+    assert refused.value.field == field

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import mailbox
 from email import message_from_bytes
-from email.message import EmailMessage
 from email.policy import default as default_policy
 
 import httpx
 import pytest
 
-from mailer.config import load_settings
 from mailer.errors import MailerError
-from mailer.mail import Outbox, list_outbox, send_message, start_outbox
+from mailer.mail import start_outbox
 from tests.helpers import cli_env, pause_schedules, run_cli, start_serve, stop, wait_for_http
 
 
@@ -72,25 +70,6 @@ def test_serve_refuses_a_busy_outbox_port_clearly(tmp_path, database_url):
         result = run_cli("serve", "--port", "0", env=env, cwd=tmp_path, timeout=30)
     assert result.returncode == 1
     assert "outbox cannot listen" in result.stderr
-
-
-async def test_outbox_receives_through_the_same_send_path(tmp_path):
-    outbox = Outbox(tmp_path / "outbox", port=0)
-    await outbox.start()
-    try:
-        settings = load_settings(data_dir=tmp_path, smtp={"outbox_port": outbox.port})
-        message = EmailMessage()
-        message["From"] = "뉴스 <news@example.or.kr>"
-        message["To"] = "reader@example.kr"
-        message["Subject"] = "시흥 바이오 주간 뉴스"
-        message.set_content("본문")
-        reply = await send_message(settings.smtp, message)
-    finally:
-        await outbox.stop()
-    assert reply == "OK"  # the outbox's "250 OK" to the final dot, as aiosmtplib reports it
-    listed = list_outbox(tmp_path / "outbox")
-    assert [item.subject for item in listed] == ["시흥 바이오 주간 뉴스"]
-    assert "reader@example.kr" in listed[0].recipients
 
 
 async def test_starting_the_outbox_tolerates_only_a_running_one(tmp_path):
