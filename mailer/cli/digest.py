@@ -1,4 +1,4 @@
-"""The ``mailer digest`` command group: preview the next edition (send commands join at merge)."""
+"""The ``mailer digest`` command group: preview the next edition (the send commands are in ``cli.delivery``)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mailer import subscribers as subscriptions
+from mailer import subscribers
 from mailer.cli.runtime import err_console, handle_errors, out_console, runtime
 from mailer.errors import MailerError, NotFoundError
 
@@ -27,11 +27,11 @@ SHOWN_PROBLEMS = 50
 def _deliver_now(ctx) -> None:
     """Send queued notice mails now; if the relay is down they stay queued for `mailer serve`."""
     try:
-        sent = asyncio.run(subscriptions.deliver_notices(ctx))
+        sent = asyncio.run(subscribers.deliver_notices(ctx))
     except MailerError as exc:
         err_console.print(f"notice mail queued, not sent yet: {exc}")
         return
-    pending = subscriptions.notice_counts(ctx).waiting
+    pending = subscribers.notice_counts(ctx).waiting
     if sent:
         out_console.print(f"sent {sent} notice mail(s)")
     if pending:
@@ -61,7 +61,7 @@ def import_csv(
         transient=True,
     ) as progress:
         task = progress.add_task("import")
-        report = subscriptions.import_csv_file(
+        report = subscribers.import_csv_file(
             context,
             file,
             confirmed=confirmed,
@@ -100,7 +100,7 @@ def export(
     status: list[str] = typer.Option(None, "--status", help="Only these statuses (repeatable)."),
 ) -> None:
     """Export subscribers as CSV (UTF-8), attributes as extra columns, in the import format."""
-    columns, rows = subscriptions.export_table(runtime(ctx).context, statuses=status or None)
+    columns, rows = subscribers.export_table(runtime(ctx).context, statuses=status or None)
     target = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
     try:
         writer = csv.writer(target)
@@ -127,7 +127,7 @@ def list_subscribers(
     """List subscribers (newest last) with their status."""
     context = runtime(ctx).context
     found = list(
-        subscriptions.iter_subscribers(context, statuses=status or None, limit=limit or None)
+        subscribers.iter_subscribers(context, statuses=status or None, limit=limit or None)
     )
     if as_json:
         payload = [person.as_json() for person in found]
@@ -144,7 +144,7 @@ def list_subscribers(
             person.since.date().isoformat(),
         )
     out_console.print(table)
-    counts = subscriptions.status_counts(context)
+    counts = subscribers.status_counts(context)
     out_console.print(", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no subscribers")
 
 
@@ -163,7 +163,7 @@ def add(
 ) -> None:
     """Add one subscriber; without --confirmed a confirmation mail is sent (double opt-in)."""
     context = runtime(ctx).context
-    outcome = subscriptions.add_subscriber(
+    outcome = subscribers.add_subscriber(
         context,
         email,
         name=name,
@@ -188,7 +188,7 @@ def remove(
 ) -> None:
     """Unsubscribe an address now (its data is erased after the retention period)."""
     context = runtime(ctx).context
-    changed = subscriptions.unsubscribe_address(context, email, source="admin", notify=notice)
+    changed = subscribers.unsubscribe_address(context, email, source="admin", notify=notice)
     out_console.print(f"{email}: {'unsubscribed' if changed else 'was already unsubscribed'}")
     if changed:
         _deliver_now(context)
@@ -203,7 +203,7 @@ def erase(
 ) -> None:
     """Erase all personal data of an address; only a hashed suppression entry remains."""
     context = runtime(ctx).context
-    if not subscriptions.erase(context, email=email, source="admin", notify=notice):
+    if not subscribers.erase(context, email=email, source="admin", notify=notice):
         raise NotFoundError("subscriber", email)
     out_console.print(f"{email}: erased (a hashed suppression entry remains)")
     _deliver_now(context)
@@ -215,8 +215,8 @@ def send_notices(ctx: typer.Context) -> None:
     """Send queued confirmation and notice mails now (`mailer serve` and `mailer worker` do this by themselves)."""
     context = runtime(ctx).context
     # One delivery-worker run, notices only, until none is due.
-    total = asyncio.run(subscriptions.deliver_notices(context))
-    waiting = subscriptions.notice_counts(context)
+    total = asyncio.run(subscribers.deliver_notices(context))
+    waiting = subscribers.notice_counts(context)
     line = f"sent {total}; waiting for retry {waiting.waiting}; failed {waiting.failed}"
     if waiting.unknown:
         line += f"; unknown (in flight when a worker stopped, not resent) {waiting.unknown}"
@@ -236,9 +236,9 @@ def qr(
     """Write a QR code of the signup URL for posters (PNG or SVG)."""
     settings = runtime(ctx).settings
     fmt = out.suffix.lower().removeprefix(".")
-    data = subscriptions.signup_qr(settings, fmt=fmt, source=source, scale=scale)
+    data = subscribers.signup_qr(settings, fmt=fmt, source=source, scale=scale)
     out.write_bytes(data)
-    out_console.print(f"wrote {out} for {subscriptions.signup_url(settings, source=source)}")
+    out_console.print(f"wrote {out} for {subscribers.signup_url(settings, source=source)}")
 
 
 @app.command("form-snippet")
@@ -250,7 +250,7 @@ def form_snippet(
     source: str = typer.Option(None, "--source", help="Tag recorded with each signup."),
 ) -> None:
     """Print an HTML form to embed in another site; it leads to the signup page."""
-    snippet = subscriptions.signup_form_snippet(runtime(ctx).settings, lang=lang, source=source)
+    snippet = subscribers.signup_form_snippet(runtime(ctx).settings, lang=lang, source=source)
     if out:
         out.write_text(snippet, encoding="utf-8")
         out_console.print(f"wrote {out}")
