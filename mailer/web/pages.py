@@ -105,14 +105,14 @@ class PublicPages:
             return None
 
 
-def public_pages(request: Request) -> PublicPages:
+async def public_pages(request: Request) -> PublicPages:
     """FastAPI dependency: the public pages ``create_app`` built."""
     return request.app.state.public_pages
 
 
 async def submitted_form(request: Request) -> FormData | None:
     """FastAPI dependency: the POSTed form, capped (None when too large, empty when malformed)."""
-    return await public_pages(request).form(request)
+    return await request.app.state.public_pages.form(request)
 
 
 Pages = Annotated[PublicPages, Depends(public_pages)]
