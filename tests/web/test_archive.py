@@ -29,16 +29,7 @@ from mailer.store.tables import editions
 from mailer.web.app import create_app
 from tests.digest_data import MONDAY, add_story, mark_sent, week_of_news
 from tests.helpers import listening_socket
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
 
 class Site:
