@@ -23,7 +23,6 @@ def build_context(settings: Settings) -> AppContext:
         notice_renderer=Lazy(lambda: _notice_renderer(settings)),
         dkim_signer=Lazy(lambda: _dkim_signer(settings)),
         build_notice=_build_notice,
-        send_notices=_send_notices,
     )
 
 
@@ -56,17 +55,11 @@ def _dkim_signer(settings: Settings):
     return load_dkim(settings)
 
 
-# The two steps that meet through the context, imported on first use: a command that
-# sends no mail never loads the worker or the notice templates.
+# The subscribers step's notice builder, handed to the delivery worker through the
+# context and imported on first use: a command that sends no mail never loads it.
 
 
 def _build_notice(ctx: AppContext, notice, /, *, now):
     from mailer.subscribers import build_notice
 
     return build_notice(ctx, notice, now=now)
-
-
-def _send_notices(ctx: AppContext, /, *, now=None):
-    from mailer.delivery import deliver_notices
-
-    return deliver_notices(ctx, now=now)

@@ -6,15 +6,14 @@ are ``Lazy`` — built on first use, so a command that never renders a digest ne
 imports them.
 
 Two steps meet here without importing each other (design §2): the delivery worker
-sends notices that the subscribers step builds (``build_notice``), and the
-subscribers step asks the delivery worker to send the notices it queued
-(``send_notices``); bootstrap wires both.
+sends notices that the subscribers step builds (``build_notice``, wired by bootstrap),
+and code that queued a notice rings the ``mail_bell`` to wake this process's worker.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -70,12 +69,6 @@ class NoticeBuilder(Protocol):
     ) -> EmailMessage | NotNeeded: ...
 
 
-class NoticeSender(Protocol):
-    """Runs the delivery worker until no notice is due at ``now``; returns how many notices it sent."""
-
-    def __call__(self, ctx: AppContext, /, *, now: datetime | None = None) -> Awaitable[int]: ...
-
-
 class MailBell:
     """Wakes the delivery workers of this process as soon as a commit has queued mail.
 
@@ -125,8 +118,6 @@ class AppContext:
     dkim_signer: Lazy[DkimSigner | None]
     #: The subscribers step's notice builder, called by the delivery worker for each notice.
     build_notice: NoticeBuilder
-    #: The delivery step's "send the due notices now", called by the subscribers step.
-    send_notices: NoticeSender
     #: Rung after a commit that queued mail, so this process's delivery workers wake at once.
     mail_bell: MailBell = field(default_factory=MailBell)
     #: Consent-text versions seen in the store (they are never deleted, so the cache never lies).

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mailer import subscribers
+from mailer import delivery, subscribers
 from mailer.cli.runtime import err_console, handle_errors, out_console, runtime
 from mailer.errors import MailerError, NotFoundError
 
@@ -27,7 +27,7 @@ SHOWN_PROBLEMS = 50
 def _deliver_now(ctx) -> None:
     """Send queued notice mails now; if the relay is down they stay queued for `mailer serve`."""
     try:
-        sent = asyncio.run(subscribers.deliver_notices(ctx))
+        sent = asyncio.run(delivery.deliver_notices(ctx))
     except MailerError as exc:
         err_console.print(f"notice mail queued, not sent yet: {exc}")
         return
@@ -215,7 +215,7 @@ def send_notices(ctx: typer.Context) -> None:
     """Send queued confirmation and notice mails now (`mailer serve` and `mailer worker` do this by themselves)."""
     context = runtime(ctx).context
     # One delivery-worker run, notices only, until none is due.
-    total = asyncio.run(subscribers.deliver_notices(context))
+    total = asyncio.run(delivery.deliver_notices(context))
     waiting = subscribers.notice_counts(context)
     line = f"sent {total}; waiting for retry {waiting.waiting}; failed {waiting.failed}"
     if waiting.unknown:

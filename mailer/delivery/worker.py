@@ -27,7 +27,6 @@ was delivered.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -57,11 +56,6 @@ from mailer.store.notices import ClaimedNotice
 from mailer.store.offloop import DatabaseRunner
 
 log = logging.getLogger("mailer.delivery")
-
-#: Seconds a worker woken by the mail bell waits before it claims, so that a burst of
-#: signups shares one claim and one SMTP round instead of a transaction per signup
-#: competing with the web's own writes for SQLite's lock.
-BELL_DELAY = 0.25
 
 
 class _Worker:
@@ -288,9 +282,6 @@ class _Worker:
             for waiter in waiters:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
-        if self.wake.is_set() and not self.stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=BELL_DELAY)
 
     # claiming
 

@@ -35,7 +35,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "purge_expired": "erasure",
         # re-confirmation and notices
         "send_due_reconfirmations": "reconfirm",
-        "deliver_notices": "notices",
         "build_notice": "notices",
         # reading
         "NoticeCounts": "listing",

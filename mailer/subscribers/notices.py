@@ -1,10 +1,9 @@
-"""Notice mails (confirmation, results, re-confirmation): what each one says, and asking for them to be sent.
+"""Notice mails (confirmation, results, re-confirmation): what each one says.
 
 The subscribers step queues notices in the ``notices`` table and builds each one's
 message; sending is the delivery step's, by the same worker, SMTP pool and retry
 policy as the digests (mailer.delivery). The two steps do not import each other:
-bootstrap hands :func:`build_notice` to the worker as ``ctx.build_notice``, and the
-worker's "send the due notices now" to this step as ``ctx.send_notices``.
+bootstrap hands :func:`build_notice` to the worker as ``ctx.build_notice``.
 """
 
 from __future__ import annotations
@@ -25,17 +24,6 @@ if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
 
     from mailer.context import AppContext
     from mailer.store.notices import ClaimedNotice
-
-
-async def deliver_notices(ctx: AppContext, /, *, now: datetime | None = None) -> int:
-    """Send the queued notice mails that are due now; returns how many were sent.
-
-    This runs the delivery worker (``ctx.send_notices``) until no notice is due: a
-    relay that is down defers them with the notice backoff, a permanent refusal fails
-    that notice only, and a notice in flight when a worker died is never sent twice.
-    ``now`` reads the queue as of that time (tests, re-confirmation runs).
-    """
-    return await ctx.send_notices(ctx, now=now)
 
 
 def build_notice(

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from mailer.models import NoticeKind
 from mailer.store import notices as notice_store
 from mailer.store import subscribers as store
-from mailer.subscribers.notices import deliver_notices
 from mailer.subscribers.tokens import utcnow
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -23,15 +22,17 @@ log = logging.getLogger("mailer.subscribers")
 
 
 async def send_due_reconfirmations(ctx: AppContext, /, *, now: datetime | None = None) -> int:
-    """Queue the two-yearly consent notice for everyone due, then deliver queued notices.
+    """Queue the two-yearly consent notice for everyone due; a delivery worker sends them.
 
     Returns how many re-confirmation notices were queued by this call. The next due
-    date advances in the same transaction, so two schedulers never queue one twice;
-    a notice the relay refuses now stays queued and a delivery worker retries it.
+    date advances in the same transaction, so two schedulers never queue one twice.
+    The mail bell wakes this process's worker (``mailer serve``); a ``mailer worker``
+    elsewhere finds them at its next poll.
     """
     now = now or utcnow()
     queued = await ctx.database.run(_queue_reconfirmations, ctx, now)
-    await deliver_notices(ctx, now=now)
+    if queued:
+        ctx.mail_bell.ring()
     return queued
 
 

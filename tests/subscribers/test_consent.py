@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from mailer import delivery
 from mailer import subscribers as subscriptions
 from mailer.config import PROJECT_ROOT
 from mailer.seed import initialise
@@ -80,7 +81,7 @@ async def test_the_ledger_proves_consent_after_erasure(ctx, smtp_server):
         source="web:poster",
         now=T0,
     )
-    await subscriptions.deliver_notices(ctx, now=T0)
+    await delivery.deliver_notices(ctx, now=T0)
     import re
 
     text = smtp_server.messages[0].message.get_body(("plain",)).get_content()

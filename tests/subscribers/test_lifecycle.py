@@ -11,6 +11,7 @@ import dkim
 import pytest
 from sqlalchemy import func, select, update
 
+from mailer import delivery
 from mailer import subscribers as subscriptions
 from mailer.bootstrap import build_context
 from mailer.errors import InvalidSubscriberInput, SignupThrottled
@@ -74,7 +75,7 @@ async def test_double_opt_in_end_to_end_with_ledger(ctx, smtp_server):
     [row] = rows(ctx, subscribers)
     assert row["email"] == "reader@example.kr" and row["status"] == "pending"
 
-    assert await subscriptions.deliver_notices(ctx, now=T0) == 1
+    assert await delivery.deliver_notices(ctx, now=T0) == 1
     [mail] = smtp_server.messages
     assert mail.rcpt_tos == ["reader@example.kr"]
     assert "구독 확인" in mail.message["Subject"]
@@ -95,7 +96,7 @@ async def test_double_opt_in_end_to_end_with_ledger(ctx, smtp_server):
     again = subscriptions.confirm(ctx, token, now=later + timedelta(minutes=1))
     assert again.state is ConfirmState.ALREADY
 
-    assert await subscriptions.deliver_notices(ctx, now=later) == 1
+    assert await delivery.deliver_notices(ctx, now=later) == 1
     welcome = smtp_server.messages[1].message
     assert "수신 동의 처리 결과" in welcome["Subject"]
     assert (
@@ -161,9 +162,9 @@ def test_idn_address_is_accepted_and_sent_in_ascii(ctx):
 async def test_one_confirmation_mail_per_address_per_interval(ctx, smtp_server):
     assert sign_up(ctx) is SignupOutcome.CONFIRMATION_QUEUED
     assert sign_up(ctx, now=T0 + timedelta(minutes=9)) is SignupOutcome.MAIL_LIMITED
-    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(minutes=9)) == 1
+    assert await delivery.deliver_notices(ctx, now=T0 + timedelta(minutes=9)) == 1
     assert sign_up(ctx, now=T0 + timedelta(minutes=11)) is SignupOutcome.CONFIRMATION_QUEUED
-    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(minutes=11)) == 1
+    assert await delivery.deliver_notices(ctx, now=T0 + timedelta(minutes=11)) == 1
     assert len(smtp_server.messages) == 2
     # The newest link replaces the older one.
     first, second = (confirm_token(m.message) for m in smtp_server.messages)
@@ -195,7 +196,7 @@ async def test_signup_for_an_active_address_sends_a_short_notice_not_a_second_op
     subscriptions.add_subscriber(ctx, "known@example.kr", confirmed=True, notify=False, now=T0)
     outcome = sign_up(ctx, "known@example.kr", name="Mallory", now=T0 + timedelta(hours=1))
     assert outcome is SignupOutcome.ALREADY_SUBSCRIBED
-    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
+    assert await delivery.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
     assert "이미 구독 중" in smtp_server.messages[0].message["Subject"]
     [row] = rows(ctx, subscribers)
     assert row["status"] == "active" and row["name"] is None  # the stranger changed nothing
@@ -204,13 +205,13 @@ async def test_signup_for_an_active_address_sends_a_short_notice_not_a_second_op
 async def test_relay_down_keeps_the_notice_and_retries_later(ctx, smtp_server):
     smtp_server.stop()
     sign_up(ctx)
-    assert await subscriptions.deliver_notices(ctx, now=T0) == 0
+    assert await delivery.deliver_notices(ctx, now=T0) == 0
     [notice] = rows(ctx, notices)
     assert notice["state"] == "deferred" and notice["to_address"] == "reader@example.kr"
     assert notice["next_attempt_at"] > T0 and "connect" in notice["last_error"]
     smtp_server.start()
-    assert await subscriptions.deliver_notices(ctx, now=T0) == 0  # not due yet
-    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(minutes=5)) == 1
+    assert await delivery.deliver_notices(ctx, now=T0) == 0  # not due yet
+    assert await delivery.deliver_notices(ctx, now=T0 + timedelta(minutes=5)) == 1
     assert smtp_server.messages[0].rcpt_tos == ["reader@example.kr"]
 
 
@@ -219,17 +220,17 @@ async def test_temporary_and_permanent_refusals(ctx, smtp_server):
     sign_up(ctx, "hard@example.kr")
     smtp_server.fail("RCPT", 451, "4.3.0 try later", when=lambda a: a == "soft@example.kr")
     smtp_server.fail("RCPT", 550, "5.1.1 no such user", when=lambda a: a == "hard@example.kr")
-    assert await subscriptions.deliver_notices(ctx, now=T0) == 0
+    assert await delivery.deliver_notices(ctx, now=T0) == 0
     states = {n["id"]: n for n in rows(ctx, notices)}
     soft, hard = sorted(states.values(), key=lambda n: n["id"])
     assert soft["state"] == "deferred" and "451" in soft["last_error"]
     assert hard["state"] == "failed" and "550" in hard["last_error"] and hard["to_address"] is None
-    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
+    assert await delivery.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
 
 
 async def test_expired_confirmation_link(ctx, smtp_server):
     sign_up(ctx)
-    await subscriptions.deliver_notices(ctx, now=T0)
+    await delivery.deliver_notices(ctx, now=T0)
     token = confirm_token(smtp_server.messages[0].message)
     late = T0 + timedelta(hours=48, seconds=1)
     assert subscriptions.confirm(ctx, token, now=late).state is ConfirmState.INVALID
@@ -252,7 +253,7 @@ async def test_unsubscribe_is_immediate_idempotent_and_notified_once(ctx, smtp_s
     [entry] = rows(ctx, suppressions)
     assert entry["email_hash"] == email_hash("leaver@example.kr")
     assert entry["reason"] == "unsubscribed"
-    assert await subscriptions.deliver_notices(ctx, now=later) == 1
+    assert await delivery.deliver_notices(ctx, now=later) == 1
     assert len(smtp_server.messages) == 1
     assert "수신거부 처리 결과" in smtp_server.messages[0].message["Subject"]
     withdrawal = [e for e in rows(ctx, consent_events) if e["kind"] == "withdrawal"]
@@ -267,7 +268,7 @@ async def test_resubscribing_after_unsubscribe_lifts_the_suppression(ctx, smtp_s
     sign_up(ctx, "back@example.kr", now=T0 + timedelta(hours=1))
     assert rows(ctx, subscribers)[0]["status"] == "pending"
     assert count(ctx, suppressions) == 1  # still suppressed until the click
-    await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1))
+    await delivery.deliver_notices(ctx, now=T0 + timedelta(hours=1))
     confirm_mail = next(m for m in smtp_server.messages if "구독 확인" in m.message["Subject"])
     subscriptions.confirm(ctx, confirm_token(confirm_mail.message), now=T0 + timedelta(hours=2))
     assert rows(ctx, subscribers)[0]["status"] == "active"
@@ -288,7 +289,7 @@ async def test_pause_and_resume(ctx):
 
 async def test_erasure_leaves_only_hashes(ctx, smtp_server):
     sign_up(ctx, "gone@example.kr", name="지울사람", organisation="연구소", ip="203.0.113.50")
-    await subscriptions.deliver_notices(ctx, now=T0)
+    await delivery.deliver_notices(ctx, now=T0)
     subscriptions.confirm(
         ctx, confirm_token(smtp_server.messages[0].message), ip="203.0.113.51", now=T0
     )
@@ -307,7 +308,7 @@ async def test_erasure_leaves_only_hashes(ctx, smtp_server):
     assert events[-1]["kind"] == "erasure"
     # The result notice still reaches the address, which is then dropped.
     smtp_server.clear()
-    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(days=1)) == 1
+    assert await delivery.deliver_notices(ctx, now=T0 + timedelta(days=1)) == 1
     assert "삭제 처리 결과" in smtp_server.messages[0].message["Subject"]
     everything = " ".join(
         str(r) for t in (notices, consent_events, suppressions) for r in rows(ctx, t)
@@ -322,9 +323,15 @@ async def test_reconfirmation_notice_every_two_years(ctx, smtp_server):
         ctx, "new@example.kr", confirmed=True, notify=False, now=T0 + timedelta(days=400)
     )
     due = T0 + timedelta(days=730, hours=1)
+    rings: list[None] = []
+    ctx.mail_bell.listen(lambda: rings.append(None))
     assert await subscriptions.send_due_reconfirmations(ctx, now=T0 + timedelta(days=729)) == 0
+    assert rings == []
     assert await subscriptions.send_due_reconfirmations(ctx, now=due) == 1
     assert await subscriptions.send_due_reconfirmations(ctx, now=due) == 0
+    # Queued, and this process's delivery worker woken: the worker sends them.
+    assert smtp_server.messages == [] and len(rings) == 1
+    assert await delivery.deliver_notices(ctx, now=due) == 1
     [mail] = smtp_server.messages
     assert mail.rcpt_tos == ["old@example.kr"]
     message = mail.message
@@ -343,9 +350,10 @@ async def test_reconfirmation_waits_for_the_relay(ctx, smtp_server):
     smtp_server.stop()
     due = T0 + timedelta(days=731)
     assert await subscriptions.send_due_reconfirmations(ctx, now=due) == 1
+    assert await delivery.deliver_notices(ctx, now=due) == 0
     assert rows(ctx, notices)[0]["state"] == "deferred"
     smtp_server.start()
-    assert await subscriptions.deliver_notices(ctx, now=due + timedelta(hours=2)) == 1
+    assert await delivery.deliver_notices(ctx, now=due + timedelta(hours=2)) == 1
 
 
 def test_purge_expired(ctx):
@@ -370,12 +378,12 @@ async def test_notice_delivery_waiting_for_the_database_leaves_the_event_loop_fr
 ):
     sign_up(ctx)
     with HeldDatabase(ctx.engine, "notices") as held:  # another writer (a long import)
-        delivery = asyncio.create_task(subscriptions.deliver_notices(ctx, now=T0))
+        sending = asyncio.create_task(delivery.deliver_notices(ctx, now=T0))
         # This coroutine gets on only if the loop turns while the delivery waits for the lock
         # (the scheduler and the send worker share it in `mailer serve`).
         assert await asyncio.to_thread(held.wait_for_waiter), "the delivery never waited"
         held.release()
-        assert await delivery == 1
+        assert await sending == 1
     assert not held.gave_up, "the event loop was blocked while the delivery waited for the lock"
     assert len(smtp_server.messages) == 1
 
@@ -395,13 +403,13 @@ async def test_a_notice_that_cannot_be_built_fails_alone(
                 conn, NoticeKind.ERASURE.value, to_address="gone@example.kr", now=T0
             )
         sign_up(ctx)
-        assert await subscriptions.deliver_notices(ctx, now=T0) == 1
+        assert await delivery.deliver_notices(ctx, now=T0) == 1
         broken, confirm = sorted(rows(ctx, notices), key=lambda n: n["id"])
         assert broken["state"] == "failed" and "subject" in broken["last_error"]
         assert confirm["state"] == "sent"
         assert [m.rcpt_tos for m in smtp_server.messages] == [["reader@example.kr"]]
         # Nothing is left claimed: a later round has nothing to retry.
-        assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 0
+        assert await delivery.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 0
     finally:
         ctx.close()
 
@@ -413,11 +421,11 @@ async def test_a_notice_in_flight_when_its_worker_died_becomes_unknown_and_is_no
     # A worker marked it sending and died (no heartbeat): the relay may or may not have it.
     with ctx.engine.begin() as conn:
         conn.execute(update(notices).values(state="sending", claimed_by="gone:1:x", claimed_at=T0))
-    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 0
+    assert await delivery.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 0
     [notice] = rows(ctx, notices)
     assert notice["state"] == "unknown" and "in flight" in notice["last_error"]
     assert notice["to_address"] is None and smtp_server.messages == []
-    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(days=1)) == 0
+    assert await delivery.deliver_notices(ctx, now=T0 + timedelta(days=1)) == 0
     assert smtp_server.messages == [], "an unknown notice is never sent again automatically"
 
 
@@ -425,7 +433,7 @@ async def test_a_notice_a_dead_worker_claimed_but_never_started_is_sent(ctx, smt
     sign_up(ctx)
     with ctx.engine.begin() as conn:
         conn.execute(update(notices).values(claimed_by="gone:1:x", claimed_at=T0))
-    assert await subscriptions.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
+    assert await delivery.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
     [notice] = rows(ctx, notices)
     assert notice["state"] == "sent" and notice["attempts"] == 1
     assert [m.rcpt_tos for m in smtp_server.messages] == [["reader@example.kr"]]
@@ -451,7 +459,7 @@ async def test_notices_are_dkim_signed_over_list_unsubscribe(
     try:
         initialise(ctx)
         subscriptions.add_subscriber(ctx, "reader@example.kr", confirmed=True, now=T0)
-        assert await subscriptions.deliver_notices(ctx, now=T0) == 1
+        assert await delivery.deliver_notices(ctx, now=T0) == 1
     finally:
         ctx.close()
     [mail] = smtp_server.messages

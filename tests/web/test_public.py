@@ -241,10 +241,10 @@ def test_relay_down_during_signup_still_answers_and_retries(site, smtp_server):
     smtp_server.start()
     import asyncio
 
-    from mailer import subscribers as subscriptions
+    from mailer import delivery
 
     later = notice["next_attempt_at"]
-    assert asyncio.run(subscriptions.deliver_notices(ctx, now=later)) == 1
+    assert asyncio.run(delivery.deliver_notices(ctx, now=later)) == 1
     confirmation_path(smtp_server, "patient@example.kr")
 
 
