@@ -12,6 +12,7 @@ import uvicorn
 
 from mailer.context import AppContext
 from mailer.web.app import create_app
+from mailer.web.server import uvicorn_config
 from tests.helpers import listening_socket, wait_for
 
 __all__ = ["client", "serve_app", "wait_for"]
@@ -26,7 +27,9 @@ def serve_app(context: AppContext, *, sock: socket.socket | None = None) -> Iter
     """
     sock = sock or listening_socket()
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(create_app(context), log_level="warning", lifespan="on")
+    # The settings `mailer serve` uses (no uvicorn proxy-header handling), and the
+    # address bound, which decides whether the development /outbox page exists.
+    config = uvicorn_config(create_app(context, listen_host=host), log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True
