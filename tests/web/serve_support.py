@@ -102,3 +102,14 @@ def confirmation_path(relay, address: str) -> str:
         return None
 
     return wait_for(find, timeout=30, what=f"the confirmation mail to {address}")
+
+
+def get_routes(app) -> list[tuple[str, set[str]]]:
+    """(path format, methods) of every route the app answers, included routers' too."""
+    from fastapi.routing import iter_route_contexts
+
+    return [
+        (route.path_format, set(route.methods or ()))
+        for route in iter_route_contexts(app.routes)
+        if route.path_format
+    ]

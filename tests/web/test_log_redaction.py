@@ -10,8 +10,10 @@ from urllib.parse import quote
 
 import pytest
 
+from mailer.bootstrap import build_context
 from mailer.logs import redact
-from tests.web.serve_support import confirmation_path, hidden, served, sign_up
+from mailer.web.app import create_app
+from tests.web.serve_support import confirmation_path, get_routes, hidden, served, sign_up
 
 READER = "log.reader+news@example.kr"
 TOKEN_LINK = re.compile(r"/(?:confirm|unsubscribe|preferences)/([A-Za-z0-9_-]{8,})")
@@ -101,3 +103,18 @@ def test_every_handler_of_a_configured_process_redacts_messages_arguments_and_tr
     assert "kQ3vZ8xT1mN5bR7cW2yL9pD4fG6hJ0sA" not in output
     assert "refused [email]" in output and "/confirm/[token]" in output
     assert "ValueError: recipient [email] refused at /unsubscribe/[token]" in output
+
+
+def test_every_token_route_of_the_app_is_redacted(make_settings, tmp_path):
+    """A new route with a ``{token}`` parameter fails here until mailer.logs.TOKEN_ROUTES knows it."""
+    context = build_context(make_settings(database_url=f"sqlite:///{tmp_path / 'm.db'}"))
+    try:
+        routes = get_routes(create_app(context, worker=False, listen_host="127.0.0.1"))
+    finally:
+        context.close()
+    token = "Sample-token_0123"
+    token_routes = [path for path, _ in routes if "token}" in path]
+    assert "/unsubscribe/{token}" in token_routes
+    for path in token_routes:
+        sample = re.sub(r"\{(\w+)\}", lambda m: token if "token" in m[1] else "x", path)
+        assert token not in redact(f'"GET {sample} HTTP/1.1" 200'), path
