@@ -2,8 +2,8 @@
 
 The page lists every message with its confirm and unsubscribe links, so it exists only
 where nobody else can reach it (issue 11 item 6): in development, with the built-in
-outbox (no relay), on a server bound to a loopback address. ``mailer serve --host
-0.0.0.0`` (the Dockerfile's command) never serves it.
+outbox (no relay), on a server bound to a loopback address with no reverse proxy in
+front. ``mailer serve --host 0.0.0.0`` (the Dockerfile's command) never serves it.
 """
 
 from __future__ import annotations
@@ -34,8 +34,17 @@ def is_loopback(host: str | None) -> bool:
 
 
 def outbox_allowed(settings: Settings, listen_host: str | None) -> bool:
-    """Whether the app bound to ``listen_host`` may serve ``/outbox`` (``app.create_app`` asks)."""
-    return settings.env == "development" and settings.smtp.uses_outbox and is_loopback(listen_host)
+    """Whether the app bound to ``listen_host`` may serve ``/outbox`` (``app.create_app`` asks).
+
+    A trusted reverse proxy in front makes even a loopback server public, so
+    ``web.trusted_proxies`` turns the page off too.
+    """
+    return (
+        settings.env == "development"
+        and settings.smtp.uses_outbox
+        and not settings.web.trusted_proxies
+        and is_loopback(listen_host)
+    )
 
 
 @router.get("/outbox", response_class=HTMLResponse)

@@ -113,6 +113,11 @@ SubmittedForm = Annotated[FormData | None, Depends(submitted_form)]
 
 
 def client_ip(request: Request) -> str | None:
+    """The client address for rate limits and the consent ledger.
+
+    ``web.client_address`` has already put the peer, or what a trusted proxy reported,
+    into the request's client: handlers never read forwarding headers themselves.
+    """
     return request.client.host if request.client else None
 
 

@@ -225,6 +225,8 @@ async def test_outbox_page_is_absent_with_a_relay_or_off_loopback(make_settings,
         (development, "0.0.0.0", False),
         (development, "::", False),
         (development, None, False),
+        # A reverse proxy in front makes a loopback server public.
+        (make_settings(database_url=database_url, web={"trusted_proxies": ["::1"]}), "::1", False),
         (development, "127.0.0.1", True),
         (development, "localhost", True),
     ):
