@@ -1,7 +1,11 @@
 # One image, three commands: `mailer serve`, `mailer scheduler`, `mailer worker`.
+# The image runs in production: it needs MAILER_SECRET_KEY and a relay (MAILER_SMTP__HOST)
+# at `docker run`, and never serves the development /outbox page. Behind a reverse proxy
+# set MAILER_WEB__TRUSTED_PROXIES to the proxy's address (README, "Running in production").
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    MAILER_ENV=production \
     MAILER_CONFIG=/app/config/mailer.toml MAILER_CONFIG_DIR=/app/config \
     MAILER_TEMPLATES_DIR=/app/templates MAILER_DATA_DIR=/app/var
 WORKDIR /app

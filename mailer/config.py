@@ -53,6 +53,21 @@ def _known_timezone(value: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_known_timezone)]
 
 
+def _networks_only(value: list[str]) -> list[str]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise ValueError(
+                "must list IP networks such as 10.1.2.0/24 or single addresses"
+            ) from None
+    return value
+
+
+#: A list of IP addresses and networks (CIDR), checked when settings are read.
+NetworkList = Annotated[list[str], AfterValidator(_networks_only)]
+
+
 class Section(BaseModel):
     """Base for nested sections: unknown keys are errors so typos are caught at start-up."""
 
@@ -97,20 +112,8 @@ class FeedSettings(Section):
     exclude_keywords: list[str] = []
     default_keywords: bool = True
     min_score: float = Field(default=3, ge=0)
-    allow_networks: list[str] = []
+    allow_networks: NetworkList = []
     parse_processes: int = Field(default=0, ge=0, le=64)
-
-    @field_validator("allow_networks")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item.strip(), strict=False)
-            except ValueError:
-                raise ValueError(
-                    "must list IP networks such as 10.1.2.0/24 or single addresses"
-                ) from None
-        return value
 
 
 #: Default digest sections (title → keywords, Korean and English). A story goes to the
@@ -210,6 +213,12 @@ class SubscriptionSettings(Section):
     max_form_bytes: int = Field(default=16384, ge=1024)
 
 
+class WebSettings(Section):
+    # Proxy headers are believed only from these peers (issue 11 item 3); empty: from nobody.
+    trusted_proxies: NetworkList = []
+    proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+
+
 class SchedulerSettings(Section):
     # Edits must reach a running scheduler within 10 seconds (issue 6).
     reload_seconds: float = Field(default=5, gt=0, le=10)
@@ -249,6 +258,7 @@ class Settings(BaseSettings):
     dkim: DkimSettings = DkimSettings()
     subscriptions: SubscriptionSettings = SubscriptionSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    web: WebSettings = WebSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -280,14 +290,21 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _no_placeholder_secret_in_production(self) -> Settings:
-        if self.env == "production":
-            key = self.secret_key.get_secret_value() if self.secret_key else ""
-            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 16:
-                raise ValueError(
-                    "secret_key must be set to a long random value in production "
-                    "(MAILER_SECRET_KEY)"
-                )
+    def _production_needs_a_secret_and_a_relay(self) -> Settings:
+        if self.env != "production":
+            return self
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if key.lower() in PLACEHOLDER_SECRETS or len(key) < 16:
+            raise ValueError(
+                "secret_key must be set to a long random value in production (MAILER_SECRET_KEY)"
+            )
+        if self.smtp.uses_outbox:
+            # The built-in outbox keeps mail on this machine and is for development only
+            # (issue 11 item 6): production mail goes through a real relay.
+            raise ValueError(
+                "smtp.host must name the SMTP relay in production (MAILER_SMTP__HOST); "
+                "the built-in outbox is for development only"
+            )
         return self
 
     @property

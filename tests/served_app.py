@@ -9,24 +9,32 @@ from contextlib import contextmanager
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from mailer.context import AppContext
 from mailer.web.app import create_app
+from mailer.web.server import uvicorn_config
 from tests.helpers import listening_socket, wait_for
 
 __all__ = ["client", "serve_app", "wait_for"]
 
 
 @contextmanager
-def serve_app(context: AppContext, *, sock: socket.socket | None = None) -> Iterator[str]:
+def serve_app(
+    context: AppContext, *, sock: socket.socket | None = None, app: FastAPI | None = None
+) -> Iterator[str]:
     """Yield the base URL of a running server; the lifespan (notice runner) runs too.
 
     ``sock``: a listening socket (:func:`tests.helpers.listening_socket`) for a caller that
     needs the port before the app exists (a base_url pointing at the server itself).
+    ``app``: the app to serve, when the test needs it too; default ``create_app(context)``.
     """
     sock = sock or listening_socket()
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(create_app(context), log_level="warning", lifespan="on")
+    # The settings `mailer serve` uses (no uvicorn proxy-header handling), and the
+    # address bound, which decides whether the development /outbox page exists.
+    app = app or create_app(context, listen_host=host)
+    config = uvicorn_config(app, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True

@@ -82,11 +82,27 @@ def test_a_secret_is_never_printed(monkeypatch):
 
 def test_production_refuses_a_placeholder_secret(monkeypatch):
     monkeypatch.setenv("MAILER_ENV", "production")
+    monkeypatch.setenv("MAILER_SMTP__HOST", "relay.example.kr")
     monkeypatch.setenv("MAILER_SECRET_KEY", "change-me")
     with pytest.raises(ConfigError, match="secret_key"):
         load_settings()
     monkeypatch.setenv("MAILER_SECRET_KEY", "a" * 40)
     assert load_settings().secret() == "a" * 40
+
+
+def test_production_refuses_the_builtin_outbox(monkeypatch):
+    monkeypatch.setenv("MAILER_ENV", "production")
+    monkeypatch.setenv("MAILER_SECRET_KEY", "a" * 40)
+    with pytest.raises(ConfigError, match=r"smtp\.host must name the SMTP relay in production"):
+        load_settings()
+    monkeypatch.setenv("MAILER_SMTP__HOST", "relay.example.kr")
+    assert load_settings().smtp.host == "relay.example.kr"
+
+
+def test_trusted_proxies_must_be_addresses_or_networks():
+    assert load_settings(web={"trusted_proxies": ["10.0.0.0/8", "::1"]}).web.trusted_proxies
+    with pytest.raises(ConfigError, match=r"web\.trusted_proxies .*must list IP networks"):
+        load_settings(web={"trusted_proxies": ["nginx"]})
 
 
 def test_development_secret_is_generated_once(tmp_path):

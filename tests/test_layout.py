@@ -30,6 +30,7 @@ RUNGS = {
     "mailer.exports": LEAF,
     "mailer.retry": LEAF,
     "mailer.shorten": LEAF,
+    "mailer.logs": LEAF,
     # adapters: Jinja2, MIME + SMTP, SQLAlchemy, and the HTTP/feedparser half of feeds
     "mailer.render": ADAPTER,
     "mailer.mail": ADAPTER,

@@ -30,6 +30,7 @@ from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
 from mailer.config import Settings
 from mailer.context import AppContext
 from mailer.digest import create_edition
+from mailer.logs import configure_logging
 from mailer.models import DeliveryState, EditionState
 
 #: The order states are shown in.
@@ -286,6 +287,7 @@ def worker(
 ) -> None:
     """Deliver queued digests and notice mails until stopped (SIGTERM or Ctrl+C finish the messages in flight)."""
     context = runtime(ctx).context
+    configure_logging(context.settings.log_level)
     smtp = context.settings.smtp
     target = "the built-in outbox" if smtp.uses_outbox else f"{smtp.host}:{smtp.effective_port}"
     say(f"worker started: {smtp.connections} connections to {target}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ import typer
 
 from mailer import schedules
 from mailer.cli.runtime import handle_errors, runtime
+from mailer.logs import configure_logging
 
 if TYPE_CHECKING:
     from mailer.context import AppContext
@@ -37,12 +37,3 @@ async def run_until_signalled(context: AppContext) -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # APScheduler narrates every wake-up at INFO; our own log says what ran.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)

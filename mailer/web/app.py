@@ -1,4 +1,4 @@
-"""Build the FastAPI application for one AppContext: health, home page, the routers, and the process's delivery worker."""
+"""Build the FastAPI application for one AppContext: health, home page, the routers, the edge middleware, and the process's delivery worker."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp
 
 from mailer import __version__
 from mailer.context import AppContext
 from mailer.web import archive, outbox, signup, unsubscribe
+from mailer.web.client_address import ClientAddressMiddleware, TrustedProxies
 from mailer.web.deps import Context, Templates, page_templates
 from mailer.web.forms import Csrf
+from mailer.web.head import HeadAsGetMiddleware
+from mailer.web.headers import SecurityHeadersMiddleware
 from mailer.web.health import health
+from mailer.web.outbox import outbox_allowed
 from mailer.web.pages import PublicPages
 
 log = logging.getLogger("mailer.serve")
@@ -43,13 +48,32 @@ def home(request: Request, context: Context, templates: Templates) -> HTMLRespon
     )
 
 
-def create_app(context: AppContext, *, worker: bool = True) -> FastAPI:
+class MailerApp(FastAPI):
+    """FastAPI with our edge middleware around the whole stack, Starlette's error handler included.
+
+    Middleware added with ``add_middleware`` runs inside ``ServerErrorMiddleware``, so
+    the 500 page of a crash would leave without security headers; these wrap it.
+    The outermost sets the client address first (in the server's own scope, so the
+    access log names the same client the rate limits and the consent ledger see).
+    """
+
+    proxies = TrustedProxies([], header="x-forwarded-for")
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = HeadAsGetMiddleware(super().build_middleware_stack())
+        return ClientAddressMiddleware(SecurityHeadersMiddleware(stack), proxies=self.proxies)
+
+
+def create_app(
+    context: AppContext, *, worker: bool = True, listen_host: str | None = None
+) -> FastAPI:
     """The app; with ``worker`` its lifespan runs a delivery worker (digests and notices) in this process.
 
     ``mailer serve --no-worker`` passes ``worker=False``: mail then waits for a
-    ``mailer worker`` process.
+    ``mailer worker`` process. ``listen_host`` is the address the server binds: the
+    development ``/outbox`` exists only on a loopback one (``outbox.outbox_allowed``).
     """
-    app = FastAPI(
+    app = MailerApp(
         title="mailer",
         version=__version__,
         docs_url=None,
@@ -57,14 +81,17 @@ def create_app(context: AppContext, *, worker: bool = True) -> FastAPI:
         lifespan=_delivery_worker(context) if worker else None,
     )
     settings = context.settings
+    app.proxies = TrustedProxies(settings.web.trusted_proxies, header=settings.web.proxy_header)
     app.state.context = context
     # One template environment for every router (its loader caches compiled templates).
     app.state.pages = templates = page_templates(settings)
     app.state.csrf = csrf = Csrf(settings.secret(), secure=settings.base_url.startswith("https://"))
     app.state.public_pages = PublicPages(settings, templates, csrf)
     app.include_router(router)
-    for module in (archive, outbox, signup, unsubscribe):
+    for module in (archive, signup, unsubscribe):
         app.include_router(module.router)
+    if outbox_allowed(settings, listen_host):
+        app.include_router(outbox.router)
     return app
 
 

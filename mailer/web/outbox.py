@@ -1,13 +1,19 @@
-"""Development page: the messages the built-in outbox received (``/outbox``)."""
+"""Development page: the messages the built-in outbox received (``/outbox``).
+
+The page lists every message with its confirm and unsubscribe links, so it exists only
+where nobody else can reach it (issue 11 item 6): in development, with the built-in
+outbox (no relay), on a server bound to a loopback address with no reverse proxy in
+front. ``mailer serve --host 0.0.0.0`` (the Dockerfile's command) never serves it.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import ipaddress
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from mailer.context import AppContext
+from mailer.config import Settings
 from mailer.errors import NotFoundError
 from mailer.mail import list_outbox, read_outbox_message
 from mailer.web.deps import Context, Templates
@@ -15,22 +21,36 @@ from mailer.web.deps import Context, Templates
 router = APIRouter()
 
 
-def _outbox_dir(context: AppContext) -> Path:
-    """The outbox folder; 404 unless this is a development service using the outbox.
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses; False for ``0.0.0.0``, ``::``, names, None."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
-    The page shows subscribers' addresses, so it exists only where the outbox itself
-    does: in development, with no relay configured.
+
+def outbox_allowed(settings: Settings, listen_host: str | None) -> bool:
+    """Whether the app bound to ``listen_host`` may serve ``/outbox`` (``app.create_app`` asks).
+
+    A trusted reverse proxy in front makes even a loopback server public, so
+    ``web.trusted_proxies`` turns the page off too.
     """
-    settings = context.settings
-    if settings.env != "development" or not settings.smtp.uses_outbox:
-        raise HTTPException(status_code=404)
-    return settings.outbox_dir
+    return (
+        settings.env == "development"
+        and settings.smtp.uses_outbox
+        and not settings.web.trusted_proxies
+        and is_loopback(listen_host)
+    )
 
 
 @router.get("/outbox", response_class=HTMLResponse)
 def outbox_page(request: Request, context: Context, templates: Templates) -> HTMLResponse:
     """The newest messages first: subject, sender, recipients, date, size."""
-    directory = _outbox_dir(context)
+    directory = context.settings.outbox_dir
     messages = list_outbox(directory)
     return templates.TemplateResponse(
         request,
@@ -46,7 +66,7 @@ def outbox_page(request: Request, context: Context, templates: Templates) -> HTM
 @router.get("/outbox/{key}", response_class=PlainTextResponse)
 def outbox_message(key: str, context: Context) -> PlainTextResponse:
     """One message as it arrived (headers and encoded body), for checking what was sent."""
-    directory = _outbox_dir(context)
+    directory = context.settings.outbox_dir
     try:
         data = read_outbox_message(directory, key)
     except NotFoundError:

@@ -1,4 +1,4 @@
-"""Rendering the public subscriber pages: words in the visitor's language, CSRF tokens, security headers.
+"""Rendering the public subscriber pages: words in the visitor's language, CSRF tokens, no caching.
 
 Every handler reads its input defensively (capped body, malformed forms become empty
 forms) and answers with a page: no input produces a 5xx.
@@ -22,17 +22,10 @@ from mailer.web.i18n import catalogues
 if TYPE_CHECKING:
     from mailer.subscribers import Problem
 
-#: Headers on every public page. Tokens travel in URLs, so no Referer may leak them;
-#: no third-party asset is loaded (CSP), and the pages cannot be framed (clickjacking).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
+#: What the public pages add to the headers every response gets from ``web.headers``
+#: (CSP, no framing, no Referer, nosniff): they carry tokens and CSRF tokens, so no
+#: cache may keep them.
+SECURITY_HEADERS = {"Cache-Control": "no-store"}
 
 
 class PublicPages:
@@ -120,6 +113,11 @@ SubmittedForm = Annotated[FormData | None, Depends(submitted_form)]
 
 
 def client_ip(request: Request) -> str | None:
+    """The client address for rate limits and the consent ledger.
+
+    ``web.client_address`` has already put the peer, or what a trusted proxy reported,
+    into the request's client: handlers never read forwarding headers themselves.
+    """
     return request.client.host if request.client else None
 
 

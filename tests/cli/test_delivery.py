@@ -217,24 +217,27 @@ def test_serve_delivers_through_the_builtin_outbox_and_lists_it(tmp_path, databa
     assert Counter(row["state"] for row in delivery_rows(ctx.engine, edition_id)) == {"sent": 3}
 
 
-async def test_outbox_page_is_absent_with_a_relay_or_in_production(make_settings, database_url):
-    for settings in (
-        make_settings(database_url=database_url, smtp={"host": "relay.example.kr"}),
-        make_settings(
-            database_url=database_url, env="production", secret_key="a-long-production-secret-key"
-        ),
-        make_settings(database_url=database_url),  # development with the outbox: present
+async def test_outbox_page_is_absent_with_a_relay_or_off_loopback(make_settings, database_url):
+    # Production without a relay does not start at all (tests/web/test_outbox_window.py).
+    development = make_settings(database_url=database_url)
+    for settings, host, present in (
+        (make_settings(database_url=database_url, smtp={"host": "relay.example.kr"}), "::1", False),
+        (development, "0.0.0.0", False),
+        (development, "::", False),
+        (development, None, False),
+        # A reverse proxy in front makes a loopback server public.
+        (make_settings(database_url=database_url, web={"trusted_proxies": ["::1"]}), "::1", False),
+        (development, "127.0.0.1", True),
+        (development, "localhost", True),
     ):
         context = build_context(settings)
         try:
-            transport = httpx.ASGITransport(app=create_app(context))
+            transport = httpx.ASGITransport(app=create_app(context, listen_host=host))
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 status = (await client.get("/outbox")).status_code
         finally:
             context.close()
-        assert status == (
-            200 if settings.smtp.uses_outbox and settings.env == "development" else 404
-        )
+        assert status == (200 if present else 404), (host, settings.smtp.host)
 
 
 async def test_the_send_progress_bar_follows_the_worker_and_reads_the_counts_twice(

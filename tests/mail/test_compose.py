@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 import yaml
 from pydantic import BaseModel
@@ -58,3 +59,29 @@ def test_setting_name_check_rejects_typos():
     assert not _is_setting("MAILER_SMTP__HOTS")
     assert not _is_setting("MAILER_SMTP")
     assert not _is_setting("MAILER_DATABASE_URL__X")
+
+
+def _dockerfile_env() -> dict[str, str]:
+    """The ``ENV KEY=value …`` pairs of the Dockerfile (continuation lines joined)."""
+    text = (PROJECT_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        words = shlex.split(line, comments=True)
+        if words and words[0].upper() == "ENV":
+            env.update(word.split("=", 1) for word in words[1:])
+    return env
+
+
+def test_the_image_and_the_compose_file_run_in_production():
+    """Issue 11 item 6: the image's own command binds 0.0.0.0, so it must not be development."""
+    env = _dockerfile_env()
+    assert env["MAILER_ENV"] == "production"
+    # MAILER_CONFIG names the TOML file itself; every other MAILER_ variable is a setting.
+    names = [name for name in env if name.startswith("MAILER_") and name != "MAILER_CONFIG"]
+    assert sorted(name for name in names if not _is_setting(name)) == []
+    compose = yaml.safe_load(COMPOSE.read_text())
+    for name in ("web", "scheduler", "worker"):
+        settings = compose["services"][name]["environment"]
+        assert settings["MAILER_ENV"] == "production"
+        # Production refuses the built-in outbox: compose names a relay.
+        assert settings["MAILER_SMTP__HOST"]
