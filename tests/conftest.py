@@ -20,6 +20,7 @@ from mailer.bootstrap import build_context
 from mailer.config import Settings, load_settings
 from mailer.context import AppContext
 from mailer.store import db
+from tests.helpers import TEST_SECRET
 from tests.support.browser import *  # noqa: F403 — browser, page, site (Chromium)
 from tests.support.fixtures import *  # noqa: F403 — smtp_server, feed_server
 from tests.support.network import *  # noqa: F403 — stay_offline: no connection beyond loopback
@@ -86,7 +87,7 @@ def make_settings(tmp_path: Path):
 
     def build(**overrides) -> Settings:
         overrides.setdefault("data_dir", tmp_path / "var")
-        overrides.setdefault("secret_key", "test-secret-key-0123456789abcdef")
+        overrides.setdefault("secret_key", TEST_SECRET)
         return load_settings(**overrides)
 
     return build

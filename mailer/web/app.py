@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from mailer import __version__
 from mailer.context import AppContext
-from mailer.web import archive, outbox, signup, unsubscribe
+from mailer.web import archive, my_data, outbox, signup, unsubscribe
 from mailer.web.deps import Context, Templates, page_templates
 from mailer.web.forms import Csrf
 from mailer.web.health import health
@@ -63,7 +63,7 @@ def create_app(context: AppContext, *, worker: bool = True) -> FastAPI:
     app.state.csrf = csrf = Csrf(settings.secret(), secure=settings.base_url.startswith("https://"))
     app.state.public_pages = PublicPages(settings, templates, csrf)
     app.include_router(router)
-    for module in (archive, outbox, signup, unsubscribe):
+    for module in (archive, my_data, outbox, signup, unsubscribe):
         app.include_router(module.router)
     return app
 
