@@ -116,7 +116,8 @@ async def test_double_opt_in_end_to_end_with_ledger(ctx, smtp_server):
     welcome = smtp_server.messages[1].message
     assert "수신 동의 처리 결과" in welcome["Subject"]
     assert (
-        welcome["List-Unsubscribe"].strip() == f"<http://127.0.0.1:8000/unsubscribe/{link_token(row)}>"
+        welcome["List-Unsubscribe"].strip()
+        == f"<http://127.0.0.1:8000/unsubscribe/{link_token(row)}>"
     )
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     body = welcome.get_body(("plain",)).get_content()
