@@ -18,7 +18,7 @@ from mailer.errors import InvalidSubscriberInput, SignupThrottled
 from mailer.models import NoticeKind, SubscriberStatus
 from mailer.seed import initialise
 from mailer.store import notices as notice_store
-from mailer.store.tables import consent_events, notices, subscribers, suppressions
+from mailer.store.tables import consent_events, link_tokens, notices, subscribers, suppressions
 from mailer.subscribers import ConfirmState, Problem, SignupOutcome
 from tests.helpers import TEST_KEYS, link_token
 from tests.mail.test_prepared import dns_stub, rsa_key
@@ -367,6 +367,43 @@ async def test_reconfirmation_notice_every_two_years(ctx, smtp_server):
     old = rows(ctx, subscribers, subscribers.c.email == "old@example.kr")[0]
     assert old["reconfirm_due_at"] == T0 + timedelta(days=1460)
     assert ("notice", "reconfirm") in ledger_kinds(ctx, "old@example.kr")
+
+
+async def test_reconsent_issues_a_new_preferences_token(ctx, smtp_server):
+    subscriptions.add_subscriber(ctx, "old@example.kr", confirmed=True, notify=False, now=T0)
+    before = link_token(rows(ctx, subscribers)[0])
+    due = T0 + timedelta(days=730, hours=1)
+    assert await subscriptions.send_due_reconfirmations(ctx, now=due) == 1
+    assert await delivery.deliver_notices(ctx, now=due) == 1
+    text = smtp_server.messages[0].message.get_body(("plain",)).get_content()
+    mailed = re.search(r"/preferences/([A-Za-z0-9_-]+)", text).group(1)
+    assert mailed != before and mailed == link_token(rows(ctx, subscribers)[0])
+    assert f"/unsubscribe/{mailed}" in text
+    # A token leaked with an older (forwarded) mail no longer opens the preferences ...
+    assert subscriptions.subscriber_for_token(ctx, before) is None
+    assert subscriptions.subscriber_for_token(ctx, mailed)["email"] == "old@example.kr"
+    # ... but it still unsubscribes: a refusal must be honoured (정보통신망법 제50조).
+    assert subscriptions.unsubscribe(ctx, before, source="one-click", now=due)
+    assert rows(ctx, subscribers)[0]["status"] == "unsubscribed"
+
+
+async def test_a_data_link_works_for_a_day_only(ctx, smtp_server):
+    subscriptions.add_subscriber(ctx, "me@example.kr", confirmed=True, notify=False, now=T0)
+    assert subscriptions.request_data_link(ctx, "me@example.kr", now=T0)
+    assert not subscriptions.request_data_link(ctx, "nobody@example.kr", now=T0)
+    await delivery.deliver_notices(ctx, now=T0)
+    token = data_token(smtp_server)
+    within = T0 + timedelta(hours=23, minutes=59)
+    assert subscriptions.personal_data(ctx, token, now=within)["email"] == "me@example.kr"
+    late = T0 + timedelta(hours=24)
+    assert subscriptions.personal_data(ctx, token, now=late) is None
+    assert not subscriptions.erase(ctx, token=token, source="data-link", now=late)
+    # It opens nothing else, and housekeeping forgets it once expired.
+    assert subscriptions.subscriber_for_token(ctx, token) is None
+    assert not subscriptions.unsubscribe(ctx, token, source="one-click", now=within)
+    subscriptions.purge_expired(ctx, now=late)
+    assert count(ctx, link_tokens) == 0
+    assert rows(ctx, subscribers)[0]["status"] == "active"
 
 
 async def test_reconfirmation_waits_for_the_relay(ctx, smtp_server):
