@@ -136,13 +136,16 @@ def start_sink(binary: Path) -> tuple[subprocess.Popen, int]:
     raise SystemExit("smtp-sink did not start")
 
 
+BENCH_SECRET = "bench-secret-key-0123456789"
+
+
 def settings_for(url: str, port: int, connections: int, data_dir: str):
     from mailer.config import load_settings
 
     return load_settings(
         database_url=url,
         data_dir=data_dir,
-        secret_key="bench-secret-key-0123456789",
+        secret_key=BENCH_SECRET,
         base_url="https://news.example.or.kr",
         smtp={"host": "127.0.0.1", "port": port, "connections": connections, "timeout": 60},
         delivery={"batch_size": 500, "poll_seconds": 0.5, "heartbeat_seconds": 5},
@@ -153,13 +156,14 @@ def populate(url: str, subscribers: int) -> int:
     """A migrated database with ``subscribers`` active subscribers and one draft edition."""
     from sqlalchemy import insert
 
-    from mailer.models import new_subscriber_token
+    from mailer.keys import IdentityKeys
     from mailer.store import db
     from mailer.store.tables import editions
     from mailer.store.tables import subscribers as subscribers_table
 
     engine = db.make_engine(url)
     db.upgrade(engine)
+    keys = IdentityKeys(BENCH_SECRET)
     now = datetime.now(UTC)
     with engine.begin() as conn:
         for start in range(0, subscribers, 10_000):
@@ -170,7 +174,7 @@ def populate(url: str, subscribers: int) -> int:
                         "email": f"reader{i}@example.kr",
                         "name": f"독자{i}",
                         "status": "active",
-                        "token": new_subscriber_token(),
+                        **keys.new_link(),
                         "attributes": {},
                         "source": "bench",
                         "created_at": now,
@@ -249,7 +253,7 @@ def _sample_message(url: str, port: int, connections: int, edition_id: int, data
     ctx = build_context(settings_for(url, port, connections, data_dir))
     with ctx.engine.connect() as conn:
         edition = get_edition(conn, edition_id)
-    prepared = prepare_edition(ctx.settings, edition)
+    prepared = prepare_edition(ctx.settings, edition, message_id_part="bench")
     data = personalise(prepared, Recipient(1, "reader1@example.kr", "독자1", "A" * 32))
     return ctx, prepared, edition, data
 

@@ -6,7 +6,9 @@ import hashlib
 
 from mailer.config import Settings
 from mailer.context import AppContext, Lazy
+from mailer.keys import IdentityKeys
 from mailer.store import db
+from mailer.store.installation import check_secret
 from mailer.store.offloop import DatabaseRunner
 
 
@@ -14,11 +16,13 @@ def build_context(settings: Settings) -> AppContext:
     """Connect to the store described by ``settings``; does not migrate (see ``init``)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(settings.database_url)
+    secret = settings.secret()
     return AppContext(
         settings=settings,
         engine=engine,
         database=DatabaseRunner(engine),
-        rate_limit_key=hashlib.sha256(b"mailer-rate-limit:" + settings.secret().encode()).digest(),
+        rate_limit_key=hashlib.sha256(b"mailer-rate-limit:" + secret.encode()).digest(),
+        keys=IdentityKeys(secret),
         mail_renderer=Lazy(lambda: _mail_renderer(settings)),
         notice_renderer=Lazy(lambda: _notice_renderer(settings)),
         dkim_signer=Lazy(lambda: _dkim_signer(settings)),
@@ -33,6 +37,8 @@ def require_database(ctx: AppContext, /) -> None:
     set up is reported as such instead of as a driver error about a missing table.
     """
     db.check_database(ctx.engine)
+    with ctx.engine.connect() as conn:
+        check_secret(conn, ctx.keys.check)
 
 
 def _mail_renderer(settings: Settings):

@@ -202,6 +202,9 @@ class DkimSettings(Section):
 
 class SubscriptionSettings(Section):
     confirm_ttl_hours: float = Field(default=48, gt=0)
+    #: How long a mailed data-access link (download, erasure) works: short, since only
+    #: the address's owner should hold it (issue 11, item 8).
+    data_link_hours: float = Field(default=24, gt=0, le=24)
     reconfirm_days: int = Field(default=730, ge=1)
     pending_retention_days: int = Field(default=7, ge=1)
     per_address_interval: float = Field(default=600, ge=0)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from mailer.config import Settings
+    from mailer.keys import IdentityKeys
     from mailer.mail.dkim import DkimSigner
     from mailer.render import MailRenderer
     from mailer.store.notices import ClaimedNotice
@@ -110,6 +111,8 @@ class AppContext:
     database: DatabaseRunner
     #: Key of the HMACs that name rate-limit counters (no address or IP is stored in clear).
     rate_limit_key: bytes
+    #: Link tokens and address keys derived from the secret key (mailer/keys.py).
+    keys: IdentityKeys
     #: The digest's template renderer; templates compile once and reload when edited.
     mail_renderer: Lazy[MailRenderer]
     #: The renderer of the notice templates (confirmation, results, re-confirmation).

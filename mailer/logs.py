@@ -24,7 +24,7 @@ import re
 
 #: Routes whose next path segment is a token (a new token route must be added here;
 #: tests/web/test_headers.py fails for a route with a ``{token}`` parameter not covered).
-TOKEN_ROUTES = ("confirm", "unsubscribe", "preferences")
+TOKEN_ROUTES = ("confirm", "unsubscribe", "preferences", "my-data")
 
 #: Query keys whose values say nothing about a person and are kept in the log.
 SAFE_QUERY_KEYS = frozenset({"lang", "done", "via"})

@@ -6,8 +6,6 @@ Nothing here imports the rest of the package; adapters and use cases exchange th
 from __future__ import annotations
 
 import enum
-import hashlib
-import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +42,7 @@ class NoticeKind(enum.StrEnum):
     WITHDRAWAL = "withdrawal"  # result notice of withdrawal (제50조⑦)
     ERASURE = "erasure"  # result notice of an erasure request
     RECONFIRM = "reconfirm"  # two-yearly re-confirmation (시행령 제62조의3)
+    DATA_LINK = "data_link"  # a short-lived link to download or erase one's data, on request
 
     @property
     def template(self) -> str:
@@ -169,11 +168,6 @@ class DeliveryCounts:
         return sum(self.by_state.values())
 
 
-def new_subscriber_token() -> str:
-    """An unguessable, URL-safe per-subscriber token (unsubscribe and preferences links)."""
-    return secrets.token_urlsafe(24)
-
-
 def normalise_email(address: str) -> str:
     """The one canonical form of an address: trimmed, NFC, lower-cased.
 
@@ -181,15 +175,6 @@ def normalise_email(address: str) -> str:
     provider subscribers use; folding case keeps one person from being two subscribers.
     """
     return unicodedata.normalize("NFC", address.strip()).lower()
-
-
-def email_hash(address: str) -> str:
-    """SHA-256 hex of the canonical address: what suppressions and the consent ledger keep.
-
-    Every module that checks or writes a suppression uses this, so an erased address
-    matches whatever form it arrives in later (개인정보보호법 제21조: the address itself is gone).
-    """
-    return hashlib.sha256(normalise_email(address).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +191,9 @@ class Links:
 
     def confirm(self, token: str) -> str:
         return f"{self.base_url}/confirm/{token}"
+
+    def data_access(self, token: str) -> str:
+        return f"{self.base_url}/my-data/{token}"
 
     def archive(self, number: int) -> str:
         return f"{self.base_url}/archive/{number}"

@@ -13,6 +13,7 @@ from mailer.feeds import feeds_file, load_feed_list
 from mailer.store import db
 from mailer.store.consent_texts import seed_consent_texts
 from mailer.store.feeds import seed_feeds
+from mailer.store.installation import bind_secret
 from mailer.store.schedules import ensure_schedule
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -41,10 +42,13 @@ class InitReport:
 
 def initialise(ctx: AppContext) -> InitReport:
     """Create or upgrade the schema, then insert whatever default is missing."""
-    before, after = db.upgrade(ctx.engine)
+    before, after = db.upgrade(ctx.engine, secret=ctx.settings.secret())
     report = InitReport(revision_before=before, revision_after=after)
     settings = ctx.settings
     with ctx.engine.begin() as conn:
+        # From now on this database answers only to this secret key (links, suppressions).
+        if bind_secret(conn, ctx.keys.check):
+            report.seeded.append("secret key check")
         for name, kind, cron, grace in DEFAULT_SCHEDULES:
             if ensure_schedule(
                 conn, name, kind=kind, cron=cron, timezone=settings.timezone, grace_seconds=grace

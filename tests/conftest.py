@@ -20,6 +20,7 @@ from mailer.bootstrap import build_context
 from mailer.config import Settings, load_settings
 from mailer.context import AppContext
 from mailer.store import db
+from tests.helpers import TEST_SECRET
 from tests.support.browser import *  # noqa: F403 — browser, page, site (Chromium)
 from tests.support.fixtures import *  # noqa: F403 — smtp_server, feed_server
 from tests.support.network import *  # noqa: F403 — stay_offline: no connection beyond loopback
@@ -80,13 +81,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin.dispose()
 
 
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a database with no schema at all (for migration tests); once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("MAILER_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+    admin, base = _admin_engine()
+    name = f"mailer_e_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path):
     """Build Settings for a test: data in tmp_path, overrides as keyword arguments."""
 
     def build(**overrides) -> Settings:
         overrides.setdefault("data_dir", tmp_path / "var")
-        overrides.setdefault("secret_key", "test-secret-key-0123456789abcdef")
+        overrides.setdefault("secret_key", TEST_SECRET)
         return load_settings(**overrides)
 
     return build

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert, select
 
-from mailer.models import PersonalField, new_subscriber_token
-from mailer.store.tables import deliveries, editions, subscribers
+from mailer.models import PersonalField
+from mailer.store.tables import deliveries, editions, installation, subscribers
+from tests.helpers import TEST_KEYS
 
 UNSUBSCRIBE = PersonalField.UNSUBSCRIBE_URL.marker
 NAME = PersonalField.NAME.marker
@@ -72,7 +73,7 @@ def add_subscribers(
             "email": f"{prefix}{index}@example.kr",
             "name": f"{name}{index}" if name else None,
             "status": status,
-            "token": new_subscriber_token(),
+            **TEST_KEYS.new_link(),
             "attributes": {},
             "source": "test",
             "created_at": now,
@@ -105,3 +106,10 @@ def edition_row(engine: Engine, edition_id: int) -> dict:
         return dict(
             conn.execute(select(editions).where(editions.c.id == edition_id)).mappings().one()
         )
+
+
+def message_id(engine: Engine, edition_id: int, subscriber_id: int) -> str:
+    """The Message-ID a copy carries: fixed per (edition, subscriber) and installation."""
+    with engine.connect() as conn:
+        part = conn.execute(select(installation.c.message_id_part)).scalar_one()
+    return f"<e{edition_id}.s{subscriber_id}.{part}@example.or.kr>"

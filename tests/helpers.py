@@ -28,8 +28,20 @@ from typing import TypeVar
 import httpx
 from sqlalchemy import update
 
+from mailer.keys import IdentityKeys
 from mailer.store import db
 from mailer.store.tables import schedules
+
+#: The secret key of every test's settings (conftest ``make_settings``), and its keys:
+#: what a test needs to compute an address key or a subscriber's link token itself.
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+TEST_KEYS = IdentityKeys(TEST_SECRET)
+
+
+def link_token(row: dict) -> str:
+    """A subscriber row's current unsubscribe/preferences token (only its seed is stored)."""
+    return TEST_KEYS.link_token(row["token_seed"])
+
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent

@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from mailer.delivery import queue_edition, run_worker
 from mailer.digest import create_edition
-from mailer.models import EditionState, email_hash
+from mailer.models import EditionState
 from mailer.store.tables import consent_events
 from tests.digest_data import add_story, week_of_news
+from tests.helpers import TEST_KEYS
 from tests.served_app import wait_for
 from tests.support.browser import mail_to, subscriber
 
@@ -90,7 +91,7 @@ def test_sign_up_read_a_digest_leave_with_one_click_and_get_no_more(site, page, 
                 row.kind
                 for row in conn.execute(
                     select(consent_events.c.kind)
-                    .where(consent_events.c.email_hash == email_hash(READER))
+                    .where(consent_events.c.email_hash == TEST_KEYS.address_key(READER))
                     .order_by(consent_events.c.id)
                 )
             ]

@@ -26,6 +26,7 @@ RUNGS = {
     "mailer.config": LEAF,
     "mailer.errors": LEAF,
     "mailer.models": LEAF,
+    "mailer.keys": LEAF,
     "mailer.context": LEAF,
     "mailer.exports": LEAF,
     "mailer.retry": LEAF,

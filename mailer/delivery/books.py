@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from mailer.delivery.outgoing import Claimed, Result
 from mailer.delivery.retry import RetryPolicy, outcome_of
+from mailer.keys import IdentityKeys
 from mailer.models import DeliveryState
 from mailer.store import deliveries as delivery_store
 from mailer.store import mail_queue
@@ -64,7 +65,9 @@ class Tick:
                 tick.digests_done.append(outcome)
         return tick
 
-    def write(self, conn: Connection, /, *, worker_id: str, now: datetime) -> list[Claimed]:
+    def write(
+        self, conn: Connection, /, *, worker_id: str, now: datetime, keys: IdentityKeys
+    ) -> list[Claimed]:
         """Record, give back, start; returns the started messages this worker still holds, in order."""
         unsent_digests = [item for item in self.unsent if isinstance(item, ClaimedDelivery)]
         mail_queue.give_back(
@@ -84,10 +87,17 @@ class Tick:
             worker_id=worker_id,
         )
         if self.digests_done:
-            delivery_store.record_outcomes(conn, self.digests_done, worker_id=worker_id, now=now)
+            delivery_store.record_outcomes(
+                conn, self.digests_done, worker_id=worker_id, now=now, keys=keys
+            )
         if self.notices_done:
             notice_store.record_outcomes(
-                conn, self.notices_done, sent=self.notices_sent, worker_id=worker_id, now=now
+                conn,
+                self.notices_done,
+                sent=self.notices_sent,
+                worker_id=worker_id,
+                now=now,
+                keys=keys,
             )
         digests = [item for item in self.start if isinstance(item, ClaimedDelivery)]
         notices = [item for item in self.start if isinstance(item, ClaimedNotice)]

@@ -18,9 +18,11 @@ from mailer.config import Settings
 from mailer.delivery.outgoing import Claimed, Envelope, Result, WorkerSummary, digest_envelope
 from mailer.delivery.retry import is_transport_failure
 from mailer.errors import DeliveryError
+from mailer.keys import IdentityKeys
 from mailer.mail import PreparedEdition, prepare_edition
 from mailer.store import deliveries as store
 from mailer.store.deliveries import ClaimedDelivery
+from mailer.store.installation import message_id_part
 from mailer.store.offloop import DatabaseRunner
 
 log = logging.getLogger("mailer.delivery")
@@ -34,6 +36,7 @@ class EditionClaims:
         settings: Settings,
         /,
         *,
+        keys: IdentityKeys,
         db: DatabaseRunner,
         worker_id: str,
         summary: WorkerSummary,
@@ -43,6 +46,7 @@ class EditionClaims:
     ) -> None:
         self.settings = settings
         self.delivery = settings.delivery
+        self.keys = keys
         self.db = db
         self.worker_id = worker_id
         self.summary = summary
@@ -75,6 +79,7 @@ class EditionClaims:
                 edition_id=edition_id,
                 limit=limit - claimed,
                 now=self.clock(),
+                keys=self.keys,
             )
             self.summary.skipped += batch.skipped
             if batch.claimed or batch.skipped:
@@ -101,9 +106,12 @@ class EditionClaims:
         edition = await self.db.transaction(store.get_edition, edition_id)
         if edition is None:
             return False
+        installation = await self.db.transaction(message_id_part)
         self.numbers[edition_id] = edition["number"]
         try:
-            self.prepared[edition_id] = prepare_edition(self.settings, edition)
+            self.prepared[edition_id] = prepare_edition(
+                self.settings, edition, message_id_part=installation
+            )
         except DeliveryError as exc:
             await self._pause(edition_id, f"cannot build the mail: {exc}")
             return False

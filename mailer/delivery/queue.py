@@ -49,7 +49,7 @@ def queue_edition(ctx: AppContext, edition_id: int, /) -> int:
     if edition["state"] != EditionState.DRAFT:
         return 0
     # Refuse an edition that cannot be turned into mail before any row exists.
-    prepare_edition(ctx.settings, edition)
+    prepare_edition(ctx.settings, edition, message_id_part="check")
     total, after = 0, 0
     while True:
         with ctx.engine.begin() as conn:

@@ -92,6 +92,7 @@ class _Worker:
         self.backlog: deque[Claimed] = deque()
         self.editions = EditionClaims(
             ctx.settings,
+            keys=ctx.keys,
             db=self.db,
             worker_id=self.id,
             summary=self.summary,
@@ -196,7 +197,9 @@ class _Worker:
     async def _record(self, results: list[Result], start: list[Claimed]) -> None:
         """One transaction: the outcomes that came back, and ``sending`` for what starts now."""
         tick = Tick.of(results, start, digests=self.digests, notices=self.notices, now=self.clock())
-        held = await self.db.transaction(tick.write, worker_id=self.id, now=self.clock())
+        held = await self.db.transaction(
+            tick.write, worker_id=self.id, now=self.clock(), keys=self.ctx.keys
+        )
         self.outstanding += len(held) - len(results)
         for item in held:
             self.senders.put(item)

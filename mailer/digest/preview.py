@@ -88,9 +88,10 @@ def sample_message(
 
     This is the ONE place a preview builds its MIME message; it goes through the send
     step's own builder (headers, List-Unsubscribe, encoding) so the preview is what is sent.
-    The edition has no id yet, so the fixed Message-ID uses 0 for edition and subscriber.
+    The edition has no id yet, so the fixed Message-ID uses 0 for edition and subscriber
+    and says "preview" where a sent copy has the installation's random part.
     """
     edition = {"id": 0, "subject": subject, "html": html, "text": text}
-    prepared = prepare_edition(settings, edition, date=date)
+    prepared = prepare_edition(settings, edition, message_id_part="preview", date=date)
     recipient = Recipient(subscriber_id=0, email=SAMPLE_EMAIL, name=SAMPLE_NAME, token=SAMPLE_TOKEN)
     return personalise(prepared, recipient)

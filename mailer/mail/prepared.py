@@ -45,7 +45,7 @@ QP_LINE = 76
 
 _MARKERS = {field.marker: field for field in PersonalField}
 _MARKER_RE = re.compile("|".join(re.escape(marker) for marker in _MARKERS))
-#: A token made by models.new_subscriber_token (URL-safe base64).
+#: A link token made by keys.IdentityKeys.link_token (URL-safe base64).
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 #: What we accept in an address that goes into a header as-is: no spaces, no
 #: controls, no angle brackets or commas that would change the header's meaning.
@@ -103,13 +103,18 @@ class PreparedEdition:
     body_slots: tuple[tuple[Slot, PersonalField, bool], ...]
     links: Links
     message_id_domain: str
+    #: The installation's random part (store/installation.py): another installation, or
+    #: this one after a database reset, numbers editions and subscribers from 1 again.
+    message_id_part: str
     unsubscribe_address: str
     subject: str
     dkim: DkimSigner | None = None
 
     def message_id(self, subscriber_id: int) -> str:
         """Fixed per (edition, subscriber), so a retry or a resend carries the same one."""
-        return f"<e{self.edition_id}.s{subscriber_id}@{self.message_id_domain}>"
+        return (
+            f"<e{self.edition_id}.s{subscriber_id}.{self.message_id_part}@{self.message_id_domain}>"
+        )
 
 
 def _field(row: Any, name: str) -> Any:
@@ -121,7 +126,12 @@ def _field(row: Any, name: str) -> Any:
 
 
 def prepare_edition(
-    settings: Settings, edition: Any, /, *, date: datetime | None = None
+    settings: Settings,
+    edition: Any,
+    /,
+    *,
+    message_id_part: str,
+    date: datetime | None = None,
 ) -> PreparedEdition:
     """Encode an edition (a row, mapping or object with id, subject, html, text) once for sending."""
     compliance = settings.compliance
@@ -203,6 +213,7 @@ def prepare_edition(
         ),
         links=Links(settings.base_url),
         message_id_domain=domain,
+        message_id_part=message_id_part,
         unsubscribe_address=compliance.unsubscribe_address or compliance.from_address,
         subject=subject,
         dkim=load_dkim(settings),

@@ -64,22 +64,30 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine, *, secret: str | None = None) -> Config:
     config = alembic_config_without_engine()
     config.attributes["engine"] = engine
+    # Migration 0008 converts stored identifiers with keys derived from the secret.
+    config.attributes["secret"] = secret
     return config
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
-    """Bring the schema to the newest revision; returns (before, after) revisions."""
+def upgrade(
+    engine: Engine, *, secret: str | None = None, to: str = "head"
+) -> tuple[str | None, str]:
+    """Bring the schema to revision ``to`` (the newest); returns (before, after) revisions.
+
+    ``secret`` is MAILER_SECRET_KEY: a database with subscribers, suppressions or
+    ledger entries written before 0008 cannot be upgraded without it.
+    """
     from alembic import command
 
     before = current_revision(engine)
     try:
-        command.upgrade(alembic_config(engine), "head")
+        command.upgrade(alembic_config(engine, secret=secret), to)
     except SQLAlchemyError as exc:
         raise StoreError(f"database migration failed: {exc.__class__.__name__}: {exc}") from exc
-    return before, head_revision()
+    return before, current_revision(engine) or ""
 
 
 def current_revision(engine: Engine) -> str | None:

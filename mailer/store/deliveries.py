@@ -27,7 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from mailer.models import DeliveryState, EditionState, SubscriberStatus, email_hash
+from mailer.keys import IdentityKeys
+from mailer.models import DeliveryState, EditionState, SubscriberStatus
 from mailer.store.mail_queue import DELIVERY_QUEUE, OPEN_STATES, Outcome
 from mailer.store.mail_queue import record_outcomes as record_queue_outcomes
 from mailer.store.suppressions import suppress_new, suppressed_among
@@ -236,12 +237,20 @@ def queue_batch(
 
 
 def claim_batch(
-    conn: Connection, /, *, worker_id: str, edition_id: int, limit: int, now: datetime
+    conn: Connection,
+    /,
+    *,
+    worker_id: str,
+    edition_id: int,
+    limit: int,
+    now: datetime,
+    keys: IdentityKeys,
 ) -> ClaimResult:
     """Claim up to ``limit`` due deliveries of an edition; suppressed subscribers become skipped.
 
-    Suppression (status not active, or the address hash in ``suppressions``) is re-checked
-    here, once per batch, right before the batch is sent (design §4 "Delivery").
+    Suppression (status not active, or the address key in ``suppressions``) is re-checked
+    here, once per batch, right before the batch is sent (design §4 "Delivery"). ``keys``
+    make the address keys and each subscriber's link token (only its seed is stored).
     """
     postgres = conn.dialect.name == "postgresql"
     base = (
@@ -254,7 +263,7 @@ def claim_batch(
             d.first_attempt_at,
             subscribers.c.email,
             subscribers.c.name,
-            subscribers.c.token,
+            subscribers.c.token_seed,
             subscribers.c.status,
         )
         .join(subscribers, subscribers.c.id == d.subscriber_id)
@@ -281,7 +290,7 @@ def claim_batch(
         .where(d.id.in_([row.id for row in rows]))
         .values(claimed_by=worker_id, claimed_at=now)
     )
-    hashes = {row.id: email_hash(row.email) for row in rows}
+    hashes = {row.id: keys.address_key(row.email) for row in rows}
     suppressed = suppressed_among(conn, list(set(hashes.values())))
     skips = []
     for row in rows:
@@ -300,7 +309,7 @@ def claim_batch(
                     first_attempt_at=row.first_attempt_at,
                     email=row.email,
                     name=row.name,
-                    token=row.token,
+                    token=keys.link_token(row.token_seed),
                 )
             )
     if skips:
@@ -315,7 +324,13 @@ def claim_batch(
 
 
 def record_outcomes(
-    conn: Connection, outcomes: Sequence[Outcome], /, *, worker_id: str, now: datetime
+    conn: Connection,
+    outcomes: Sequence[Outcome],
+    /,
+    *,
+    worker_id: str,
+    now: datetime,
+    keys: IdentityKeys,
 ) -> None:
     """Write attempt outcomes in bulk (store/mail_queue.py), then act on the hard bounces."""
     record_queue_outcomes(conn, DELIVERY_QUEUE, outcomes, worker_id=worker_id, now=now)
@@ -325,10 +340,12 @@ def record_outcomes(
         if outcome.bounce_subscriber_id is not None and outcome.bounce_email
     }
     if bounces:
-        suppress_bounced(conn, bounces, now=now)
+        suppress_bounced(conn, bounces, now=now, keys=keys)
 
 
-def suppress_bounced(conn: Connection, bounces: dict[int, str], /, *, now: datetime) -> None:
+def suppress_bounced(
+    conn: Connection, bounces: dict[int, str], /, *, now: datetime, keys: IdentityKeys
+) -> None:
     """A hard bounce (RFC 5321 550/551/553): the subscriber is bounced and the address suppressed."""
     conn.execute(
         update(subscribers)
@@ -339,7 +356,10 @@ def suppress_bounced(conn: Connection, bounces: dict[int, str], /, *, now: datet
         .values(status=SubscriberStatus.BOUNCED)
     )
     suppress_new(
-        conn, [email_hash(email) for email in bounces.values()], reason=BOUNCE_REASON, at=now
+        conn,
+        [keys.address_key(email) for email in bounces.values()],
+        reason=BOUNCE_REASON,
+        at=now,
     )
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from mailer.models import ConsentKind, DeliveryState, email_hash
+from mailer.keys import IdentityKeys
+from mailer.models import ConsentKind, DeliveryState
 from mailer.store.consent import record_event
 from mailer.store.mail_queue import NOTICE_QUEUE, Outcome
 from mailer.store.mail_queue import record_outcomes as record_queue_outcomes
@@ -159,6 +160,7 @@ def record_outcomes(
     sent: Sequence[ClaimedNotice],
     worker_id: str,
     now: datetime,
+    keys: IdentityKeys,
 ) -> None:
     """Write notice outcomes (store/mail_queue.py) and the ledger's "notice" entry of each sent one.
 
@@ -171,7 +173,7 @@ def record_outcomes(
             conn,
             ConsentKind.NOTICE.value,
             subscriber_id=notice.subscriber_id,
-            email_hash=email_hash(notice.to_address),
+            email_hash=keys.address_key(notice.to_address),
             at=now,
             source="mail",
             detail={"notice": notice.kind},

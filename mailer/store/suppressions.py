@@ -1,7 +1,10 @@
 """Suppression entries: hashed addresses that must never be mailed (unsubscribed, bounced, erased).
 
-Only ``models.email_hash(address)`` is stored, so an erased person's address is gone
-while a later import or signup of it is still recognised (개인정보보호법 제21조·제36조).
+Only the address key (``IdentityKeys.address_key``: an HMAC with the server secret of the
+address's SHA-256) is stored, so an erased person's address is gone while a later import
+or signup of it is still recognised (개인정보보호법 제21조·제36조), and nobody holding
+only the database can confirm a guessed address (issue 11, item 9). The column keeps
+its name ``email_hash``.
 """
 
 from __future__ import annotations

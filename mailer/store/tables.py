@@ -128,8 +128,10 @@ subscribers = Table(
     Column("name", String(200)),
     Column("organisation", String(200)),
     Column("status", String(20), nullable=False),
-    # Unsubscribe/preferences token: never expires (CAN-SPAM, RFC 8058 practice).
-    Column("token", String(64), nullable=False, unique=True),
+    # The unsubscribe/preferences token is HMAC(secret, token_seed) (mailer/keys.py); only
+    # its SHA-256 is kept, for the look-up. A new seed comes with re-consent (migration 0008).
+    Column("token_seed", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
     Column("attributes", JSON, nullable=False, default=dict),
     Column("source", String(100), nullable=False, default="web"),
     Column("confirm_token_hash", String(64), index=True),
@@ -177,6 +179,37 @@ suppressions = Table(
     Column("email_hash", String(64), primary_key=True),
     Column("reason", String(30), nullable=False),
     _ts("at", nullable=False),
+)
+
+# Link tokens other than a subscriber's current one, by SHA-256: earlier tokens (still in
+# old mail, so they unsubscribe forever: 정보통신망법 제50조) and short-lived data-access
+# links mailed on request (issue 11, item 8). ``opens`` says what the token may do.
+link_tokens = Table(
+    "link_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "subscriber_id",
+        BigId,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("opens", String(20), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("expires_at"),
+)
+
+# One row: what makes this installation itself. ``message_id_part`` is random, made once,
+# and goes into every digest Message-ID, so another installation or a reset database
+# never reuses one (issue 11, item 12); ``key_check`` ties the database to its secret.
+installation = Table(
+    "installation",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id_part", String(32), nullable=False),
+    Column("key_check", String(64)),
+    _ts("created_at", nullable=False),
 )
 
 # Transactional mails about a subscription (confirmation, result notices, re-confirmation).

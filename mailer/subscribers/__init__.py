@@ -29,7 +29,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "unsubscribe": "preferences",
         "unsubscribe_address": "preferences",
         "update_profile": "preferences",
-        # erasure
+        # data download and erasure, through a link mailed on request
+        "request_data_link": "data_access",
+        "data_access_holder": "erasure",
         "erase": "erasure",
         "personal_data": "erasure",
         "purge_expired": "erasure",

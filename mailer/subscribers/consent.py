@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from mailer.models import email_hash
 from mailer.store import consent as ledger
 from mailer.store.consent_texts import (
     LANGUAGES,
@@ -59,7 +58,7 @@ def register_consent_text(ctx: AppContext, text: str, /, *, language: str = "ko"
 def consent_history(ctx: AppContext, email: str, /) -> list[dict]:
     """Every ledger event of an address (also after erasure, by its hash), with the texts used."""
     with ctx.engine.connect() as conn:
-        events = ledger.events_for(conn, email_hash=email_hash(email))
+        events = ledger.events_for(conn, email_hash=ctx.keys.address_key(email))
         versions = sorted({e["consent_version"] for e in events if e["consent_version"]})
         texts = consent_texts_by_version(conn, versions)
     for event in events:

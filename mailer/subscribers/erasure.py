@@ -8,19 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from mailer.keys import IdentityKeys
 from mailer.models import (
     ConsentKind,
     NoticeKind,
     SubscriberStatus,
-    email_hash,
 )
 from mailer.store import consent as ledger
+from mailer.store import link_tokens, rate_limits, suppressions
 from mailer.store import notices as notice_store
-from mailer.store import rate_limits, suppressions
 from mailer.store import subscribers as store
 from mailer.store.consent_texts import consent_texts_by_version
 from mailer.subscribers.tokens import (
     CONSENTED,
+    FOR_DATA,
     lookup_token,
     utcnow,
 )
@@ -37,13 +38,25 @@ if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
 log = logging.getLogger("mailer.subscribers")
 
 
-def personal_data(ctx: AppContext, token: str, /) -> dict | None:
-    """Everything held about the token's holder, as JSON-ready data (개인정보보호법 제35조, GDPR Art. 15/20)."""
+def data_access_holder(
+    ctx: AppContext, token: str, /, *, now: datetime | None = None
+) -> dict | None:
+    """The subscriber a valid (unexpired) data-access link names, or None."""
     with ctx.engine.connect() as conn:
-        row = lookup_token(conn, token)
+        return lookup_token(conn, token, opens=FOR_DATA, now=now)
+
+
+def personal_data(ctx: AppContext, token: str, /, *, now: datetime | None = None) -> dict | None:
+    """Everything held about the holder of a data-access link, as JSON-ready data (개인정보보호법 제35조, GDPR Art. 15/20).
+
+    ``token`` is a short-lived link mailed on request (subscribers/data_access.py),
+    never the permanent token every newsletter carries (issue 11, item 8).
+    """
+    with ctx.engine.connect() as conn:
+        row = lookup_token(conn, token, opens=FOR_DATA, now=now)
         if row is None:
             return None
-        events = ledger.events_for(conn, email_hash=email_hash(row["email"]))
+        events = ledger.events_for(conn, email_hash=ctx.keys.address_key(row["email"]))
         versions = sorted({e["consent_version"] for e in events if e["consent_version"]})
         texts = consent_texts_by_version(conn, versions)
         delivered = store.editions_delivered(conn, row["id"])
@@ -104,8 +117,8 @@ def erase(
 ) -> bool:
     """Destroy the subscriber's personal data, keep a hashed suppression entry, log the erasure.
 
-    Give ``token`` (preferences page) or ``email`` (staff). Erasure cannot be undone:
-    the preferences page passes its confirmation box as ``confirmed`` (unticked raises
+    Give ``token`` (a data-access link mailed on request) or ``email`` (staff). Erasure
+    cannot be undone: the data page passes its confirmation box as ``confirmed`` (unticked raises
     InvalidSubscriberInput for the field ``confirm``); a staff command is its own
     confirmation. The consent ledger keeps
     its event skeleton with IP and user agent blanked. A result notice goes to the
@@ -117,7 +130,7 @@ def erase(
     now = now or utcnow()
     with ctx.engine.begin() as conn:
         if token is not None:
-            row = lookup_token(conn, token, lock=True)
+            row = lookup_token(conn, token, opens=FOR_DATA, lock=True, now=now)
         else:
             cleaned = require_subscriber(email=email or "")
             row = store.by_email(conn, cleaned.email, lock=True)
@@ -127,6 +140,7 @@ def erase(
         _erase_row(
             conn,
             row,
+            keys=ctx.keys,
             now=now,
             source=source,
             suppress_reason="erased",
@@ -139,13 +153,14 @@ def _erase_row(
     conn: Connection,
     row: dict,
     *,
+    keys: IdentityKeys,
     now: datetime,
     source: str,
     suppress_reason: str | None,
     notify: bool,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    address_hash = email_hash(row["email"])
+    address_hash = keys.address_key(row["email"])
     notice_store.drop_for_subscriber(conn, row["id"])
     ledger.scrub_personal_fields(conn, address_hash)
     # Deliveries of this subscriber go with the row (ON DELETE CASCADE); the ledger
@@ -178,7 +193,7 @@ def purge_expired(ctx: AppContext, /, *, now: datetime | None = None) -> int:
       suppression: they may sign up again);
     - unsubscribed addresses older than ``unsubscribed_retention_days`` are erased,
       keeping the suppression entry (개인정보보호법 제21조: destroy once the purpose ends);
-    - spent rate-limit windows and finished notices are dropped.
+    - spent rate-limit windows, expired data-access links and finished notices are dropped.
     """
     now = now or utcnow()
     settings = ctx.settings.subscriptions
@@ -213,6 +228,7 @@ def purge_expired(ctx: AppContext, /, *, now: datetime | None = None) -> int:
                     _erase_row(
                         conn,
                         row,
+                        keys=ctx.keys,
                         now=now,
                         source="retention",
                         suppress_reason=suppress_reason,
@@ -224,5 +240,6 @@ def purge_expired(ctx: AppContext, /, *, now: datetime | None = None) -> int:
                 break
     with ctx.engine.begin() as conn:
         rate_limits.forget_before(conn, now - timedelta(days=1))
+        link_tokens.forget_expired(conn, now)
         notice_store.forget_finished_before(conn, now - timedelta(days=30))
     return removed

@@ -23,8 +23,6 @@ from mailer.models import (
     ConsentKind,
     NoticeKind,
     SubscriberStatus,
-    email_hash,
-    new_subscriber_token,
 )
 from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
@@ -284,7 +282,7 @@ def _store_batch(
     interval = timedelta(days=ctx.settings.subscriptions.reconfirm_days)
     with ctx.engine.begin() as conn:
         existing = store.existing_emails(conn, [c.email for c in batch])
-        hashes = {c.email: email_hash(c.email) for c in batch}
+        hashes = {c.email: ctx.keys.address_key(c.email) for c in batch}
         suppressed = suppressed_among(conn, list(hashes.values()))
         fresh: list[_Candidate] = []
         for candidate in batch:
@@ -306,7 +304,7 @@ def _store_batch(
                     "name": c.name,
                     "organisation": c.organisation,
                     "status": status.value,
-                    "token": new_subscriber_token(),
+                    **ctx.keys.new_link(),
                     "attributes": c.attributes,
                     "source": source[:100],
                     "created_at": now,

@@ -8,16 +8,17 @@ bootstrap hands :func:`build_notice` to the worker as ``ctx.build_notice``.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mailer.context import NotNeeded
+from mailer.keys import new_access_token
 from mailer.mail import compose, smtp_address
 from mailer.models import Links, NoticeKind, SubscriberStatus
 from mailer.render import local_time, render_notice
+from mailer.store import link_tokens
 from mailer.store import subscribers as store
-from mailer.subscribers.tokens import CONSENTED, token_hash
+from mailer.subscribers.tokens import CONSENTED, current_token, token_hash
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from email.message import EmailMessage
@@ -29,11 +30,13 @@ if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
 def build_notice(
     ctx: AppContext, notice: ClaimedNotice, /, *, now: datetime
 ) -> EmailMessage | NotNeeded:
-    """Render a claimed notice; for a confirmation, mint the link's token now (only its hash is kept).
+    """Render a claimed notice; a confirmation or data link gets its token now (only its hash is kept).
 
     The delivery worker calls this (as ``ctx.build_notice``) once the notice is marked
     ``sending``; :class:`NotNeeded` says the notice lost its purpose (the subscriber is
-    gone or no longer in the state it was written for).
+    gone or no longer in the state it was written for). The re-confirmation notice
+    comes with a new preferences token (issue 11, item 8): a token leaked with an
+    older, forwarded mail then only unsubscribes.
     """
     settings = ctx.settings
     compliance = settings.compliance
@@ -69,7 +72,7 @@ def build_notice(
             if kind is NoticeKind.CONFIRM:
                 if status is not SubscriberStatus.PENDING:
                     return NotNeeded(f"subscriber is {status.value}")
-                raw = secrets.token_urlsafe(32)
+                raw = new_access_token()
                 expires = now + timedelta(hours=settings.subscriptions.confirm_ttl_hours)
                 store.update_subscriber(
                     conn,
@@ -80,17 +83,35 @@ def build_notice(
                 )
                 variables["confirm_url"] = links.confirm(raw)
                 variables["expires_at"] = local_time(expires, zone)
+            elif kind is NoticeKind.DATA_LINK:
+                raw = new_access_token()
+                expires = now + timedelta(hours=settings.subscriptions.data_link_hours)
+                link_tokens.add_token(
+                    conn,
+                    row["id"],
+                    token_hash(raw),
+                    opens=link_tokens.Opens.DATA,
+                    now=now,
+                    expires_at=expires,
+                )
+                variables["data_url"] = links.data_access(raw)
+                variables["expires_at"] = local_time(expires, zone)
             elif kind in (NoticeKind.WELCOME, NoticeKind.ALREADY, NoticeKind.RECONFIRM):
                 if status not in CONSENTED:
                     return NotNeeded(f"subscriber is {status.value}")
-                variables["preferences_url"] = links.preferences(row["token"])
-                variables["unsubscribe_url"] = links.unsubscribe(row["token"])
+                if kind is NoticeKind.RECONFIRM:
+                    fresh = ctx.keys.new_link()
+                    link_tokens.replace_current_token(conn, row, **fresh, now=now)
+                    row = {**row, **fresh}
+                token = current_token(ctx, row)
+                variables["preferences_url"] = links.preferences(token)
+                variables["unsubscribe_url"] = links.unsubscribe(token)
                 variables["consented_at"] = local_time(row["consented_at"], zone)
                 # RFC 8058: mailbox providers show their own unsubscribe button for these.
-                headers["List-Unsubscribe"] = f"<{links.unsubscribe(row['token'])}>"
+                headers["List-Unsubscribe"] = f"<{links.unsubscribe(token)}>"
                 headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
                 headers["List-Id"] = f"<{compliance.list_id}>"
-    elif kind in (NoticeKind.CONFIRM, NoticeKind.WELCOME, NoticeKind.ALREADY, NoticeKind.RECONFIRM):
+    elif kind in _FOR_A_SUBSCRIBER:
         return NotNeeded("subscriber no longer exists")
     rendered = render_notice(ctx.notice_renderer.get(), kind.template, variables)
     return compose(
@@ -101,6 +122,16 @@ def build_notice(
         html=rendered.html,
         headers=headers,
     )
+
+
+#: Notices that make sense only while their subscriber exists.
+_FOR_A_SUBSCRIBER = (
+    NoticeKind.CONFIRM,
+    NoticeKind.WELCOME,
+    NoticeKind.ALREADY,
+    NoticeKind.RECONFIRM,
+    NoticeKind.DATA_LINK,
+)
 
 
 def _days(value: float) -> int | float:

@@ -22,8 +22,6 @@ from mailer.models import (
     ConsentKind,
     NoticeKind,
     SubscriberStatus,
-    email_hash,
-    new_subscriber_token,
 )
 from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
@@ -32,6 +30,7 @@ from mailer.store import subscribers as store
 from mailer.store.consent_texts import consent_texts_by_version
 from mailer.subscribers.tokens import (
     CONSENTED,
+    current_token,
     limit_key,
     plausible_token,
     token_hash,
@@ -111,7 +110,7 @@ def signup(
                 "name": cleaned.name,
                 "organisation": cleaned.organisation,
                 "status": SubscriberStatus.PENDING.value,
-                "token": new_subscriber_token(),
+                **ctx.keys.new_link(),
                 "attributes": {},
                 "source": source[:100],
                 "created_at": now,
@@ -159,7 +158,7 @@ def signup(
             conn,
             ConsentKind.CONSENT.value,
             subscriber_id=row["id"],
-            email_hash=email_hash(row["email"]),
+            email_hash=ctx.keys.address_key(row["email"]),
             at=now,
             ip=ip,
             user_agent=user_agent,
@@ -196,11 +195,11 @@ def check_confirmation(
     """What a confirmation link would do, without doing it (for the GET page)."""
     now = now or utcnow()
     with ctx.engine.connect() as conn:
-        return _confirmation_state(conn, token, now=now, lock=False)[0]
+        return _confirmation_state(ctx, conn, token, now=now, lock=False)[0]
 
 
 def _confirmation_state(
-    conn: Connection, token: str, *, now: datetime, lock: bool
+    ctx: AppContext, conn: Connection, token: str, *, now: datetime, lock: bool
 ) -> tuple[ConfirmResult, dict | None]:
     if not plausible_token(token):
         return ConfirmResult(ConfirmState.INVALID), None
@@ -209,7 +208,7 @@ def _confirmation_state(
         return ConfirmResult(ConfirmState.INVALID), None
     status = SubscriberStatus(row["status"])
     if status in CONSENTED:
-        return ConfirmResult(ConfirmState.ALREADY, row["token"], row["name"]), row
+        return ConfirmResult(ConfirmState.ALREADY, current_token(ctx, row), row["name"]), row
     expires = row["confirm_expires_at"]
     if status is not SubscriberStatus.PENDING or expires is None or expires <= now:
         return ConfirmResult(ConfirmState.INVALID), None
@@ -233,7 +232,7 @@ def confirm(
     """
     now = now or utcnow()
     with ctx.engine.begin() as conn:
-        result, row = _confirmation_state(conn, token, now=now, lock=True)
+        result, row = _confirmation_state(ctx, conn, token, now=now, lock=True)
         if result.state is not ConfirmState.VALID or row is None:
             return result
         days = ctx.settings.subscriptions.reconfirm_days
@@ -246,7 +245,7 @@ def confirm(
             reconfirm_due_at=now + timedelta(days=days),
             unsubscribed_at=None,
         )
-        address_hash = email_hash(row["email"])
+        address_hash = ctx.keys.address_key(row["email"])
         # Fresh, confirmed consent lifts an earlier unsubscribe or erasure (제50조①).
         suppressions.lift(conn, address_hash)
         ledger.record_event(
@@ -268,7 +267,7 @@ def confirm(
             context={"action_at": now.isoformat()},
             now=now,
         )
-        return ConfirmResult(ConfirmState.CONFIRMED, row["token"], row["name"])
+        return ConfirmResult(ConfirmState.CONFIRMED, current_token(ctx, row), row["name"])
 
 
 def add_subscriber(
@@ -324,7 +323,7 @@ def add_subscriber(
                 {
                     **values,
                     "email": cleaned.email,
-                    "token": new_subscriber_token(),
+                    **ctx.keys.new_link(),
                     "attributes": {},
                     "created_at": now,
                 },
@@ -332,7 +331,7 @@ def add_subscriber(
             row = store.by_email(conn, cleaned.email, lock=True)
         else:
             store.update_subscriber(conn, row["id"], **values)
-        address_hash = email_hash(cleaned.email)
+        address_hash = ctx.keys.address_key(cleaned.email)
         suppressions.lift(conn, address_hash)
         for kind in (ConsentKind.CONSENT, ConsentKind.CONFIRMATION):
             ledger.record_event(

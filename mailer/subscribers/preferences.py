@@ -12,12 +12,18 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 
 from mailer.errors import NotFoundError
-from mailer.models import ConsentKind, NoticeKind, SubscriberStatus, email_hash
+from mailer.models import ConsentKind, NoticeKind, SubscriberStatus
 from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
 from mailer.store import subscribers as store
 from mailer.store import suppressions
-from mailer.subscribers.tokens import CONSENTED, lookup_token, utcnow
+from mailer.subscribers.tokens import (
+    CONSENTED,
+    FOR_PREFERENCES,
+    FOR_UNSUBSCRIBE,
+    lookup_token,
+    utcnow,
+)
 from mailer.subscribers.validation import check_profile, require_subscriber
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -38,11 +44,12 @@ def unsubscribe(
 
     Idempotent: a second call, or a token that matches nobody, does nothing and
     returns False. A subscriber who had consented gets a withdrawal result notice
-    (정보통신망법 제50조⑦).
+    (정보통신망법 제50조⑦). Every token this subscriber was ever mailed works here,
+    including those replaced at re-consent: a refusal must be honoured (제50조).
     """
     now = now or utcnow()
     with ctx.engine.begin() as conn:
-        row = lookup_token(conn, token, lock=True)
+        row = lookup_token(conn, token, opens=FOR_UNSUBSCRIBE, lock=True, now=now)
         if row is None:
             return False
         return _withdraw(conn, row, source=source, ip=ip, user_agent=user_agent, now=now, ctx=ctx)
@@ -90,7 +97,7 @@ def _withdraw(
         confirm_token_hash=None,
         confirm_expires_at=None,
     )
-    address_hash = email_hash(row["email"])
+    address_hash = ctx.keys.address_key(row["email"])
     suppressions.suppress(conn, address_hash, reason="unsubscribed", at=now)
     ledger.record_event(
         conn,
@@ -134,7 +141,7 @@ def set_paused(
         else (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
     )
     with ctx.engine.begin() as conn:
-        row = lookup_token(conn, token, lock=True)
+        row = lookup_token(conn, token, opens=FOR_PREFERENCES, lock=True, now=now)
         if row is None:
             raise NotFoundError("subscription", "(token)")
         if row["status"] != have.value:
@@ -144,7 +151,7 @@ def set_paused(
             conn,
             (ConsentKind.PAUSE if paused else ConsentKind.RESUME).value,
             subscriber_id=row["id"],
-            email_hash=email_hash(row["email"]),
+            email_hash=ctx.keys.address_key(row["email"]),
             at=now,
             ip=ip,
             user_agent=user_agent,
@@ -159,7 +166,7 @@ def update_profile(
     """Change the optional name and organisation; raises InvalidSubscriberInput per field."""
     clean_name, clean_org = check_profile(name=name, organisation=organisation)
     with ctx.engine.begin() as conn:
-        row = lookup_token(conn, token, lock=True)
+        row = lookup_token(conn, token, opens=FOR_PREFERENCES, lock=True)
         if row is None or SubscriberStatus(row["status"]) is SubscriberStatus.ERASED:
             raise NotFoundError("subscription", "(token)")
         store.update_subscriber(conn, row["id"], name=clean_name, organisation=clean_org)
@@ -167,6 +174,9 @@ def update_profile(
 
 
 def subscriber_for_token(ctx: AppContext, token: str, /) -> dict | None:
-    """The subscriber a preferences or unsubscribe link names, or None."""
+    """The subscriber whose preferences this token opens, or None.
+
+    A token replaced at re-consent, or a data-access link, does not open preferences.
+    """
     with ctx.engine.connect() as conn:
-        return lookup_token(conn, token)
+        return lookup_token(conn, token, opens=FOR_PREFERENCES)

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from mailer.keys import token_hash
 from mailer.models import (
     SubscriberStatus,
 )
-from mailer.store import subscribers as store
+from mailer.store.link_tokens import Opens, subscriber_by_token_hash
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
@@ -30,14 +31,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+#: What each kind of page lets a token open (issue 11, item 8): the permanent token in
+#: every mail opens preferences and unsubscribe; a token replaced at re-consent still
+#: unsubscribes (old mail must keep working); data and erasure need a mailed data link.
+FOR_PREFERENCES = (Opens.PREFERENCES,)
+FOR_UNSUBSCRIBE = (Opens.PREFERENCES, Opens.UNSUBSCRIBE)
+FOR_DATA = (Opens.DATA,)
 
 
 def limit_key(ctx: AppContext, kind: str, value: str) -> str:
     """Rate-limit keys are keyed hashes: the counters table holds no address or IP in clear."""
     digest = hmac.new(ctx.rate_limit_key, value.encode(), hashlib.sha256)
     return f"{kind}:{digest.hexdigest()[:40]}"
+
+
+def current_token(ctx: AppContext, row: dict) -> str:
+    """The subscriber's current unsubscribe/preferences token (HMAC of the stored seed)."""
+    return ctx.keys.link_token(row["token_seed"])
 
 
 def plausible_token(token: str | None) -> bool:
@@ -49,11 +59,21 @@ def plausible_token(token: str | None) -> bool:
     )
 
 
-def lookup_token(conn: Connection, token: str | None, *, lock: bool = False) -> dict | None:
-    """The subscriber holding this unsubscribe/preferences token, compared in constant time."""
+def lookup_token(
+    conn: Connection,
+    token: str | None,
+    *,
+    opens: tuple[Opens, ...],
+    lock: bool = False,
+    now: datetime | None = None,
+) -> dict | None:
+    """The subscriber a link token names, if it opens one of ``opens``; else None.
+
+    Only the token's SHA-256 is looked up (a unique index), so no byte of the token is
+    ever compared with a stored secret: nothing leaks through timing.
+    """
     if not plausible_token(token):
         return None
-    row = store.by_token(conn, token, lock=lock)
-    if row is None or not hmac.compare_digest(row["token"].encode(), token.encode()):
-        return None
-    return row
+    return subscriber_by_token_hash(
+        conn, token_hash(token), opens=opens, now=now or utcnow(), lock=lock
+    )

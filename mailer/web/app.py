@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 from mailer import __version__
 from mailer.context import AppContext
-from mailer.web import archive, outbox, signup, unsubscribe
+from mailer.web import archive, my_data, outbox, signup, unsubscribe
 from mailer.web.client_address import ClientAddressMiddleware, TrustedProxies
 from mailer.web.deps import Context, Templates, page_templates
 from mailer.web.forms import Csrf
@@ -88,7 +88,7 @@ def create_app(
     app.state.csrf = csrf = Csrf(settings.secret(), secure=settings.base_url.startswith("https://"))
     app.state.public_pages = PublicPages(settings, templates, csrf)
     app.include_router(router)
-    for module in (archive, signup, unsubscribe):
+    for module in (archive, my_data, signup, unsubscribe):
         app.include_router(module.router)
     if outbox_allowed(settings, listen_host):
         app.include_router(outbox.router)

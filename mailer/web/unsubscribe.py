@@ -1,14 +1,13 @@
 """Leaving or changing a subscription: one-click unsubscribe (RFC 8058) and the preferences page.
 
 The preferences page (/preferences/{token}) changes the profile, pauses and resumes,
-unsubscribes, hands out the personal data (개인정보보호법 제35조) and erases it
-(제36조). Every token gets the same answer whether it is known or not, so a page
-reveals nothing about who subscribes.
+and unsubscribes. The permanent token every mail carries opens nothing more: the data
+download and erasure are behind a short-lived link mailed on request (web/my_data.py,
+issue 11, item 8). Every token gets the same answer whether it is known or not, so a
+page reveals nothing about who subscribes.
 """
 
 from __future__ import annotations
-
-import json
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -19,7 +18,6 @@ from mailer.web.deps import Bell, Context, CsrfGuard
 from mailer.web.forms import field
 from mailer.web.i18n import choose_language
 from mailer.web.pages import (
-    SECURITY_HEADERS,
     Pages,
     PublicPages,
     SubmittedForm,
@@ -33,7 +31,7 @@ ONE_CLICK_KEY, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 
 #: What ``?done=`` may announce on the preferences page (anything else is ignored).
 DONE_NOTICES = frozenset({"saved", "paused_done", "resumed_done"})
-ACTIONS = frozenset({"profile", "pause", "resume", "unsubscribe", "erase"})
+ACTIONS = frozenset({"profile", "pause", "resume", "unsubscribe"})
 
 
 # --- unsubscribe (RFC 8058) --------------------------------------------------------------
@@ -80,6 +78,7 @@ def _preferences_page(
     request: Request,
     lang: str,
     row: dict,
+    token: str,
     *,
     done: str | None = None,
     errors: dict[str, str] | None = None,
@@ -97,7 +96,7 @@ def _preferences_page(
             "done": done,
             "errors": errors or {},
             "values": values,
-            "token": row["token"],
+            "token": token,
         },
         status=status,
         with_form=True,
@@ -111,19 +110,8 @@ async def preferences(request: Request, token: str, context: Context, pages: Pag
     if row is None:
         return pages.not_found(request, lang)
     done = request.query_params.get("done")
-    return _preferences_page(pages, request, lang, row, done=done if done in DONE_NOTICES else None)
-
-
-@router.get("/preferences/{token}/data.json")
-async def my_data(request: Request, token: str, context: Context, pages: Pages) -> Response:
-    data = await context.database.run(subscribers.personal_data, context, token)
-    if data is None:
-        return pages.not_found(request, choose_language(request))
-    body = json.dumps(data, ensure_ascii=False, indent=2)
-    response = Response(body, media_type="application/json; charset=utf-8")
-    response.headers.update(SECURITY_HEADERS)
-    response.headers["Content-Disposition"] = 'attachment; filename="my-subscription-data.json"'
-    return response
+    done = done if done in DONE_NOTICES else None
+    return _preferences_page(pages, request, lang, row, token, done=done)
 
 
 @router.post("/preferences/{token}/{action}", response_class=HTMLResponse)
@@ -144,7 +132,7 @@ async def preferences_action(
     if row is None or action not in ACTIONS:
         return pages.not_found(request, lang)
     if not csrf.valid(request, form):
-        return _preferences_page(pages, request, lang, row, done="csrf_expired", status=400)
+        return _preferences_page(pages, request, lang, row, token, done="csrf_expired", status=400)
     ip, agent = client_ip(request), user_agent(request)
     back = f"/preferences/{token}?lang={lang}"
     try:
@@ -161,7 +149,7 @@ async def preferences_action(
                 errors = pages.problem_texts(lang, exc.problems)
                 values = {"name": field(form, "name"), "organisation": field(form, "organisation")}
                 return _preferences_page(
-                    pages, request, lang, row, errors=errors, values=values, status=400
+                    pages, request, lang, row, token, errors=errors, values=values, status=400
                 )
             return RedirectResponse(f"{back}&done=saved", status_code=303)
         if action in ("pause", "resume"):
@@ -174,29 +162,15 @@ async def preferences_action(
                 user_agent=agent,
             )
             return RedirectResponse(f"{back}&done={action}d_done", status_code=303)
-        if action == "unsubscribe":
-            await context.database.run(
-                subscribers.unsubscribe,
-                context,
-                token,
-                source="preferences",
-                ip=ip,
-                user_agent=agent,
-            )
-            bell.ring()
-            return pages.render(request, "unsubscribed.html", lang)
-        try:
-            await context.database.run(
-                subscribers.erase,
-                context,
-                token=token,
-                source="preferences",
-                confirmed=field(form, "confirm") == "yes",
-            )
-        except InvalidSubscriberInput as exc:
-            errors = pages.problem_texts(lang, exc.problems)
-            return _preferences_page(pages, request, lang, row, errors=errors, status=400)
+        await context.database.run(
+            subscribers.unsubscribe,
+            context,
+            token,
+            source="preferences",
+            ip=ip,
+            user_agent=agent,
+        )
         bell.ring()
-        return pages.message(request, lang, "title_erased", "erased_body", status=200)
+        return pages.render(request, "unsubscribed.html", lang)
     except NotFoundError:
         return pages.not_found(request, lang)

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from mailer import delivery
-from mailer.models import email_hash
 from mailer.store import notices as notice_store
 from mailer.store.tables import consent_events, notices
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows
+from tests.helpers import TEST_KEYS
 
 NOTICE_TO = "gone@example.kr"
 
@@ -54,7 +54,9 @@ async def test_one_worker_run_sends_a_notice_and_an_edition_over_one_connection(
     assert row["state"] == "sent" and row["last_code"] == 250 and row["to_address"] is None
     with ctx.engine.connect() as conn:
         [event] = conn.execute(
-            select(consent_events).where(consent_events.c.email_hash == email_hash(NOTICE_TO))
+            select(consent_events).where(
+                consent_events.c.email_hash == TEST_KEYS.address_key(NOTICE_TO)
+            )
         ).mappings()
     assert event["kind"] == "notice" and event["detail"] == {"notice": "erasure"}
 

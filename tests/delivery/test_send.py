@@ -12,10 +12,16 @@ from sqlalchemy import insert, select, update
 from mailer import delivery as send
 from mailer.errors import InvalidInputError, NotFoundError
 from mailer.mail import TokenBucket
-from mailer.models import email_hash, new_subscriber_token
 from mailer.store import deliveries as store
 from mailer.store.tables import deliveries, heartbeats, subscribers, suppressions
-from tests.delivery_data import add_edition, add_subscribers, delivery_rows, edition_row
+from tests.delivery_data import (
+    add_edition,
+    add_subscribers,
+    delivery_rows,
+    edition_row,
+    message_id,
+)
+from tests.helpers import TEST_KEYS
 
 
 @pytest.fixture
@@ -83,7 +89,7 @@ async def test_every_subscriber_gets_one_personal_copy(ctx, smtp_server):
     by_rcpt = {m.rcpt_tos[0]: m.message for m in smtp_server.messages}
     first = by_rcpt["reader0@example.kr"]
     assert first["To"] == "reader0@example.kr"
-    assert first["Message-ID"] == f"<e{edition_id}.s{ids[0]}@example.or.kr>"
+    assert first["Message-ID"] == message_id(ctx.engine, edition_id, ids[0])
     assert "독자0님" in first.get_body(("plain",)).get_content()
     assert states(ctx, edition_id) == Counter({"sent": 12})
     rows = delivery_rows(ctx.engine, edition_id)
@@ -147,7 +153,7 @@ async def test_hard_bounce_fails_and_suppresses_the_address(ctx, smtp_server):
         suppressed = set(conn.execute(select(suppressions.c.email_hash)).scalars())
     # 550 (unknown mailbox) suppresses; 552 (mailbox full) is permanent for this mail only.
     assert status[ids[1]] == "bounced" and status[ids[2]] == "active"
-    assert suppressed == {email_hash("reader1@example.kr")}
+    assert suppressed == {TEST_KEYS.address_key("reader1@example.kr")}
     # The next edition leaves the bounced address out.
     next_edition = add_edition(ctx.engine, number=2)
     assert send.queue_edition(ctx, next_edition) == 2
@@ -184,7 +190,7 @@ async def test_suppressed_subscribers_are_skipped_at_send_time(ctx, smtp_server)
         )
         conn.execute(
             insert(suppressions).values(
-                email_hash=email_hash(" Reader3@Example.kr "),
+                email_hash=TEST_KEYS.address_key(" Reader3@Example.kr "),
                 reason="erased",
                 at=datetime.now(UTC),
             )
@@ -247,7 +253,7 @@ async def test_connection_lost_after_data_is_unknown_and_resent_only_on_request(
     assert resent.sent == 1
     copies = [m.message for m in smtp_server.messages if m.rcpt_tos == ["reader1@example.kr"]]
     assert len(copies) == (2 if after_accept else 1)
-    assert {c["Message-ID"] for c in copies} == {f"<e{edition_id}.s{ids[1]}@example.or.kr>"}
+    assert {c["Message-ID"] for c in copies} == {message_id(ctx.engine, edition_id, ids[1])}
     assert states(ctx, edition_id) == Counter({"sent": 3})
     assert edition_row(ctx.engine, edition_id)["state"] == "sent"
 
@@ -482,7 +488,7 @@ async def test_international_addresses_on_a_relay_without_smtputf8(make_ctx, smt
                     "email": email,
                     "name": "독자",
                     "status": "active",
-                    "token": new_subscriber_token(),
+                    **TEST_KEYS.new_link(),
                     "attributes": {},
                     "source": "test",
                     "created_at": datetime.now(UTC),

@@ -21,6 +21,10 @@ BASE_URL = "https://news.example.or.kr"
 TOKEN = "Tok3n_-abcdefghijklmnopqrstuv"
 
 
+#: An installation's random Message-ID part (store/installation.py makes the real one).
+PART = "5f3a9c0d1e2b4a68"
+
+
 @pytest.fixture
 def mail_settings(make_settings):
     return make_settings(base_url=BASE_URL)
@@ -65,7 +69,7 @@ def decoded_parts(data: bytes) -> tuple[str, str]:
 
 
 def test_headers_follow_compliance_reference(mail_settings):
-    prepared = prepare_edition(mail_settings, edition())
+    prepared = prepare_edition(mail_settings, edition(), message_id_part=PART)
     data = personalise(prepared, reader())
     head = data.split(b"\r\n\r\n", 1)[0]
     assert head.isascii(), "headers must be 7-bit: Korean goes in RFC 2047 encoded-words"
@@ -76,7 +80,7 @@ def test_headers_follow_compliance_reference(mail_settings):
     assert message["To"] == "reader@example.kr"
     assert message["Subject"] == "시흥 바이오산업 주간 뉴스 제12호"
     assert message["Date"].datetime.utcoffset() is not None
-    assert message["Message-ID"] == "<e12.s3456@example.or.kr>"
+    assert message["Message-ID"] == f"<e12.s3456.{PART}@example.or.kr>"
     assert message["List-Id"] == "시흥 바이오산업 주간 뉴스 <weekly-bio.news.example.or.kr>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     links = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
@@ -92,17 +96,25 @@ def test_headers_follow_compliance_reference(mail_settings):
 
 
 def test_message_id_is_fixed_per_edition_and_subscriber(mail_settings):
-    first = parse(personalise(prepare_edition(mail_settings, edition()), reader()))
+    first = parse(
+        personalise(prepare_edition(mail_settings, edition(), message_id_part=PART), reader())
+    )
     # A retry (possibly in another worker, with a newly prepared edition) reuses it.
-    again = parse(personalise(prepare_edition(mail_settings, edition()), reader()))
-    other = parse(personalise(prepare_edition(mail_settings, edition()), reader(subscriber_id=7)))
-    assert first["Message-ID"] == again["Message-ID"] == "<e12.s3456@example.or.kr>"
-    assert other["Message-ID"] == "<e12.s7@example.or.kr>"
+    again = parse(
+        personalise(prepare_edition(mail_settings, edition(), message_id_part=PART), reader())
+    )
+    other = parse(
+        personalise(
+            prepare_edition(mail_settings, edition(), message_id_part=PART), reader(subscriber_id=7)
+        )
+    )
+    assert first["Message-ID"] == again["Message-ID"] == f"<e12.s3456.{PART}@example.or.kr>"
+    assert other["Message-ID"] == f"<e12.s7.{PART}@example.or.kr>"
 
 
 def test_bodies_are_personalised_and_escaped_per_part(mail_settings):
     recipient = reader(name='김 "철수" <&>', email="kim+news@example.kr")
-    data = personalise(prepare_edition(mail_settings, edition()), recipient)
+    data = personalise(prepare_edition(mail_settings, edition(), message_id_part=PART), recipient)
     text, html_body = decoded_parts(data)
     assert text == expected(TEXT, recipient, escape=False)
     assert html_body == expected(HTML, recipient, escape=True)
@@ -112,7 +124,9 @@ def test_bodies_are_personalised_and_escaped_per_part(mail_settings):
 def test_same_content_as_a_message_built_with_emailmessage(mail_settings):
     """The fast path must say exactly what the slow, obviously right path says."""
     recipient = reader()
-    fast = parse(personalise(prepare_edition(mail_settings, edition()), recipient))
+    fast = parse(
+        personalise(prepare_edition(mail_settings, edition(), message_id_part=PART), recipient)
+    )
     slow_bytes = message_bytes(
         compose(
             mail_settings.compliance,
@@ -138,7 +152,9 @@ def test_markers_at_every_line_position_survive_quoted_printable(mail_settings, 
         lead = (prefix * width)[:width]
         text = f"{lead}{UNSUBSCRIBE}{lead}{NAME}\n{NAME}{lead}.\n.{EMAIL}\n"
         body_html = f"<p>{lead}{NAME}</p>\n<a href='{UNSUBSCRIBE}'>{lead}</a>"
-        prepared = prepare_edition(mail_settings, edition(text=text, html=body_html))
+        prepared = prepare_edition(
+            mail_settings, edition(text=text, html=body_html), message_id_part=PART
+        )
         for name in names:
             recipient = reader(name=name)
             data = personalise(prepared, recipient)
@@ -179,7 +195,9 @@ def test_qp_encoding_round_trips_korean_and_awkward_lines():
 
 
 def test_subject_with_a_marker_is_personalised(mail_settings):
-    prepared = prepare_edition(mail_settings, edition(subject=f"{NAME}님을 위한 주간 뉴스"))
+    prepared = prepare_edition(
+        mail_settings, edition(subject=f"{NAME}님을 위한 주간 뉴스"), message_id_part=PART
+    )
     message = parse(personalise(prepared, reader(name="이영희")))
     assert message["Subject"] == "이영희님을 위한 주간 뉴스"
 
@@ -188,25 +206,27 @@ def test_subject_with_a_marker_is_personalised(mail_settings):
     "address", ["a@example.kr\r\nBcc: x@example.kr", "a b@example.kr", "<a@example.kr>", "no-at"]
 )
 def test_unusable_address_is_a_permanent_failure(mail_settings, address):
-    prepared = prepare_edition(mail_settings, edition())
+    prepared = prepare_edition(mail_settings, edition(), message_id_part=PART)
     with pytest.raises(DeliveryError) as raised:
         personalise(prepared, reader(email=address))
     assert raised.value.temporary is False
 
 
 def test_malformed_token_is_refused(mail_settings):
-    prepared = prepare_edition(mail_settings, edition())
+    prepared = prepare_edition(mail_settings, edition(), message_id_part=PART)
     with pytest.raises(DeliveryError):
         personalise(prepared, reader(token="short>,<mailto:evil@example.com"))
 
 
 def test_edition_without_text_part_is_refused(mail_settings):
     with pytest.raises(DeliveryError, match="plain-text"):
-        prepare_edition(mail_settings, edition(text="  "))
+        prepare_edition(mail_settings, edition(text="  "), message_id_part=PART)
 
 
 def test_edition_without_html_is_a_single_text_alternative(mail_settings):
-    data = personalise(prepare_edition(mail_settings, edition(html="")), reader())
+    data = personalise(
+        prepare_edition(mail_settings, edition(html=""), message_id_part=PART), reader()
+    )
     parts = list(parse(data).iter_parts())
     assert [part.get_content_type() for part in parts] == ["text/plain"]
 
@@ -305,7 +325,7 @@ def dns_stub(public_key: bytes, asked: list[bytes]):
 
 
 def test_dkim_signature_verifies_and_covers_list_unsubscribe(dkim_settings, dkim_key):
-    data = personalise(prepare_edition(dkim_settings, edition()), reader())
+    data = personalise(prepare_edition(dkim_settings, edition(), message_id_part=PART), reader())
     assert data.startswith(b"DKIM-Signature:")
     asked: list[bytes] = []
     assert dkim.verify(data, dnsfunc=dns_stub(dkim_key[1], asked))
@@ -317,7 +337,7 @@ def test_dkim_signature_verifies_and_covers_list_unsubscribe(dkim_settings, dkim
 
 
 def test_dkim_signature_breaks_when_list_unsubscribe_is_changed(dkim_settings, dkim_key):
-    data = personalise(prepare_edition(dkim_settings, edition()), reader())
+    data = personalise(prepare_edition(dkim_settings, edition(), message_id_part=PART), reader())
     forged = data.replace(b"mailto:news@example.or.kr", b"mailto:evil@example.com!")
     assert forged != data
     assert not dkim.verify(forged, dnsfunc=dns_stub(dkim_key[1], []))
@@ -328,7 +348,7 @@ def test_dkim_signature_breaks_when_list_unsubscribe_is_changed(dkim_settings, d
 def test_dkim_misconfiguration_is_a_clear_config_error(make_settings, tmp_path):
     missing = make_settings(dkim={"enabled": True, "domain": "example.or.kr"})
     with pytest.raises(ConfigError, match="MAILER_DKIM__SELECTOR"):
-        prepare_edition(missing, edition())
+        prepare_edition(missing, edition(), message_id_part=PART)
     bad_key = tmp_path / "bad.pem"
     bad_key.write_text("not a key")
     broken = make_settings(
@@ -340,4 +360,4 @@ def test_dkim_misconfiguration_is_a_clear_config_error(make_settings, tmp_path):
         }
     )
     with pytest.raises(ConfigError, match="not a PEM RSA key"):
-        prepare_edition(broken, edition())
+        prepare_edition(broken, edition(), message_id_part=PART)

@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, inspect, select, text
 from mailer.seed import DEFAULT_SCHEDULES, initialise
 from mailer.store import db
 from mailer.store.tables import metadata, schedules, subscribers
+from tests.helpers import TEST_KEYS
 
 
 def test_migrations_form_one_linear_chain():
@@ -47,7 +48,7 @@ def test_init_keeps_staff_edits_and_existing_rows(context):
         )
         conn.execute(
             insert(subscribers).values(
-                email="reader@example.kr", status="active", token="t" * 32, created_at=now
+                email="reader@example.kr", status="active", **TEST_KEYS.new_link(), created_at=now
             )
         )
     initialise(context)
@@ -64,7 +65,7 @@ def test_timestamps_come_back_aware_utc(context):
     with context.engine.begin() as conn:
         conn.execute(
             insert(subscribers).values(
-                email="a@example.kr", status="active", token="x" * 32, created_at=created
+                email="a@example.kr", status="active", **TEST_KEYS.new_link(), created_at=created
             )
         )
     with context.engine.connect() as conn:
@@ -78,7 +79,10 @@ def test_naive_timestamps_are_refused(context):
         with context.engine.begin() as conn:
             conn.execute(
                 insert(subscribers).values(
-                    email="b@example.kr", status="active", token="y" * 32, created_at=datetime.now()
+                    email="b@example.kr",
+                    status="active",
+                    **TEST_KEYS.new_link(),
+                    created_at=datetime.now(),
                 )
             )
 

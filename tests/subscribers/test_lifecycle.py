@@ -15,11 +15,12 @@ from mailer import delivery
 from mailer import subscribers as subscriptions
 from mailer.bootstrap import build_context
 from mailer.errors import InvalidSubscriberInput, SignupThrottled
-from mailer.models import NoticeKind, SubscriberStatus, email_hash
+from mailer.models import NoticeKind, SubscriberStatus
 from mailer.seed import initialise
 from mailer.store import notices as notice_store
-from mailer.store.tables import consent_events, notices, subscribers, suppressions
+from mailer.store.tables import consent_events, link_tokens, notices, subscribers, suppressions
 from mailer.subscribers import ConfirmState, Problem, SignupOutcome
+from tests.helpers import TEST_KEYS, link_token
 from tests.mail.test_prepared import dns_stub, rsa_key
 from tests.support.races import HeldDatabase
 
@@ -48,10 +49,25 @@ def count(ctx, table) -> int:
 
 
 def ledger_kinds(ctx, address: str) -> list[str]:
-    found = rows(ctx, consent_events, consent_events.c.email_hash == email_hash(address))
+    found = rows(ctx, consent_events, consent_events.c.email_hash == TEST_KEYS.address_key(address))
     return [
         (e["kind"], (e["detail"] or {}).get("notice")) for e in sorted(found, key=lambda e: e["id"])
     ]
+
+
+def data_token(server) -> str:
+    """The token of the data-access link in the one mail that carries one."""
+    found = [
+        match.group(1)
+        for mail in server.messages
+        if (
+            match := re.search(
+                r"/my-data/([A-Za-z0-9_-]+)", mail.message.get_body(("plain",)).get_content()
+            )
+        )
+    ]
+    assert len(found) == 1, f"{len(found)} data-access links in the mail"
+    return found[0]
 
 
 def confirm_token(message) -> str:
@@ -100,7 +116,8 @@ async def test_double_opt_in_end_to_end_with_ledger(ctx, smtp_server):
     welcome = smtp_server.messages[1].message
     assert "수신 동의 처리 결과" in welcome["Subject"]
     assert (
-        welcome["List-Unsubscribe"].strip() == f"<http://127.0.0.1:8000/unsubscribe/{row['token']}>"
+        welcome["List-Unsubscribe"].strip()
+        == f"<http://127.0.0.1:8000/unsubscribe/{link_token(row)}>"
     )
     assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     body = welcome.get_body(("plain",)).get_content()
@@ -244,14 +261,14 @@ async def test_unsubscribe_is_immediate_idempotent_and_notified_once(ctx, smtp_s
     [row] = rows(ctx, subscribers)
     later = T0 + timedelta(days=10)
     assert subscriptions.unsubscribe(
-        ctx, row["token"], source="one-click", ip="192.0.2.1", user_agent="Gmail", now=later
+        ctx, link_token(row), source="one-click", ip="192.0.2.1", user_agent="Gmail", now=later
     )
-    assert not subscriptions.unsubscribe(ctx, row["token"], source="one-click", now=later)
+    assert not subscriptions.unsubscribe(ctx, link_token(row), source="one-click", now=later)
     assert not subscriptions.unsubscribe(ctx, "unknown-token", source="one-click", now=later)
     [row] = rows(ctx, subscribers)
     assert row["status"] == "unsubscribed" and row["unsubscribed_at"] == later
     [entry] = rows(ctx, suppressions)
-    assert entry["email_hash"] == email_hash("leaver@example.kr")
+    assert entry["email_hash"] == TEST_KEYS.address_key("leaver@example.kr")
     assert entry["reason"] == "unsubscribed"
     assert await delivery.deliver_notices(ctx, now=later) == 1
     assert len(smtp_server.messages) == 1
@@ -263,7 +280,7 @@ async def test_unsubscribe_is_immediate_idempotent_and_notified_once(ctx, smtp_s
 
 async def test_resubscribing_after_unsubscribe_lifts_the_suppression(ctx, smtp_server):
     subscriptions.add_subscriber(ctx, "back@example.kr", confirmed=True, notify=False, now=T0)
-    token = rows(ctx, subscribers)[0]["token"]
+    token = link_token(rows(ctx, subscribers)[0])
     subscriptions.unsubscribe(ctx, token, source="one-click", now=T0)
     sign_up(ctx, "back@example.kr", now=T0 + timedelta(hours=1))
     assert rows(ctx, subscribers)[0]["status"] == "pending"
@@ -277,7 +294,7 @@ async def test_resubscribing_after_unsubscribe_lifts_the_suppression(ctx, smtp_s
 
 async def test_pause_and_resume(ctx):
     subscriptions.add_subscriber(ctx, "p@example.kr", confirmed=True, notify=False, now=T0)
-    token = rows(ctx, subscribers)[0]["token"]
+    token = link_token(rows(ctx, subscribers)[0])
     assert subscriptions.set_paused(ctx, token, paused=True)
     assert not subscriptions.set_paused(ctx, token, paused=True)
     assert rows(ctx, subscribers)[0]["status"] == SubscriberStatus.PAUSED
@@ -293,13 +310,20 @@ async def test_erasure_leaves_only_hashes(ctx, smtp_server):
     subscriptions.confirm(
         ctx, confirm_token(smtp_server.messages[0].message), ip="203.0.113.51", now=T0
     )
-    token = rows(ctx, subscribers)[0]["token"]
-    data = subscriptions.personal_data(ctx, token)
+    permanent = link_token(rows(ctx, subscribers)[0])
+    # The token in every newsletter opens neither the data nor the erasure (issue 11, item 8).
+    assert subscriptions.personal_data(ctx, permanent, now=T0) is None
+    assert not subscriptions.erase(ctx, token=permanent, source="data-link", now=T0)
+    smtp_server.clear()
+    assert subscriptions.request_data_link(ctx, "Gone@Example.kr", now=T0)
+    await delivery.deliver_notices(ctx, now=T0)
+    token = data_token(smtp_server)
+    data = subscriptions.personal_data(ctx, token, now=T0)
     assert data["email"] == "gone@example.kr" and data["organisation"] == "연구소"
     assert {e["kind"] for e in data["consent_events"]} >= {"consent", "confirmation"}
     assert version(ctx) in data["consent_texts"]
 
-    assert subscriptions.erase(ctx, token=token, source="preferences", now=T0 + timedelta(days=1))
+    assert subscriptions.erase(ctx, token=token, source="data-link", now=T0 + timedelta(hours=1))
     assert rows(ctx, subscribers) == []
     assert rows(ctx, suppressions)[0]["reason"] == "erased"
     events = rows(ctx, consent_events)
@@ -314,7 +338,7 @@ async def test_erasure_leaves_only_hashes(ctx, smtp_server):
         str(r) for t in (notices, consent_events, suppressions) for r in rows(ctx, t)
     )
     assert "gone@example.kr" not in everything and "지울사람" not in everything
-    assert not subscriptions.erase(ctx, token=token, source="preferences")
+    assert not subscriptions.erase(ctx, token=token, source="data-link", now=T0)
 
 
 async def test_reconfirmation_notice_every_two_years(ctx, smtp_server):
@@ -345,6 +369,43 @@ async def test_reconfirmation_notice_every_two_years(ctx, smtp_server):
     assert ("notice", "reconfirm") in ledger_kinds(ctx, "old@example.kr")
 
 
+async def test_reconsent_issues_a_new_preferences_token(ctx, smtp_server):
+    subscriptions.add_subscriber(ctx, "old@example.kr", confirmed=True, notify=False, now=T0)
+    before = link_token(rows(ctx, subscribers)[0])
+    due = T0 + timedelta(days=730, hours=1)
+    assert await subscriptions.send_due_reconfirmations(ctx, now=due) == 1
+    assert await delivery.deliver_notices(ctx, now=due) == 1
+    text = smtp_server.messages[0].message.get_body(("plain",)).get_content()
+    mailed = re.search(r"/preferences/([A-Za-z0-9_-]+)", text).group(1)
+    assert mailed != before and mailed == link_token(rows(ctx, subscribers)[0])
+    assert f"/unsubscribe/{mailed}" in text
+    # A token leaked with an older (forwarded) mail no longer opens the preferences ...
+    assert subscriptions.subscriber_for_token(ctx, before) is None
+    assert subscriptions.subscriber_for_token(ctx, mailed)["email"] == "old@example.kr"
+    # ... but it still unsubscribes: a refusal must be honoured (정보통신망법 제50조).
+    assert subscriptions.unsubscribe(ctx, before, source="one-click", now=due)
+    assert rows(ctx, subscribers)[0]["status"] == "unsubscribed"
+
+
+async def test_a_data_link_works_for_a_day_only(ctx, smtp_server):
+    subscriptions.add_subscriber(ctx, "me@example.kr", confirmed=True, notify=False, now=T0)
+    assert subscriptions.request_data_link(ctx, "me@example.kr", now=T0)
+    assert not subscriptions.request_data_link(ctx, "nobody@example.kr", now=T0)
+    await delivery.deliver_notices(ctx, now=T0)
+    token = data_token(smtp_server)
+    within = T0 + timedelta(hours=23, minutes=59)
+    assert subscriptions.personal_data(ctx, token, now=within)["email"] == "me@example.kr"
+    late = T0 + timedelta(hours=24)
+    assert subscriptions.personal_data(ctx, token, now=late) is None
+    assert not subscriptions.erase(ctx, token=token, source="data-link", now=late)
+    # It opens nothing else, and housekeeping forgets it once expired.
+    assert subscriptions.subscriber_for_token(ctx, token) is None
+    assert not subscriptions.unsubscribe(ctx, token, source="one-click", now=within)
+    subscriptions.purge_expired(ctx, now=late)
+    assert count(ctx, link_tokens) == 0
+    assert rows(ctx, subscribers)[0]["status"] == "active"
+
+
 async def test_reconfirmation_waits_for_the_relay(ctx, smtp_server):
     subscriptions.add_subscriber(ctx, "old@example.kr", confirmed=True, notify=False, now=T0)
     smtp_server.stop()
@@ -362,12 +423,12 @@ def test_purge_expired(ctx):
     subscriptions.add_subscriber(ctx, "left@example.kr", confirmed=True, notify=False, now=T0)
     subscriptions.add_subscriber(ctx, "stays@example.kr", confirmed=True, notify=False, now=T0)
     left = rows(ctx, subscribers, subscribers.c.email == "left@example.kr")[0]
-    subscriptions.unsubscribe(ctx, left["token"], source="one-click", now=T0 + timedelta(days=1))
+    subscriptions.unsubscribe(ctx, link_token(left), source="one-click", now=T0 + timedelta(days=1))
 
     assert subscriptions.purge_expired(ctx, now=T0 + timedelta(days=7, hours=1)) == 2
     assert {r["email"] for r in rows(ctx, subscribers)} == {"fresh@example.kr", "stays@example.kr"}
     reasons = {r["email_hash"]: r["reason"] for r in rows(ctx, suppressions)}
-    assert reasons == {email_hash("left@example.kr"): "unsubscribed"}
+    assert reasons == {TEST_KEYS.address_key("left@example.kr"): "unsubscribed"}
     erasures = [e for e in rows(ctx, consent_events) if e["kind"] == "erasure"]
     assert {e["source"] for e in erasures} == {"retention"}
     assert subscriptions.purge_expired(ctx, now=T0 + timedelta(days=7, hours=1)) == 0

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from mailer.models import email_hash
 from mailer.store.tables import consent_events
+from tests.helpers import TEST_KEYS
 from tests.support.browser import mail_to, subscriber
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -58,7 +58,9 @@ def test_sign_up_confirm_and_leave_on_a_phone(site, page, smtp_server):
             (e.kind, (e.detail or {}).get("notice"))
             for e in conn.execute(
                 select(consent_events)
-                .where(consent_events.c.email_hash == email_hash("phone.reader@example.kr"))
+                .where(
+                    consent_events.c.email_hash == TEST_KEYS.address_key("phone.reader@example.kr")
+                )
                 .order_by(consent_events.c.id)
             )
         ]

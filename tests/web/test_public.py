@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from mailer.bootstrap import build_context
 from mailer.seed import initialise
 from mailer.store.tables import consent_events, notices, subscribers
+from tests.helpers import link_token
 from tests.served_app import client, serve_app, wait_for
 
 GMAIL_BODY = b"List-Unsubscribe=One-Click"
@@ -96,7 +97,7 @@ def test_signup_confirm_and_ledger_over_http(site, smtp_server):
     [row] = rows(ctx, subscribers)
     assert row["status"] == "active" and row["name"] == "홍길동"
     assert row["organisation"] == "시흥대학교" and row["source"] == "web"
-    assert f'href="/preferences/{row["token"]}' in done.text
+    assert f'href="/preferences/{link_token(row)}' in done.text
     # A second click (or a back button) answers "already confirmed".
     again = http.get(path)
     assert again.status_code == 200 and "이미 구독이 확인된" in again.text
@@ -184,7 +185,7 @@ def _active_subscriber(http, ctx, smtp_server, address: str) -> str:
     path = confirmation_path(smtp_server, address)
     page = http.get(path)
     http.post(path, data={"csrf_token": hidden(page.text, "csrf_token")})
-    return rows(ctx, subscribers, subscribers.c.email == address)[0]["token"]
+    return link_token(rows(ctx, subscribers, subscribers.c.email == address)[0])
 
 
 def test_one_click_unsubscribe_exactly_as_gmail_sends_it(site, smtp_server):
@@ -339,20 +340,10 @@ def test_preferences_page(site, smtp_server):
     assert http.post(f"/preferences/{token}/resume", data={"csrf_token": csrf}).status_code == 303
     assert rows(ctx, subscribers)[0]["status"] == "active"
 
-    data = http.get(f"/preferences/{token}/data.json")
-    assert data.status_code == 200 and "attachment" in data.headers["content-disposition"]
-    exported = data.json()
-    assert exported["email"] == "pref@example.kr" and exported["name"] == "새 이름"
-    assert [e["kind"] for e in exported["consent_events"]][:1] == ["consent"]
-    assert exported["consent_texts"]
-
-    unticked = http.post(f"/preferences/{token}/erase", data={"csrf_token": csrf})
-    assert unticked.status_code == 400 and 'id="confirm-error"' in unticked.text
-    assert count(ctx, subscribers) == 1
-    erased = http.post(f"/preferences/{token}/erase", data={"csrf_token": csrf, "confirm": "yes"})
-    assert erased.status_code == 200 and "삭제되었습니다" in erased.text
-    assert count(ctx, subscribers) == 0
-    assert http.get(f"/preferences/{token}").status_code == 404
+    # The data download and the erasure are not here (tests/web/test_my_data.py).
+    assert http.get(f"/preferences/{token}/data.json").status_code >= 400
+    left = http.post(f"/preferences/{token}/unsubscribe", data={"csrf_token": csrf})
+    assert left.status_code == 200 and rows(ctx, subscribers)[0]["status"] == "unsubscribed"
     assert one_click(http, f"/unsubscribe/{token}").status_code == 200  # old mail still works
 
 
@@ -446,6 +437,10 @@ def test_security_headers_and_no_third_party_assets(site):
         ("GET", "/preferences/%00", {}),
         ("GET", "/preferences/nobody/data.json", {}),
         ("POST", "/preferences/nobody/erase", {"data": {"confirm": "yes"}}),
+        ("GET", "/my-data/nobody/data.json", {}),
+        ("POST", "/my-data/nobody/erase", {"data": {"confirm": "yes"}}),
+        ("POST", "/my-data", {"data": {"email": "x" * 5000}}),
+        ("GET", "/my-data/%00", {}),
         ("POST", "/preferences/nobody/drop-tables", {}),
         ("GET", "/subscribe", {"headers": {"Accept-Language": "en;q=abc, *;q=0.1, " + "x" * 3000}}),
     ],

@@ -1,0 +1,64 @@
+"""Asking for one's data: a short-lived link, mailed to the address, opens the download and erasure.
+
+The permanent token in every newsletter travels with forwarded mail, so it opens only
+preferences and unsubscribe (issue 11, item 8). Whoever wants the data download (IP
+and user-agent history) or the erasure asks for a link by address; the link goes to
+that address only, through the notice queue and the delivery worker like every other
+notice, works for ``subscriptions.data_link_hours`` and is stored as a hash. The
+answer is the same whether or not the address is on the list.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from mailer.errors import SignupThrottled
+from mailer.models import NoticeKind, SubscriberStatus
+from mailer.store import notices as notice_store
+from mailer.store import rate_limits
+from mailer.store import subscribers as store
+from mailer.subscribers.tokens import limit_key, utcnow
+from mailer.subscribers.validation import require_subscriber
+
+if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
+    from mailer.context import AppContext
+
+
+def request_data_link(
+    ctx: AppContext, email: str, /, *, ip: str | None = None, now: datetime | None = None
+) -> bool:
+    """Queue a data-access link to ``email`` if it is on the list; True if one was queued.
+
+    Callers answer the same either way (the result is for tests and logs of counts).
+    An invalid address raises InvalidSubscriberInput; more than
+    ``subscriptions.per_ip_per_hour`` requests from one IP raise SignupThrottled; a
+    second request for one address within ``per_address_interval`` queues nothing, so
+    the form cannot be used to flood someone's inbox.
+    """
+    cleaned = require_subscriber(email=email)
+    now = now or utcnow()
+    settings = ctx.settings.subscriptions
+    with ctx.engine.begin() as conn:
+        if ip:
+            count = rate_limits.hit(
+                conn, limit_key(ctx, "data-ip", ip), now=now, window=timedelta(hours=1)
+            )
+            if count > settings.per_ip_per_hour:
+                raise SignupThrottled(retry_after=3600)
+        window = timedelta(seconds=settings.per_address_interval)
+        first = rate_limits.hit(
+            conn, limit_key(ctx, "data-address", cleaned.email), now=now, window=window
+        )
+        row = store.by_email(conn, cleaned.email)
+        if first != 1 or row is None or row["status"] == SubscriberStatus.ERASED:
+            return False
+        notice_store.enqueue(
+            conn,
+            NoticeKind.DATA_LINK.value,
+            to_address=row["email"],
+            subscriber_id=row["id"],
+            now=now,
+        )
+    ctx.mail_bell.ring()
+    return True
