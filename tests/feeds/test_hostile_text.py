@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
+from mailer import feeds as feed_catalog
+from mailer.errors import ConfigError, InvalidInputError
+from mailer.feeds.feedlist import load_feed_list
 from mailer.feeds.poll import poll_feeds
 from mailer.store import feeds as feed_store
 from mailer.store.tables import feeds, stories, story_sources
@@ -57,3 +61,16 @@ async def test_titles_sources_summaries_and_links_are_stored_clean(make_context,
     texts = [first["title"], first["summary"], first["url"], first["source"], feed["name"]]
     texts += [row["source"] for row in sources] + [row["url"] for row in sources]
     assert [text for text in texts if find_unsafe(text)] == []
+
+
+def test_a_feed_name_staff_type_is_refused_with_such_characters(make_context, tmp_path):
+    ctx = make_context()
+    for name in ("바이오\u202e뉴스", "\x1b[31m뉴스", "뉴스\u200b"):
+        with pytest.raises(InvalidInputError, match="control or invisible character") as caught:
+            feed_catalog.add_feed(ctx, "https://news.example.org/rss", name=name)
+        assert caught.value.field == "name"
+    assert feed_catalog.list_feeds(ctx) == []
+    listed = tmp_path / "feeds.toml"
+    listed.write_text('[[feed]]\nname = "뉴스\\u202e"\nurl = "https://news.example.org/rss"\n')
+    with pytest.raises(ConfigError, match="feed 1: the name contains a control or invisible"):
+        load_feed_list(listed)
