@@ -123,8 +123,6 @@ class AppContext:
     build_notice: NoticeBuilder
     #: Rung after a commit that queued mail, so this process's delivery workers wake at once.
     mail_bell: MailBell = field(default_factory=MailBell)
-    #: Consent-text versions seen in the store (they are never deleted, so the cache never lies).
-    known_consent_versions: set[str] = field(default_factory=set)
 
     def close(self) -> None:
         # The database thread ends before the engine it uses goes.

@@ -32,6 +32,7 @@ RUNGS = {
     "mailer.retry": LEAF,
     "mailer.shorten": LEAF,
     "mailer.logs": LEAF,
+    "mailer.unsafe_text": LEAF,
     # adapters: Jinja2, MIME + SMTP, SQLAlchemy, and the HTTP/feedparser half of feeds
     "mailer.render": ADAPTER,
     "mailer.mail": ADAPTER,
@@ -39,6 +40,7 @@ RUNGS = {
     "mailer.feeds.fetch": ADAPTER,
     "mailer.feeds.transport": ADAPTER,
     "mailer.feeds.netguard": ADAPTER,
+    "mailer.feeds.urlnorm": ADAPTER,
     "mailer.feeds.parse": ADAPTER,
     "mailer.feeds.parse_pool": ADAPTER,
     "mailer.feeds.encoding": ADAPTER,
@@ -288,7 +290,7 @@ def test_help_loads_no_command_group_and_no_heavy_library():
     )
     assert loaded == {
         "heavy": [],
-        "cli": ["mailer.cli.groups", "mailer.cli.main", "mailer.cli.runtime"],
+        "cli": ["mailer.cli.groups", "mailer.cli.main", "mailer.cli.output", "mailer.cli.runtime"],
     }
 
 

@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mailer import delivery, mail
+from mailer.cli.output import say
 from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
 from mailer.config import Settings
 from mailer.context import AppContext
@@ -46,11 +47,6 @@ def register(digest_app: typer.Typer) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def say(message: str, *, style: str | None = None) -> None:
-    """One message, never wrapped mid-sentence (scripts grep these lines)."""
-    out_console.print(message, style=style, soft_wrap=True)
 
 
 @contextlib.asynccontextmanager
@@ -88,7 +84,7 @@ def _print_edition_status(context: AppContext, edition_id: int) -> delivery.Edit
     counts = edition.counts.by_state
     out_console.print(_counts_table(f"edition {edition.number} — {edition.state}", counts))
     if edition.state == EditionState.PAUSED and edition.reason:
-        say(f"[yellow]{edition.reason}[/]")
+        say(edition.reason, style="yellow")
     if counts.get(DeliveryState.UNKNOWN):
         say(
             f"{counts[DeliveryState.UNKNOWN]} deliveries were in flight when a connection or "
@@ -311,4 +307,4 @@ def worker(
     if notices.recovered_unknown:
         say(f"{notices.recovered_unknown} notice mails of a stopped worker were marked unknown")
     for reason in summary.paused.values():
-        say(f"[yellow]{reason}[/]")
+        say(reason, style="yellow")

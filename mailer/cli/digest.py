@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +11,8 @@ import typer
 
 from mailer import digest, schedules
 from mailer.bootstrap import require_database
-from mailer.cli.runtime import err_console, handle_errors, runtime
+from mailer.cli.output import document, json_text, say
+from mailer.cli.runtime import handle_errors, runtime
 from mailer.errors import InvalidInputError
 from mailer.models import EditionState
 
@@ -58,12 +58,7 @@ def preview(
     )
     settings = context.settings
     if format is PreviewFormat.JSON:
-        data = (
-            json.dumps(
-                digest.edition_json(rendered, zone=settings.zone), ensure_ascii=False, indent=2
-            )
-            + "\n"
-        ).encode()
+        data = (json_text(digest.edition_json(rendered, zone=settings.zone)) + "\n").encode()
     elif format is PreviewFormat.EML:
         data = digest.sample_message(
             settings, subject=rendered.subject, html=rendered.html, text=rendered.text
@@ -72,19 +67,18 @@ def preview(
         part = rendered.html if format is PreviewFormat.HTML else rendered.text
         if not markers:
             part = digest.sample_part(part, settings, html=format is PreviewFormat.HTML)
-        data = part.encode("utf-8")
+        # A file gets the part exactly; a terminal gets it with nothing that can act on it.
+        data = (part if out is not None else document(part)).encode("utf-8")
     _write(data, out)
     summary = (
         f"edition {rendered.number} ({rendered.scheduled_for.astimezone(settings.zone):%Y-%m-%d %H:%M}): "
         f"{len(rendered.stories)} stories in {len(rendered.sections)} sections — {rendered.subject}"
     )
-    err_console.print(summary, soft_wrap=True, markup=False)
+    say(summary, err=True)
     if rendered.state is EditionState.SKIPPED:
-        err_console.print(
-            f"note: this edition would be skipped — {rendered.reason}", soft_wrap=True, markup=False
-        )
+        say(f"note: this edition would be skipped — {rendered.reason}", err=True)
     if out is not None:
-        err_console.print(f"wrote {out}", markup=False)
+        say(f"wrote {out}", err=True)
 
 
 def _write(data: bytes, out: Path | None) -> None:

@@ -8,12 +8,12 @@ names), so ``mailer feeds list`` loads neither httpx nor feedparser.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 
 import typer
 
 from mailer import feeds
+from mailer.cli.output import json_text, say
 from mailer.cli.runtime import handle_errors, out_console, runtime
 
 app = typer.Typer(
@@ -56,7 +56,7 @@ def list_(
     """Show every feed with its last poll outcome, failures and next attempt."""
     items = [feed.as_json() for feed in feeds.list_feeds(runtime(ctx).context)]
     if as_json:
-        typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        typer.echo(json_text(items))
         return
     if not items:
         out_console.print("no feeds yet — add one with `mailer feeds add URL`")
@@ -64,8 +64,12 @@ def list_(
     for item in items:
         state = "enabled" if item["enabled"] else "disabled"
         status = item["last_status"] or "never polled"
-        line = f"{item['id']:>4}  {state:<8}  {status:<12}  {item['name'] or '(name from feed)'}  {item['url']}"
-        out_console.print(line, soft_wrap=True, markup=False)
+        shown_url = item["url"]
+        if item["display_url"] != item["url"]:
+            shown_url += f" ({item['display_url']})"
+        say(
+            f"{item['id']:>4}  {state:<8}  {status:<12}  {item['name'] or '(name from feed)'}  {shown_url}"
+        )
         details = [f"{item['stories']} stories"]
         if item["consecutive_failures"]:
             details.append(f"{item['consecutive_failures']} failures in a row")
@@ -75,9 +79,9 @@ def list_(
             details.append("keywords: " + ", ".join(item["include_keywords"]))
         if item["exclude_keywords"]:
             details.append("exclude: " + ", ".join(item["exclude_keywords"]))
-        out_console.print("        " + "; ".join(details), soft_wrap=True, markup=False)
+        say("        " + "; ".join(details))
         if item["last_error"]:
-            out_console.print(f"        error: {item['last_error']}", soft_wrap=True, markup=False)
+            say(f"        error: {item['last_error']}")
 
 
 @app.command("remove")
@@ -127,9 +131,7 @@ def poll(
     now = datetime.now(UTC)
     results = asyncio.run(feeds.poll_feeds(context, now=now, only_due=not all_))
     if as_json:
-        typer.echo(
-            json.dumps([result.as_json() for result in results], ensure_ascii=False, indent=2)
-        )
+        typer.echo(json_text([result.as_json() for result in results]))
         return
     for result in results:
         if str(result.status) == "ok":
@@ -138,7 +140,7 @@ def poll(
             outcome = "not modified"
         else:
             outcome = f"error: {result.error}"
-        out_console.print(f"{result.url}  {outcome}", soft_wrap=True, markup=False)
+        say(f"{result.url}  {outcome}")
     totals = feeds.summarise(results)
     out_console.print(
         f"{totals['feeds']} feeds polled: {totals['ok']} ok, {totals['not_modified']} not modified, "
@@ -153,4 +155,5 @@ def poll(
 
 
 def _report(done: str, feed: feeds.FeedView) -> None:
-    out_console.print(f"{done} feed {feed.id}: {feed.url}", soft_wrap=True, markup=False)
+    readable = f" ({feed.display_url})" if feed.display_url != feed.url else ""
+    say(f"{done} feed {feed.id}: {feed.url}{readable}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from mailer.cli.groups import LazyGroup
+from mailer.cli.output import say
 from mailer.cli.runtime import handle_errors, out_console, runtime
 
 app = typer.Typer(
@@ -84,7 +85,7 @@ def test_mail(
     context = runtime(ctx).context
     reply = asyncio.run(send_test_mail(context, to))
     host, port = relay_address(context.settings.smtp)
-    out_console.print(f"sent to {to} via {host}:{port}: {reply}")
+    say(f"sent to {to} via {host}:{port}: {reply}")
 
 
 def main() -> None:

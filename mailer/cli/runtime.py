@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from mailer.cli.output import err_console, out_console, shown
 from mailer.errors import (
     ConfigError,
     InvalidInputError,
@@ -23,10 +23,7 @@ if TYPE_CHECKING:  # imported when first used: `mailer --help` needs neither pyd
     from mailer.config import Settings
     from mailer.context import AppContext
 
-# soft_wrap: a path or URL in a message must stay on one line, whatever the terminal width,
-# so that it can be copied and scripts can match it.
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+__all__ = ["err_console", "out_console", "fail", "handle_errors", "not_available", "runtime"]
 
 #: Exit codes: 1 = the operation failed, 2 = bad usage or configuration (like Typer's own).
 EXIT_FAILED = 1
@@ -72,8 +69,9 @@ def runtime(ctx: typer.Context) -> Runtime:
 
 
 def fail(message: str, *, code: int = EXIT_FAILED) -> typer.Exit:
-    # Messages quote user input (URLs, names) that may contain "[...]": never markup.
-    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    # Messages quote user input (URLs, names) that may contain "[...]" or control
+    # characters: never markup, every unsafe character escaped (cli.output).
+    err_console.print(f"[bold red]error:[/] {escape(shown(message))}", soft_wrap=True)
     return typer.Exit(code)
 
 

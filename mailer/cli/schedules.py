@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -10,7 +9,8 @@ from zoneinfo import ZoneInfo
 import typer
 
 from mailer import schedules
-from mailer.cli.runtime import err_console, handle_errors, runtime
+from mailer.cli.output import echo, json_text, say
+from mailer.cli.runtime import handle_errors, runtime
 
 if TYPE_CHECKING:
     from mailer.schedules import SchedulerLiveness, ScheduleView
@@ -39,14 +39,14 @@ def list_command(
             },
             "schedules": [view.as_json() for view in views],
         }
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        typer.echo(json_text(body))
     else:
         for view in views:
-            typer.echo("\n".join(describe_view(view)))
+            echo("\n".join(describe_view(view)))
         if not views:
             typer.echo("no schedules (run `mailer init` to create the defaults)")
         if liveness.alive:
-            typer.echo(f"scheduler: {liveness.message}")
+            echo(f"scheduler: {liveness.message}")
     warn_if_stale(liveness)
 
 
@@ -99,7 +99,7 @@ def resume_command(
 
 
 def _report_change(context, view: ScheduleView) -> None:
-    typer.echo("\n".join(describe_view(view)))
+    echo("\n".join(describe_view(view)))
     seconds = context.settings.scheduler.reload_seconds
     liveness = schedules.scheduler_liveness(context)
     if liveness.alive:
@@ -136,4 +136,4 @@ def describe_view(view: ScheduleView) -> list[str]:
 
 def warn_if_stale(liveness: SchedulerLiveness) -> None:
     if not liveness.alive:
-        err_console.print(f"warning: {liveness.message}", markup=False, soft_wrap=True)
+        say(f"warning: {liveness.message}", err=True)

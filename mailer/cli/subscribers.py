@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mailer import delivery, subscribers
+from mailer.cli.output import cell, json_text, say
 from mailer.cli.runtime import err_console, handle_errors, out_console, runtime
 from mailer.errors import MailerError, NotFoundError
 
@@ -29,7 +29,7 @@ def _deliver_now(ctx) -> None:
     try:
         sent = asyncio.run(delivery.deliver_notices(ctx))
     except MailerError as exc:
-        err_console.print(f"notice mail queued, not sent yet: {exc}")
+        say(f"notice mail queued, not sent yet: {exc}", err=True)
         return
     pending = subscribers.notice_counts(ctx).waiting
     if sent:
@@ -70,14 +70,14 @@ def import_csv(
             progress=lambda done, size: progress.update(task, completed=done, total=size),
         )
     if as_json:
-        out_console.print_json(json.dumps(report.as_json()))
+        out_console.print(json_text(report.as_json()), markup=False, highlight=False)
     else:
         out_console.print(
             f"imported {report.imported}, duplicates {len(report.duplicates)}, "
             f"suppressed {len(report.suppressed)}, invalid {len(report.invalid)}"
         )
         for line, reason in report.invalid[:SHOWN_PROBLEMS]:
-            out_console.print(f"  line {line}: {reason}", markup=False)
+            say(f"  line {line}: {reason}")
         if len(report.invalid) > SHOWN_PROBLEMS:
             out_console.print(f"  … and {len(report.invalid) - SHOWN_PROBLEMS} more invalid lines")
         for label, lines in (("duplicate", report.duplicates), ("suppressed", report.suppressed)):
@@ -130,18 +130,22 @@ def list_subscribers(
         subscribers.iter_subscribers(context, statuses=status or None, limit=limit or None)
     )
     if as_json:
-        payload = [person.as_json() for person in found]
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json_text([person.as_json() for person in found]) + "\n")
         return
     table = Table("email", "name", "organisation", "status", "source", "since")
     for person in found:
         table.add_row(
-            person.email,
-            person.name or "",
-            person.organisation or "",
-            person.status,
-            person.source,
-            person.since.date().isoformat(),
+            *map(
+                cell,
+                (
+                    person.email,
+                    person.name,
+                    person.organisation,
+                    person.status,
+                    person.source,
+                    person.since.date().isoformat(),
+                ),
+            )
         )
     out_console.print(table)
     counts = subscribers.status_counts(context)
@@ -173,9 +177,9 @@ def add(
         notify=notice,
     )
     if confirmed:
-        out_console.print(f"added {email} (active)")
+        say(f"added {email} (active)")
     else:
-        out_console.print(f"{email}: {outcome} — the subscriber joins after clicking the link")
+        say(f"{email}: {outcome} — the subscriber joins after clicking the link")
     _deliver_now(context)
 
 
@@ -189,7 +193,7 @@ def remove(
     """Unsubscribe an address now (its data is erased after the retention period)."""
     context = runtime(ctx).context
     changed = subscribers.unsubscribe_address(context, email, source="admin", notify=notice)
-    out_console.print(f"{email}: {'unsubscribed' if changed else 'was already unsubscribed'}")
+    say(f"{email}: {'unsubscribed' if changed else 'was already unsubscribed'}")
     if changed:
         _deliver_now(context)
 
@@ -205,7 +209,7 @@ def erase(
     context = runtime(ctx).context
     if not subscribers.erase(context, email=email, source="admin", notify=notice):
         raise NotFoundError("subscriber", email)
-    out_console.print(f"{email}: erased (a hashed suppression entry remains)")
+    say(f"{email}: erased (a hashed suppression entry remains)")
     _deliver_now(context)
 
 

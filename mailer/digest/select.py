@@ -11,13 +11,17 @@ The rules, in order:
 4. Each entry goes to the configured section its keywords match best, unmatched
    ones to the fallback section (:mod:`mailer.digest.sections`).
 
+Stories stored before the poll step removed control, bidi and zero-width characters
+(issue 11) are cleaned here, so that no template, subject or frozen story list of an
+edition carries them, whatever the database holds.
+
 With nothing selected and ``digest.send_when_empty`` false, the edition is skipped,
 and :func:`skip_reason` says why in words staff read in ``digest status``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
@@ -26,6 +30,7 @@ from mailer.config import Settings
 from mailer.digest.sections import Section, group_into_sections
 from mailer.models import StoryView
 from mailer.store.stories import select_candidates
+from mailer.unsafe_text import quote_unsafe, strip_unsafe
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +50,25 @@ def select_stories(conn: Connection, settings: Settings, /, *, now: datetime) ->
     """Choose and group the stories of an edition made at ``now`` (rules in the module docstring)."""
     digest = settings.digest
     since = now - timedelta(days=digest.max_age_days)
-    candidates = select_candidates(conn, since=since, limit=digest.max_stories)
+    candidates = [
+        _cleaned(story) for story in select_candidates(conn, since=since, limit=digest.max_stories)
+    ]
     sections = group_into_sections(
         candidates, sections=digest.sections, fallback=digest.fallback_section
     )
     return Selection(since=since, sections=sections)
+
+
+def _cleaned(story: StoryView) -> StoryView:
+    """The story without the characters outside text must not carry (``mailer.unsafe_text``)."""
+    return replace(
+        story,
+        title=strip_unsafe(story.title),
+        url=quote_unsafe(story.url),
+        source=strip_unsafe(story.source),
+        summary=strip_unsafe(story.summary, allow="\n\t"),
+        also_reported_by=tuple(strip_unsafe(name) for name in story.also_reported_by),
+    )
 
 
 def skip_reason(selection: Selection, settings: Settings, /) -> str | None:

@@ -22,7 +22,9 @@ from urllib.parse import urlsplit
 from mailer.errors import FeedError, InvalidInputError
 from mailer.feeds.netguard import AddressPolicy, check_url, literal_address
 from mailer.feeds.relevance import parse_keyword_list
+from mailer.feeds.urlnorm import readable_url
 from mailer.store import feeds as feed_store
+from mailer.unsafe_text import unsafe_problem
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from sqlalchemy import Connection
@@ -30,8 +32,6 @@ if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.config import FeedSettings
     from mailer.context import AppContext
 
-#: Longest feed URL the feeds table holds.
-MAX_URL_LENGTH = 2000
 #: Longest feed name (the source name shown in the digest).
 MAX_NAME_LENGTH = 200
 
@@ -54,6 +54,11 @@ class FeedView:
     #: How many stories the feed has delivered.
     stories: int
 
+    @property
+    def display_url(self) -> str:
+        """The URL for people to read: an IDNA host (xn--…) in its own script."""
+        return readable_url(self.url)
+
     def as_json(self) -> dict[str, Any]:
         """The object ``feeds list --json`` prints for this feed."""
 
@@ -64,6 +69,7 @@ class FeedView:
             "id": self.id,
             "name": self.name,
             "url": self.url,
+            "display_url": self.display_url,
             "enabled": self.enabled,
             "include_keywords": list(self.include_keywords),
             "exclude_keywords": list(self.exclude_keywords),
@@ -77,13 +83,11 @@ class FeedView:
 
 
 def check_feed_url(url: str, /, *, settings: FeedSettings) -> str:
-    """The URL stripped, or InvalidInputError (field ``url``) if it can never be fetched."""
+    """The URL normalised (``urlnorm``), or InvalidInputError (field ``url``) if it can never be fetched."""
     try:
         url = check_url(url)
     except FeedError as exc:
         raise InvalidInputError(str(exc), field="url") from None
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidInputError(f"the URL is longer than {MAX_URL_LENGTH} characters", field="url")
     host = urlsplit(url).hostname or ""
     address = literal_address(host)
     reason = AddressPolicy.from_settings(settings).refusal(address) if address else None
@@ -102,6 +106,10 @@ def check_feed_name(name: str | None, /) -> str:
         raise InvalidInputError(
             f"the name is longer than {MAX_NAME_LENGTH} characters", field="name"
         )
+    # The name is the source shown in every digest and on staff terminals (issue 11).
+    problem = unsafe_problem(name)
+    if problem:
+        raise InvalidInputError(f"the name {problem}", field="name")
     return name
 
 
@@ -147,7 +155,7 @@ def list_feeds(ctx: AppContext, /) -> list[FeedView]:
 def get_feed(ctx: AppContext, key: int | str, /) -> FeedView:
     """One feed by id or URL; NotFoundError if there is none."""
     with ctx.engine.connect() as conn:
-        return _counted(conn, feed_store.get_feed(conn, key))
+        return _counted(conn, feed_store.get_feed(conn, _key(key)))
 
 
 def edit_feed(
@@ -177,7 +185,9 @@ def edit_feed(
     if exclude is not None:
         values["exclude_keywords"] = parse_keyword_list(_listed(exclude))
     with ctx.engine.begin() as conn:
-        row = feed_store.update_feed(conn, key, now=now or datetime.now(UTC), actor=actor, **values)
+        row = feed_store.update_feed(
+            conn, _key(key), now=now or datetime.now(UTC), actor=actor, **values
+        )
         return _counted(conn, row)
 
 
@@ -200,7 +210,7 @@ def remove_feed(
 ) -> FeedView:
     """Remove a feed; the stories it delivered stay in the archive. Returns the feed as it was."""
     with ctx.engine.begin() as conn:
-        before = _counted(conn, feed_store.get_feed(conn, key))
+        before = _counted(conn, feed_store.get_feed(conn, _key(key)))
         feed_store.remove_feed(conn, before.id, now=now or datetime.now(UTC), actor=actor)
     return before
 
@@ -210,9 +220,19 @@ def _set_enabled(
 ) -> FeedView:
     with ctx.engine.begin() as conn:
         row = feed_store.set_enabled(
-            conn, key, enabled=enabled, now=now or datetime.now(UTC), actor=actor
+            conn, _key(key), enabled=enabled, now=now or datetime.now(UTC), actor=actor
         )
         return _counted(conn, row)
+
+
+def _key(key: int | str) -> int | str:
+    """A feed named by URL is looked up in its stored form, as staff may type it in another."""
+    if isinstance(key, int) or key.strip().isdigit():
+        return key
+    try:
+        return check_url(key)
+    except FeedError:
+        return key  # never stored in this form: the lookup answers "not found"
 
 
 def _listed(values: Iterable[str] | str | None) -> list[str] | None:

@@ -9,6 +9,7 @@ from typing import Any
 from mailer.errors import ConfigError, FeedError
 from mailer.feeds.netguard import check_url
 from mailer.feeds.relevance import parse_keyword_list
+from mailer.unsafe_text import unsafe_problem
 
 
 def feeds_file(config_dir: Path) -> Path:
@@ -35,6 +36,9 @@ def load_feed_list(path: Path) -> list[dict[str, Any]]:
         name = str(entry.get("name", "")).strip()
         if not name or len(name) > 200:
             raise ConfigError(f"{where}: name must be 1 to 200 characters")
+        problem = unsafe_problem(name)
+        if problem:
+            raise ConfigError(f"{where}: the name {problem}")
         try:
             url = check_url(str(entry.get("url", "")))
         except FeedError as exc:

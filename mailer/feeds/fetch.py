@@ -108,7 +108,9 @@ async def _fetch(
         conditional["If-None-Match"] = etag
     if last_modified:
         conditional["If-Modified-Since"] = last_modified
-    current = check_url(url)
+    # The URL as fetched (normalised: 0177.0.0.1 is 127.0.0.1); a feed stored in another
+    # spelling before normalisation existed has not "moved" for that alone.
+    start = current = check_url(url)
     permanent = True
     for _hop in range(MAX_REDIRECTS + 1):
         request = client.build_request("GET", current, headers=conditional)
@@ -122,11 +124,13 @@ async def _fetch(
                 permanent = permanent and status in PERMANENT_REDIRECTS
                 await _drain(response)
                 try:
-                    current = check_url(urljoin(current, location.strip()))
+                    # Servers do send raw spaces in Location; browsers encode them.
+                    target = urljoin(current, location.strip().replace(" ", "%20"))
+                    current = check_url(target)
                 except BlockedAddressError as exc:
                     raise BlockedAddressError(f"redirected to a refused URL: {exc}") from None
                 continue
-            moved_to = current if permanent and current != url else None
+            moved_to = current if permanent and current != start else None
             if status == 304:
                 # Reading the (empty) body ends the exchange cleanly, so the
                 # keep-alive connection goes back to the pool for the next feed.

@@ -6,8 +6,9 @@ private, link-local, multicast, reserved and other non-public addresses are
 refused unless the settings allow them. This module decides; ``transport`` applies
 the decision to every connection, after DNS, to the very address it checked (so
 DNS rebinding cannot slip a private address in), and the feed catalog applies it
-to a literal address when a feed is registered. Pure standard library, so that
-validating a URL never loads the HTTP client.
+to a literal address when a feed is registered. URLs are first brought to the one
+form that is fetched (``urlnorm``: 0177.0.0.1 is 127.0.0.1 here too). Standard
+library and ``idna`` only, so that validating a URL never loads the HTTP client.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from mailer.errors import BlockedAddressError
+from mailer.feeds.urlnorm import normalise_url
 
 if TYPE_CHECKING:
     from mailer.config import FeedSettings
@@ -30,24 +30,12 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: host, port → the IP addresses (as text) the name resolves to.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
-ALLOWED_SCHEMES = ("http", "https")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 def check_url(url: str) -> str:
-    """Refuse anything but an absolute http(s) URL with a host; returns the URL stripped."""
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ALLOWED_SCHEMES:
-        shown = parts.scheme or "(none)"
-        raise BlockedAddressError(f"only http and https URLs can be fetched, not {shown}:")
-    if not parts.hostname:
-        raise BlockedAddressError("the URL has no host name")
-    try:
-        parts.port  # noqa: B018 — raises on a malformed port
-    except ValueError:
-        raise BlockedAddressError("the URL has an invalid port") from None
-    return url
+    """The URL in the form that is fetched; BlockedAddressError unless it is absolute http(s)."""
+    return normalise_url(url)
 
 
 def refusal(address: IPAddress, *, allowed: Sequence[IPNetwork] = ()) -> str | None:

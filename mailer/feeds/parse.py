@@ -25,6 +25,7 @@ from mailer.errors import FeedError
 from mailer.feeds.encoding import declare_encoding
 from mailer.feeds.sanitize import clean_summary, clean_title
 from mailer.shorten import shorten
+from mailer.unsafe_text import quote_unsafe, strip_unsafe
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ def parse_feed(
 
 def _entry(raw: Mapping, *, feed_url: str, zone: ZoneInfo) -> FeedEntry | None:
     link = _http_url(raw.get("link"), base=_base(raw, "link", feed_url))
-    guid = (raw.get("id") or "").strip() or None
+    guid = strip_unsafe(raw.get("id") or "").strip() or None
     summary_html = raw.get("summary") or ""
     detail = raw.get("summary_detail") or {}
     if not summary_html and raw.get("content"):
@@ -144,7 +145,9 @@ def _base(raw: Mapping, name: str, feed_url: str) -> str:
 def _http_url(value: str | None, *, base: str) -> str | None:
     if not value:
         return None
-    value = value.strip()
+    # A control or invisible character is percent-encoded: the link opens the same
+    # page a browser would request, and shows nothing hidden (issue 11).
+    value = quote_unsafe(value.strip())
     # Most links are absolute already; joining them would only re-parse them.
     url = value if value.startswith(("http://", "https://")) else urljoin(base, value)
     parts = urlsplit(url)

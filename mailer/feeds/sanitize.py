@@ -4,7 +4,10 @@ Feeds are written by strangers. A title becomes plain text (tags dropped, entiti
 decoded once); templates escape it like any other text. A summary keeps a small
 allow-list of formatting tags and links; every link is made absolute against the
 item's base URL and must be http or https, so ``javascript:``, ``data:`` and
-protocol tricks never reach a mail or a page (design §4 "Feeds").
+protocol tricks never reach a mail or a page (design §4 "Feeds"). Both lose every
+control, bidi and zero-width character (``mailer.unsafe_text``), also one written as
+an entity such as ``&#x1b;`` (issue 11: a title's ESC sequences recoloured staff
+terminals and reached the Subject).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 
 from mailer.shorten import shorten
+from mailer.unsafe_text import strip_unsafe
 
 #: Formatting a digest may keep from a feed summary; images are left out on purpose
 #: (remote images in mail are tracking pixels and break the layout).
@@ -42,9 +46,9 @@ def plain_text(fragment: str | None) -> str:
     if not fragment:
         return ""
     if "<" not in fragment and "&" not in fragment:
-        return _SPACES.sub(" ", fragment).strip()  # already plain: most headlines
+        return _SPACES.sub(" ", strip_unsafe(fragment)).strip()  # already plain: most headlines
     stripped = nh3.clean(fragment, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT))
-    return _SPACES.sub(" ", html.unescape(stripped)).strip()
+    return _SPACES.sub(" ", strip_unsafe(html.unescape(stripped))).strip()
 
 
 _BLOCK_TAG = re.compile(r"</?(?:p|br|li|ul|ol|blockquote)\b[^>]*>")
@@ -87,7 +91,9 @@ def clean_summary(fragment: str | None, *, base_url: str) -> tuple[str, str]:
         url_schemes=set(URL_SCHEMES),
         link_rel=LINK_REL,
         strip_comments=True,
-    ).strip()
+    )
+    # nh3 decodes entities and writes the characters back raw, so the cleaning comes after it.
+    cleaned = strip_unsafe(cleaned, allow="\n\t").strip()
     text = _text_of_clean_html(cleaned)
     if not text:
         return "", ""

@@ -209,8 +209,9 @@ def _candidate(line: int, row: dict, report: ImportReport, *, zone: tzinfo) -> _
     values = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
     name = next((values[c] for c in NAME_COLUMNS if values.get(c)), None)
     organisation = next((values[c] for c in ORGANISATION_COLUMNS if values.get(c)), None)
+    # Invisible characters come along unseen from copy and paste: removed, not refused.
     cleaned, problems = check_subscriber(
-        email=values.get("email", ""), name=name, organisation=organisation
+        email=values.get("email", ""), name=name, organisation=organisation, strip_invisible=True
     )
     if cleaned is None:
         field_name, problem = next(iter(problems.items()))

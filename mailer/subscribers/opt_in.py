@@ -5,6 +5,14 @@ the click on its link (a POST, never the GET: mail scanners open links) makes th
 subscriber active and queues the result notice (정보통신망법 제50조⑦: the result of
 consent within 14 days). Notices are delivered after the change is committed — never
 inside a web request — and retried while the relay is down.
+
+A signup proves nothing about who typed it until the link is clicked, so a repeat
+signup of an address already known — pending, active, paused, unsubscribed — never
+changes its stored name or organisation (issue 11: an attacker re-signing a pending
+address had the next mail greet its owner with "Claim prize http://evil.example/x님");
+only the preferences page, opened with the subscriber's own token, does. The answer
+is the same either way. A web signup must name the consent text it showed, and that
+text must be the one in force (개인정보보호법 제22조: the ledger proves what was agreed to).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
 from mailer.store import rate_limits, suppressions
 from mailer.store import subscribers as store
-from mailer.store.consent_texts import consent_texts_by_version
+from mailer.store.consent_texts import consent_texts_by_version, latest_consent_text
 from mailer.subscribers.tokens import (
     CONSENTED,
     current_token,
@@ -84,18 +92,55 @@ def signup(
     """Record a signup and queue one confirmation mail (double opt-in).
 
     ``consented`` is the signup form's consent box: without it nothing is stored.
-    ``consent_version`` names the consent text shown (None: staff adding an address).
+    ``consent_version`` names the consent text shown; it must be the current one of its
+    language, else InvalidInputError (field ``consent_version`` when it is missing,
+    ``consent`` when it is not the text in force) and nothing is stored.
     Raises InvalidSubscriberInput (nothing stored) for bad input, every field's problem
     at once, and SignupThrottled when the IP is over its hourly limit. The per-address
     limit never raises: it only holds back the mail, so the answer cannot tell whether
     an address is known.
     """
+    if not consent_version:
+        raise InvalidInputError(
+            "the version of the consent text shown is required", field="consent_version"
+        )
+    return _signup(
+        ctx,
+        email,
+        name=name,
+        organisation=organisation,
+        consented=consented,
+        consent_version=consent_version,
+        source=source,
+        ip=ip,
+        user_agent=user_agent,
+        now=now,
+    )
+
+
+def _signup(
+    ctx: AppContext,
+    email: str,
+    /,
+    *,
+    name: str | None,
+    organisation: str | None,
+    consented: bool,
+    consent_version: str | None,
+    source: str,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    now: datetime | None,
+) -> SignupOutcome:
+    """A signup; ``consent_version`` None only when staff add an address (no text was shown)."""
     cleaned = check_signup(email=email, name=name, organisation=organisation, consented=consented)
     now = now or utcnow()
     settings = ctx.settings.subscriptions
     with ctx.engine.begin() as conn:
-        if consent_version is not None and not _consent_version_exists(ctx, conn, consent_version):
-            raise InvalidInputError("the consent text shown is not known", field="consent")
+        if consent_version is not None and not _is_current_consent(conn, consent_version):
+            raise InvalidInputError(
+                "the consent text shown is not the one in force", field="consent"
+            )
         if ip:
             count = rate_limits.hit(
                 conn, limit_key(ctx, "ip", ip), now=now, window=timedelta(hours=1)
@@ -144,16 +189,14 @@ def signup(
             return SignupOutcome.ALREADY_SUBSCRIBED
         if not inserted:
             # pending, unsubscribed or bounced: (again) waiting for the confirmation click.
-            changes: dict[str, Any] = {
-                "status": SubscriberStatus.PENDING.value,
-                "source": source[:100],
-                "confirm_sent_at": now,
-            }
-            if cleaned.name is not None:
-                changes["name"] = cleaned.name
-            if cleaned.organisation is not None:
-                changes["organisation"] = cleaned.organisation
-            store.update_subscriber(conn, row["id"], **changes)
+            # The name and organisation stay as stored (see the module docstring).
+            store.update_subscriber(
+                conn,
+                row["id"],
+                status=SubscriberStatus.PENDING.value,
+                source=source[:100],
+                confirm_sent_at=now,
+            )
         ledger.record_event(
             conn,
             ConsentKind.CONSENT.value,
@@ -178,15 +221,13 @@ def signup(
         return SignupOutcome.CONFIRMATION_QUEUED
 
 
-def _consent_version_exists(ctx: AppContext, conn: Connection, version: str) -> bool:
-    """Consent texts are never deleted, so a version once found is remembered per process."""
-    known = ctx.known_consent_versions
-    if version in known:
-        return True
-    if consent_texts_by_version(conn, [version]):
-        known.add(version)
-        return True
-    return False
+def _is_current_consent(conn: Connection, version: str) -> bool:
+    """True when ``version`` is the newest consent text of its language (the one shown now)."""
+    found = consent_texts_by_version(conn, [version]).get(version)
+    if found is None:
+        return False
+    current = latest_consent_text(conn, language=found["language"])
+    return current is not None and current["version"] == version
 
 
 def check_confirmation(
@@ -289,7 +330,7 @@ def add_subscriber(
     when ``notify``. Returns "added" or, unconfirmed, the signup outcome.
     """
     if not confirmed:
-        return signup(
+        return _signup(
             ctx,
             email,
             name=name,
@@ -307,9 +348,8 @@ def add_subscriber(
         row = store.by_email(conn, cleaned.email, lock=True)
         if row is not None and SubscriberStatus(row["status"]) in CONSENTED:
             raise InvalidInputError(f"{cleaned.email} is already subscribed", field="email")
-        values = {
-            "name": cleaned.name,
-            "organisation": cleaned.organisation,
+        profile = {"name": cleaned.name, "organisation": cleaned.organisation}
+        values: dict[str, Any] = {
             "status": SubscriberStatus.ACTIVE.value,
             "source": source[:100],
             "confirmed_at": now,
@@ -322,6 +362,7 @@ def add_subscriber(
                 conn,
                 {
                     **values,
+                    **profile,
                     "email": cleaned.email,
                     **ctx.keys.new_link(),
                     "attributes": {},
@@ -330,7 +371,9 @@ def add_subscriber(
             )
             row = store.by_email(conn, cleaned.email, lock=True)
         else:
-            store.update_subscriber(conn, row["id"], **values)
+            # Staff fill in what the person left empty, and overwrite nothing they gave.
+            missing = {key: value for key, value in profile.items() if value and not row[key]}
+            store.update_subscriber(conn, row["id"], **values, **missing)
         address_hash = ctx.keys.address_key(cleaned.email)
         suppressions.lift(conn, address_hash)
         for kind in (ConsentKind.CONSENT, ConsentKind.CONFIRMATION):

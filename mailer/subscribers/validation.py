@@ -1,6 +1,13 @@
 """Subscriber input rules: address syntax and IDN, length limits, refusal of header injection.
 
 One set of rules for the signup form, the preferences page, the CLI and CSV import.
+Control characters (header injection) are refused everywhere; invisible and
+text-direction characters (bidi controls such as U+202E, zero-width characters,
+Hangul fillers: ``mailer.unsafe_text``) are refused in what a person types — the
+signup and preferences forms, ``subscribers add`` — so that no mail greets anyone
+by a name that reads differently from what is stored (issue 11). CSV import removes
+them from names and organisations instead (``strip_invisible``): a spreadsheet
+carries them invisibly from copy and paste, and nobody is at the form to fix them.
 Problems are returned as codes per field (``Problem``) so that each entry point words
 them in its own language (``FIELD_LIMITS`` gives the number a "too long" text names).
 No DNS lookups are made: deliverability is proven by the double opt-in click instead.
@@ -18,6 +25,7 @@ from email_validator import EmailNotValidError, validate_email
 from mailer.errors import InvalidSubscriberInput
 from mailer.mail import smtp_address as smtp_address  # the wire form lives with SMTP
 from mailer.models import normalise_email
+from mailer.unsafe_text import find_unsafe, strip_unsafe
 
 #: RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets.
 MAX_EMAIL_LENGTH = 254
@@ -39,6 +47,7 @@ class Problem(enum.StrEnum):
     REQUIRED = "required"
     TOO_LONG = "too_long"
     LINE_BREAK = "line_break"  # CR, LF or another control character: header injection
+    INVISIBLE = "invisible"  # a bidi control, zero-width character or Hangul filler
     INVALID_EMAIL = "invalid_email"
     CONSENT_REQUIRED = "consent_required"
     CONFIRMATION_REQUIRED = "confirmation_required"  # an irreversible step's box not ticked
@@ -49,6 +58,7 @@ PROBLEM_TEXT = {
     Problem.REQUIRED: "is required",
     Problem.TOO_LONG: "is too long",
     Problem.LINE_BREAK: "must not contain line breaks or control characters",
+    Problem.INVISIBLE: "must not contain invisible or text-direction characters",
     Problem.INVALID_EMAIL: "is not a valid email address",
     Problem.CONSENT_REQUIRED: "consent is required to subscribe",
     Problem.CONFIRMATION_REQUIRED: "must be ticked to confirm",
@@ -81,6 +91,8 @@ def check_email(value: str) -> tuple[str | None, Problem | None]:
         return None, Problem.REQUIRED
     if has_control_characters(value):
         return None, Problem.LINE_BREAK
+    if find_unsafe(value) is not None:
+        return None, Problem.INVISIBLE
     if len(value) > MAX_EMAIL_LENGTH:
         return None, Problem.TOO_LONG
     try:
@@ -94,8 +106,14 @@ def check_email(value: str) -> tuple[str | None, Problem | None]:
     return canonical, None
 
 
-def check_text(value: str | None, *, limit: int) -> tuple[str | None, Problem | None]:
-    """An optional one-line text field: trimmed, None when empty."""
+def check_text(
+    value: str | None, *, limit: int, strip_invisible: bool = False
+) -> tuple[str | None, Problem | None]:
+    """An optional one-line text field: trimmed, None when empty.
+
+    Invisible and text-direction characters are refused, or with ``strip_invisible``
+    removed (control characters are refused either way).
+    """
     if value is None:
         return None, None
     value = value.strip()
@@ -103,23 +121,39 @@ def check_text(value: str | None, *, limit: int) -> tuple[str | None, Problem | 
         return None, None
     if has_control_characters(value):
         return None, Problem.LINE_BREAK
+    if strip_invisible:
+        value = strip_unsafe(value).strip()
+        if not value:
+            return None, None
+    elif find_unsafe(value) is not None:
+        return None, Problem.INVISIBLE
     if len(value) > limit:
         return None, Problem.TOO_LONG
     return unicodedata.normalize("NFC", value), None
 
 
 def check_subscriber(
-    *, email: str, name: str | None = None, organisation: str | None = None
+    *,
+    email: str,
+    name: str | None = None,
+    organisation: str | None = None,
+    strip_invisible: bool = False,
 ) -> tuple[SubscriberInput | None, dict[str, Problem]]:
-    """Validate every field at once so a form can show each problem next to its field."""
+    """Validate every field at once so a form can show each problem next to its field.
+
+    ``strip_invisible``: remove invisible characters from name and organisation instead
+    of refusing them (CSV import; an address with them is always refused).
+    """
     problems: dict[str, Problem] = {}
     canonical, problem = check_email(email)
     if problem:
         problems["email"] = problem
-    clean_name, problem = check_text(name, limit=MAX_NAME_LENGTH)
+    clean_name, problem = check_text(name, limit=MAX_NAME_LENGTH, strip_invisible=strip_invisible)
     if problem:
         problems["name"] = problem
-    clean_org, problem = check_text(organisation, limit=MAX_ORGANISATION_LENGTH)
+    clean_org, problem = check_text(
+        organisation, limit=MAX_ORGANISATION_LENGTH, strip_invisible=strip_invisible
+    )
     if problem:
         problems["organisation"] = problem
     if problems or canonical is None:

@@ -106,17 +106,12 @@ async def subscribe_submit(
         return await context.database.run(
             _signup_page, pages, context, request, lang, values, errors=errors, status=400
         )
-    except InvalidInputError:
-        # The consent text changed between showing the form and submitting it.
+    except InvalidInputError as exc:
+        # No consent version (a form not from this page), or the consent text changed
+        # between showing the form and submitting it: the form again, with the text in force.
+        notice = "consent_missing" if exc.field == "consent_version" else "consent_changed"
         return await context.database.run(
-            _signup_page,
-            pages,
-            context,
-            request,
-            lang,
-            values,
-            notice="consent_changed",
-            status=400,
+            _signup_page, pages, context, request, lang, values, notice=notice, status=400
         )
     bell.ring()
     return pages.render(request, "sent.html", lang)

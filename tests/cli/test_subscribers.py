@@ -197,3 +197,44 @@ def test_qr_codes_and_form_snippet_for_posters(cli, tmp_path):
     assert "<script" not in html
     english = cli("form-snippet", "--lang", "en")
     assert "Email address" in english.stdout
+
+
+@sqlite_only
+def test_staff_input_follows_the_signup_rules_for_invisible_text_and_existing_people(cli, tmp_path):
+    # Issue 11: typed at the command line, invisible characters are refused (one line, exit 2);
+    # in a spreadsheet they came along unseen from copy and paste and are removed.
+    refused = cli("add", "bidi@example.kr", "--name", "김\u202e철수", "--confirmed")
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 2 and len(lines) == 1
+    assert "name must not contain invisible or text-direction characters" in lines[0]
+    assert "\u202e" not in refused.stderr
+    (tmp_path / "pasted.csv").write_text(
+        "email,name,organisation\n"
+        "kim@example.kr,\ufeff김\u200b철수,시흥\u2066대학교\u2069\n"
+        "esc@example.kr,\x1b[31m김,\n",
+        encoding="utf-8",
+    )
+    imported = cli("import", "pasted.csv", "--confirmed")
+    assert "imported 1, duplicates 0, suppressed 0, invalid 1" in imported.stdout
+    assert "line 3: name must not contain line breaks or control characters" in imported.stdout
+
+    # A pending person's name is theirs: staff confirming them fill in only what is empty.
+    assert cli("add", "pending@example.kr", "--name", "박민수").returncode == 0
+    again = cli("add", "pending@example.kr", "--name", "다른 이름", "--organisation", "진흥원")
+    assert again.returncode == 0, again.stderr
+    confirmed = cli(
+        "add", "pending@example.kr", "--name", "또 다른", "--organisation", "x", "--confirmed"
+    )
+    assert confirmed.returncode == 0, confirmed.stderr
+    people = {p["email"]: p for p in listed(cli)}
+    assert (people["kim@example.kr"]["name"], people["kim@example.kr"]["organisation"]) == (
+        "김철수",
+        "시흥대학교",
+    )
+    pending = people["pending@example.kr"]
+    assert (pending["status"], pending["name"], pending["organisation"]) == (
+        "active",
+        "박민수",
+        "x",
+    )
+    assert "bidi@example.kr" not in people

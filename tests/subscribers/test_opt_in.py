@@ -68,7 +68,7 @@ def test_the_limits_a_too_long_text_names_are_the_checked_ones(ctx):
             "reader@example.kr",
             organisation="x" * (subscriptions.FIELD_LIMITS["organisation"] + 1),
             consented=True,
-            consent_version=None,
+            consent_version=subscriptions.current_consent_text(ctx).version,
         )
     assert refused.value.problems == {"organisation": Problem.TOO_LONG}
     subscriptions.signup(
@@ -76,6 +76,6 @@ def test_the_limits_a_too_long_text_names_are_the_checked_ones(ctx):
         "reader@example.kr",
         organisation="x" * subscriptions.FIELD_LIMITS["organisation"],
         consented=True,
-        consent_version=None,
+        consent_version=subscriptions.current_consent_text(ctx).version,
     )
     assert count(ctx, subscribers) == 1
