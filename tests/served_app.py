@@ -18,15 +18,17 @@ __all__ = ["client", "serve_app", "wait_for"]
 
 
 @contextmanager
-def serve_app(context: AppContext, *, sock: socket.socket | None = None) -> Iterator[str]:
-    """Yield the base URL of a running server; the lifespan (notice runner) runs too.
+def serve_app(
+    context: AppContext, *, sock: socket.socket | None = None, worker: bool = True
+) -> Iterator[str]:
+    """Yield the base URL of a running server; the lifespan (delivery worker) runs too unless ``worker=False``.
 
     ``sock``: a listening socket (:func:`tests.helpers.listening_socket`) for a caller that
     needs the port before the app exists (a base_url pointing at the server itself).
     """
     sock = sock or listening_socket()
     host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(create_app(context), log_level="warning", lifespan="on")
+    config = uvicorn.Config(create_app(context, worker=worker), log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-test", daemon=True
