@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from mailer.feeds import feeds_file, load_feed_list
 from mailer.store import db
 from mailer.store.consent_texts import seed_consent_texts
+from mailer.store.db import write_transaction
 from mailer.store.feeds import seed_feeds
 from mailer.store.schedules import ensure_schedule
 
@@ -44,7 +45,7 @@ def initialise(ctx: AppContext) -> InitReport:
     before, after = db.upgrade(ctx.engine)
     report = InitReport(revision_before=before, revision_after=after)
     settings = ctx.settings
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         for name, kind, cron, grace in DEFAULT_SCHEDULES:
             if ensure_schedule(
                 conn, name, kind=kind, cron=cron, timezone=settings.timezone, grace_seconds=grace

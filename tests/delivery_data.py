@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert, select
 
 from mailer.models import PersonalField, new_subscriber_token
+from mailer.store.db import write_transaction
 from mailer.store.tables import deliveries, editions, subscribers
 
 UNSUBSCRIBE = PersonalField.UNSUBSCRIBE_URL.marker
@@ -40,7 +41,7 @@ def add_edition(
     state: str = "draft",
 ) -> int:
     now = datetime.now(UTC)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         return conn.execute(
             insert(editions)
             .values(
@@ -79,7 +80,7 @@ def add_subscribers(
         }
         for index in range(count)
     ]
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(insert(subscribers), rows)
         found = conn.execute(
             select(subscribers.c.id)

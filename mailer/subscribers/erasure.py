@@ -19,6 +19,7 @@ from mailer.store import notices as notice_store
 from mailer.store import rate_limits, suppressions
 from mailer.store import subscribers as store
 from mailer.store.consent_texts import consent_texts_by_version
+from mailer.store.db import write_transaction
 from mailer.subscribers.tokens import (
     CONSENTED,
     lookup_token,
@@ -115,7 +116,7 @@ def erase(
     if not confirmed:
         raise invalid_subscriber_input({"confirm": Problem.CONFIRMATION_REQUIRED})
     now = now or utcnow()
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         if token is not None:
             row = lookup_token(conn, token, lock=True)
         else:
@@ -199,7 +200,7 @@ def purge_expired(ctx: AppContext, /, *, now: datetime | None = None) -> int:
     )
     for select_ids, before, suppress_reason, why in jobs:
         while True:
-            with ctx.engine.begin() as conn:
+            with write_transaction(ctx.engine) as conn:
                 ids = select_ids(conn, before, limit=200)
                 for subscriber_id in ids:
                     row = store.by_id(conn, subscriber_id, lock=True)
@@ -222,7 +223,7 @@ def purge_expired(ctx: AppContext, /, *, now: datetime | None = None) -> int:
                     removed += 1
             if len(ids) < 200:
                 break
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         rate_limits.forget_before(conn, now - timedelta(days=1))
         notice_store.forget_finished_before(conn, now - timedelta(days=30))
     return removed

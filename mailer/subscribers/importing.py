@@ -29,6 +29,7 @@ from mailer.models import (
 from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
 from mailer.store import subscribers as store
+from mailer.store.db import write_transaction
 from mailer.store.suppressions import suppressed_among
 from mailer.subscribers.validation import PROBLEM_TEXT, check_subscriber
 
@@ -282,7 +283,7 @@ def _store_batch(
 ) -> ImportReport:
     report = ImportReport()
     interval = timedelta(days=ctx.settings.subscriptions.reconfirm_days)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         existing = store.existing_emails(conn, [c.email for c in batch])
         hashes = {c.email: email_hash(c.email) for c in batch}
         suppressed = suppressed_among(conn, list(hashes.values()))

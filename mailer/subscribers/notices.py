@@ -17,6 +17,7 @@ from mailer.mail import compose, smtp_address
 from mailer.models import Links, NoticeKind, SubscriberStatus
 from mailer.render import local_time, render_notice
 from mailer.store import subscribers as store
+from mailer.store.db import write_transaction
 from mailer.subscribers.tokens import CONSENTED, token_hash
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -60,7 +61,7 @@ def build_notice(
     )
     headers = {"Auto-Submitted": "auto-generated"}  # RFC 3834: no auto-replies to this
     if notice.subscriber_id is not None:
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             row = store.by_id(conn, notice.subscriber_id, lock=True)
             if row is None:
                 return NotNeeded("subscriber no longer exists")

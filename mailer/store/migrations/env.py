@@ -2,12 +2,13 @@
 
 from alembic import context
 
+from mailer.store.db import write_transaction
 from mailer.store.tables import metadata
 
 config = context.config
 engine = config.attributes["engine"]
 
-with engine.begin() as connection:
+with write_transaction(engine) as connection:
     context.configure(
         connection=connection,
         target_metadata=metadata,
