@@ -34,6 +34,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mailer.store.db import write_transaction
+
 SINK_PATHS = ("/tmp/postfix-root/usr/sbin/smtp-sink", "/usr/sbin/smtp-sink")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -165,7 +167,7 @@ def populate(url: str, subscribers: int) -> int:
     db.upgrade(engine)
     keys = IdentityKeys(BENCH_SECRET)
     now = datetime.now(UTC)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         for start in range(0, subscribers, 10_000):
             conn.execute(
                 insert(subscribers_table),

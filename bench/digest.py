@@ -24,6 +24,7 @@ from mailer import digest, render, schedules
 from mailer.bootstrap import build_context
 from mailer.config import load_settings
 from mailer.seed import initialise
+from mailer.store.db import write_transaction
 from mailer.store.tables import stories
 
 TARGET_MS = 50.0
@@ -68,7 +69,7 @@ def fill(engine, now: datetime) -> None:
         rows.append(
             {**rows[index], "uid": f"bench-dup-{index}", "source": "한국경제", "relevance": 1}
         )
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(insert(stories), rows)
 
 

@@ -41,6 +41,16 @@ def require_database(ctx: AppContext, /) -> None:
         check_secret(conn, ctx.keys.check)
 
 
+def database_write_problem(ctx: AppContext, /) -> str | None:
+    """None when a writer could start now; else why not, found within a short bound.
+
+    On SQLite: whether the write lock can be had within ``db.WRITE_PROBE_SECONDS``,
+    far less than a writer's busy timeout — a lock held that long means every write
+    (a one-click unsubscribe among them) is waiting.
+    """
+    return db.probe_write_lock(ctx.engine)
+
+
 def _mail_renderer(settings: Settings):
     from mailer.render import MailRenderer
 

@@ -107,7 +107,7 @@ class AppContext:
 
     settings: Settings
     engine: Engine
-    #: Runs blocking store work off the event loop (one thread per process on SQLite).
+    #: Runs blocking store work off the event loop (in the default thread pool).
     database: DatabaseRunner
     #: Key of the HMACs that name rate-limit counters (no address or IP is stored in clear).
     rate_limit_key: bytes

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from mailer.feeds import feeds_file, load_feed_list
 from mailer.store import db
 from mailer.store.consent_texts import seed_consent_texts
+from mailer.store.db import write_transaction
 from mailer.store.feeds import seed_feeds
 from mailer.store.installation import bind_secret
 from mailer.store.schedules import ensure_schedule
@@ -45,7 +46,7 @@ def initialise(ctx: AppContext) -> InitReport:
     before, after = db.upgrade(ctx.engine, secret=ctx.settings.secret())
     report = InitReport(revision_before=before, revision_after=after)
     settings = ctx.settings
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         # From now on this database answers only to this secret key (links, suppressions).
         if bind_secret(conn, ctx.keys.check):
             report.seeded.append("secret key check")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert, select
 
 from mailer.models import PersonalField
+from mailer.store.db import write_transaction
 from mailer.store.tables import deliveries, editions, installation, subscribers
 from tests.helpers import TEST_KEYS
 
@@ -41,7 +42,7 @@ def add_edition(
     state: str = "draft",
 ) -> int:
     now = datetime.now(UTC)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         return conn.execute(
             insert(editions)
             .values(
@@ -80,7 +81,7 @@ def add_subscribers(
         }
         for index in range(count)
     ]
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(insert(subscribers), rows)
         found = conn.execute(
             select(subscribers.c.id)

@@ -30,6 +30,7 @@ from sqlalchemy import update
 
 from mailer.keys import IdentityKeys
 from mailer.store import db
+from mailer.store.db import write_transaction
 from mailer.store.tables import schedules
 
 #: The secret key of every test's settings (conftest ``make_settings``), and its keys:
@@ -103,7 +104,7 @@ def pause_schedules(database_url: str, *names: str) -> None:
     """Pause schedules ``mailer init`` seeded (say, ``poll``) before a scheduler starts."""
     engine = db.make_engine(database_url)
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             conn.execute(update(schedules).where(schedules.c.name.in_(names)).values(enabled=False))
     finally:
         engine.dispose()

@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 
 from mailer.jobs import JOBS, JobRun
+from mailer.store.db import write_transaction
 from mailer.store.tables import audit_log, schedule_runs, schedules
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def add_schedule(
     updated_at: datetime,
     enabled: bool = True,
 ) -> None:
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(
             insert(schedules).values(
                 name=name,
@@ -94,7 +95,7 @@ def make_db_probe(engine: Engine, *, seconds: float = 0.0):
         await asyncio.sleep(seconds)
 
         def write() -> None:
-            with engine.begin() as conn:
+            with write_transaction(engine) as conn:
                 conn.execute(
                     insert(audit_log).values(
                         at=run.now(),

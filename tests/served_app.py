@@ -21,9 +21,13 @@ __all__ = ["client", "serve_app", "wait_for"]
 
 @contextmanager
 def serve_app(
-    context: AppContext, *, sock: socket.socket | None = None, app: FastAPI | None = None
+    context: AppContext,
+    *,
+    sock: socket.socket | None = None,
+    app: FastAPI | None = None,
+    worker: bool = True,
 ) -> Iterator[str]:
-    """Yield the base URL of a running server; the lifespan (notice runner) runs too.
+    """Yield the base URL of a running server; the lifespan (delivery worker) runs too unless ``worker=False``.
 
     ``sock``: a listening socket (:func:`tests.helpers.listening_socket`) for a caller that
     needs the port before the app exists (a base_url pointing at the server itself).
@@ -33,7 +37,7 @@ def serve_app(
     host, port = sock.getsockname()[:2]
     # The settings `mailer serve` uses (no uvicorn proxy-header handling), and the
     # address bound, which decides whether the development /outbox page exists.
-    app = app or create_app(context, listen_host=host)
+    app = app or create_app(context, listen_host=host, worker=worker)
     config = uvicorn_config(app, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from mailer.jobs import JOBS
 from mailer.schedules import Scheduler, held_lease
+from mailer.store.db import write_transaction
 from tests.schedule_support import FakeClock, add_schedule
 
 
@@ -32,7 +33,7 @@ async def test_the_digest_job_creates_and_queues_the_edition_of_its_fire_time_on
     from tests.digest_data import MONDAY, add_story
 
     initialise(context)
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         add_story(conn, "a", title="바이오 클러스터 소식")
     run = JobRun(
         context=context, schedule="digest", fire_time=MONDAY, instance="A", clock=lambda: MONDAY

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from mailer.delivery import queue_edition, run_worker
 from mailer.digest import create_edition
 from mailer.models import EditionState
+from mailer.store.db import write_transaction
 from mailer.store.tables import consent_events
 from tests.digest_data import add_story, week_of_news
 from tests.helpers import TEST_KEYS
@@ -36,7 +37,7 @@ def digests_to(smtp_server, address: str) -> list:
 
 
 def send_next_digest(ctx, *, scheduled_for: datetime, news) -> None:
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         news(conn, now=scheduled_for - timedelta(hours=1))
     edition = create_edition(ctx, schedule="digest", scheduled_for=scheduled_for)
     assert edition.state == EditionState.DRAFT

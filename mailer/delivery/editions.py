@@ -63,7 +63,7 @@ class EditionClaims:
 
     async def claim(self, *, limit: int) -> int:
         """Add up to ``limit`` deliveries to the backlog; completes editions with nothing left."""
-        editions = await self.db.transaction(store.sendable_editions)
+        editions = await self.db.read(store.sendable_editions)
         sendable = set(editions)
         stale = [item for item in self._deliveries() if item.edition_id not in sendable]
         if stale:
@@ -103,7 +103,7 @@ class EditionClaims:
         return any(item.edition_id == edition_id for item in self._deliveries())
 
     async def _prepare(self, edition_id: int) -> bool:
-        edition = await self.db.transaction(store.get_edition, edition_id)
+        edition = await self.db.read(store.get_edition, edition_id)
         if edition is None:
             return False
         installation = await self.db.transaction(message_id_part)

@@ -14,6 +14,7 @@ from mailer.context import AppContext
 from mailer.delivery.outgoing import WorkerSummary
 from mailer.delivery.queue import host_name, recover_dead_workers, utcnow
 from mailer.store import workers as worker_store
+from mailer.store.db import write_transaction
 from mailer.store.offloop import DatabaseRunner
 
 log = logging.getLogger("mailer.delivery")
@@ -60,7 +61,7 @@ class Liveness:
         engine = self.ctx.engine
 
         def beat() -> bool:
-            with engine.begin() as conn:
+            with write_transaction(engine) as conn:
                 return worker_store.beat(
                     conn, self.id, host=host_name(), pid=os.getpid(), now=utcnow()
                 )

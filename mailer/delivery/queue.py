@@ -19,6 +19,7 @@ from mailer.mail import prepare_edition
 from mailer.models import DeliveryCounts, EditionState
 from mailer.store import deliveries as store
 from mailer.store import workers as worker_store
+from mailer.store.db import write_transaction
 
 #: Subscribers per INSERT … SELECT when queueing (keyset batches, short transactions).
 QUEUE_BATCH = 5000
@@ -44,7 +45,7 @@ def queue_edition(ctx: AppContext, edition_id: int, /) -> int:
     never sits in memory; a crash midway leaves the edition a draft, and queueing it
     again fills in the rest (one row per (edition, subscriber) is unique).
     """
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         edition = edition_row(conn, edition_id)
     if edition["state"] != EditionState.DRAFT:
         return 0
@@ -52,7 +53,7 @@ def queue_edition(ctx: AppContext, edition_id: int, /) -> int:
     prepare_edition(ctx.settings, edition, message_id_part="check")
     total, after = 0, 0
     while True:
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             inserted, upper = store.queue_batch(
                 conn, edition_id, after_id=after, limit=QUEUE_BATCH, now=utcnow()
             )
@@ -60,7 +61,7 @@ def queue_edition(ctx: AppContext, edition_id: int, /) -> int:
         if upper is None:
             break
         after = upper
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         store.mark_edition_queued(conn, edition_id, now=utcnow())
     return total
 
@@ -74,7 +75,7 @@ def delivery_counts(ctx: AppContext, edition_id: int, /) -> DeliveryCounts:
 
 def resume_edition(ctx: AppContext, edition_id: int, /) -> int:
     """Continue a paused edition; its deferred deliveries are due at once. Returns how many."""
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         edition = edition_row(conn, edition_id)
         due = store.resume_edition(conn, edition_id, now=utcnow())
     if due is None:
@@ -90,7 +91,7 @@ def resend_unknown(ctx: AppContext, edition_id: int, /) -> int:
     They keep their Message-ID, so a receiving system that saw the first copy can
     tell the two apart.
     """
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         edition_row(conn, edition_id)
         return store.requeue_unknown(conn, edition_id, now=utcnow())
 
@@ -130,5 +131,5 @@ def recover_in_flight(ctx: AppContext, /) -> worker_store.Recovery:
     This covers digest deliveries and notices alike; the heartbeats are judged by the
     real clock.
     """
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         return recover_dead_workers(conn, stale_after=ctx.settings.delivery.stale_after)

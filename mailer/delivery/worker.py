@@ -259,7 +259,7 @@ class _Worker:
         if await self._claim():
             return True
         poll = self.delivery.poll_seconds
-        due = await self.db.transaction(self._next_due_tx)
+        due = await self.db.read(self._next_due_tx)
         now = self.clock()
         wait = poll if due is None else min(poll, max(0.0, (due - now).total_seconds()))
         # With a fixed clock nothing becomes due by waiting.

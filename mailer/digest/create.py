@@ -19,6 +19,7 @@ from mailer.digest.rendering import render_next_edition
 from mailer.errors import InvalidInputError, StoreError
 from mailer.models import Edition
 from mailer.store import editions as edition_store
+from mailer.store.db import write_transaction
 
 if TYPE_CHECKING:  # the context is built by bootstrap, one rung up; only its type is needed
     from mailer.context import AppContext
@@ -37,6 +38,8 @@ def create_edition(
     with a recorded reason when there is nothing to send and
     ``digest.send_when_empty`` is false. A concurrent creator is resolved by the
     unique key: the loser's insert fails, it rolls back and returns the winner's row.
+    Stories are selected and the number read before rendering, the templates run with
+    no transaction open, and the write transaction only re-checks the key and inserts.
     """
     if scheduled_for.tzinfo is None:
         raise InvalidInputError("scheduled_for must carry a time zone", field="scheduled_for")
@@ -44,16 +47,23 @@ def create_edition(
         raise InvalidInputError("schedule name must not be empty", field="schedule")
     now = now or datetime.now(UTC)
     for _attempt in range(_CREATE_ATTEMPTS):
+        existing = _find(ctx, schedule=schedule, scheduled_for=scheduled_for)
+        if existing is not None:
+            return existing
+        # Read, then render with no transaction open; only the insert below writes.
+        rendered = render_next_edition(ctx, schedule=schedule, scheduled_for=scheduled_for, now=now)
         try:
-            with ctx.engine.begin() as conn:
+            with write_transaction(ctx.engine) as conn:
+                # Made while this one rendered: by a retry, a second scheduler, or the
+                # same key's other creator (return it) — or another edition took the
+                # number this one was rendered with (render again under the next one).
                 existing = edition_store.find_by_key(
                     conn, schedule=schedule, scheduled_for=scheduled_for
                 )
                 if existing is not None:
                     return existing
-                rendered = render_next_edition(
-                    conn, ctx, schedule=schedule, scheduled_for=scheduled_for, now=now
-                )
+                if edition_store.next_number(conn) != rendered.number:
+                    continue
                 edition = edition_store.insert_edition(
                     conn,
                     number=rendered.number,
@@ -69,14 +79,9 @@ def create_edition(
                     story_positions=rendered.story_positions(),
                 )
         except IntegrityError:
-            # Another process inserted first: either this very edition (return it) or
-            # another edition that took the number we computed (try the next number).
-            with ctx.engine.connect() as conn:
-                existing = edition_store.find_by_key(
-                    conn, schedule=schedule, scheduled_for=scheduled_for
-                )
-            if existing is not None:
-                return existing
+            # PostgreSQL: another process inserted first, after this one looked. Either
+            # this very edition (found at the top of the next attempt) or another edition
+            # that took the number computed here (the next attempt takes the next one).
             continue
         log.info(
             "edition %s (%s %s) created: %s, %d stories",
@@ -88,3 +93,8 @@ def create_edition(
         )
         return edition
     raise StoreError(f"could not create edition {schedule} {scheduled_for.isoformat()}: busy")
+
+
+def _find(ctx: AppContext, /, *, schedule: str, scheduled_for: datetime) -> Edition | None:
+    with ctx.engine.connect() as conn:
+        return edition_store.find_by_key(conn, schedule=schedule, scheduled_for=scheduled_for)

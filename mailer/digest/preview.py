@@ -40,12 +40,7 @@ def preview_edition(
     fires next); the number is the one the next created edition would get.
     """
     now = now or datetime.now(UTC)
-    with ctx.engine.connect() as conn:
-        rendered = render_next_edition(
-            conn, ctx, schedule=schedule, scheduled_for=scheduled_for, now=now
-        )
-        conn.rollback()
-    return rendered
+    return render_next_edition(ctx, schedule=schedule, scheduled_for=scheduled_for, now=now)
 
 
 def edition_json(rendered: RenderedEdition, /, *, zone: ZoneInfo | None = None) -> dict[str, Any]:

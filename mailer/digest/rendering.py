@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-
 from mailer.config import Settings
 from mailer.digest.sections import Section
 from mailer.digest.select import Selection, select_stories, skip_reason
@@ -87,14 +85,22 @@ class RenderedEdition:
 
 
 def render_next_edition(
-    conn: Connection, ctx: AppContext, /, *, schedule: str, scheduled_for: datetime, now: datetime
+    ctx: AppContext, /, *, schedule: str, scheduled_for: datetime, now: datetime
 ) -> RenderedEdition:
-    """Select the stories of an edition made at ``now`` and render it under the next number."""
+    """Select the stories of an edition made at ``now`` and render it under the next number.
+
+    The selection and the number are read in one reading transaction, which ends before
+    the templates run: rendering never holds a transaction open (design §4 "Security
+    rules"), so a slow template delays nobody's page or write.
+    """
+    with ctx.engine.connect() as conn:
+        selection = select_stories(conn, ctx.settings, now=now)
+        number = edition_store.next_number(conn)
     return render_edition(
-        select_stories(conn, ctx.settings, now=now),
+        selection,
         ctx.settings,
         renderer=ctx.mail_renderer.get(),
-        number=edition_store.next_number(conn),
+        number=number,
         schedule=schedule,
         scheduled_for=scheduled_for,
     )

@@ -24,6 +24,7 @@ from mailer.feeds.netguard import AddressPolicy, check_url, literal_address
 from mailer.feeds.relevance import parse_keyword_list
 from mailer.feeds.urlnorm import readable_url
 from mailer.store import feeds as feed_store
+from mailer.store.db import write_transaction
 from mailer.unsafe_text import unsafe_problem
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -131,7 +132,7 @@ def add_feed(
     """
     url = check_feed_url(url, settings=ctx.settings.feeds)
     name = check_feed_name(name)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         row = feed_store.add_feed(
             conn,
             url,
@@ -184,7 +185,7 @@ def edit_feed(
         values["include_keywords"] = parse_keyword_list(_listed(keywords))
     if exclude is not None:
         values["exclude_keywords"] = parse_keyword_list(_listed(exclude))
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         row = feed_store.update_feed(
             conn, _key(key), now=now or datetime.now(UTC), actor=actor, **values
         )
@@ -209,7 +210,7 @@ def remove_feed(
     ctx: AppContext, key: int | str, /, *, actor: str = "cli", now: datetime | None = None
 ) -> FeedView:
     """Remove a feed; the stories it delivered stay in the archive. Returns the feed as it was."""
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         before = _counted(conn, feed_store.get_feed(conn, _key(key)))
         feed_store.remove_feed(conn, before.id, now=now or datetime.now(UTC), actor=actor)
     return before
@@ -218,7 +219,7 @@ def remove_feed(
 def _set_enabled(
     ctx: AppContext, key: int | str, *, enabled: bool, actor: str, now: datetime | None
 ) -> FeedView:
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         row = feed_store.set_enabled(
             conn, _key(key), enabled=enabled, now=now or datetime.now(UTC), actor=actor
         )

@@ -16,6 +16,7 @@ from mailer.errors import ConfigError, InvalidInputError, NotFoundError
 from mailer.schedules.crontab import cron_trigger, normalise_cron, trigger_for
 from mailer.schedules.fire_times import next_fire_times, zone_or_utc
 from mailer.store import schedules as store
+from mailer.store.db import write_transaction
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
@@ -143,7 +144,7 @@ def set_schedule(
 ) -> ScheduleView:
     """Give a schedule a new cron expression (and optionally time zone and grace)."""
     now = now or datetime.now(UTC)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         current = store.get_schedule(conn, name)
         if current is None:
             raise NotFoundError("schedule", name)
@@ -167,7 +168,7 @@ def resume_schedule(ctx: AppContext, name: str, /, *, now: datetime | None = Non
 
 
 def _set_enabled(ctx: AppContext, name: str, enabled: bool, *, now: datetime) -> ScheduleView:
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         current = store.get_schedule(conn, name)
         if current is None:
             raise NotFoundError("schedule", name)

@@ -31,6 +31,7 @@ from mailer.schedules.crontab import trigger_for
 from mailer.schedules.fire_times import MISSED_RECORD_LIMIT, decide, format_local, missed_fire_times
 from mailer.schedules.job_run import JobRun, JobTable
 from mailer.store import schedules as store
+from mailer.store.db import write_transaction
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
@@ -80,14 +81,16 @@ class FireTimeHandler:
     async def catch_up(self, *, now: datetime | None = None) -> list[RunOutcome]:
         """Handle the fire times every enabled schedule had while no scheduler ran."""
         now = now or self.clock()
-        rows = [row for row in await self.retrying(store.list_schedules) if row["enabled"]]
+        rows = [
+            row for row in await self.retrying(store.list_schedules, write=False) if row["enabled"]
+        ]
         results = await asyncio.gather(*(self._catch_up_one(row, now) for row in rows))
         return [outcome for outcomes in results for outcome in outcomes]
 
     async def _catch_up_one(self, row: dict, now: datetime) -> list[RunOutcome]:
         name = row["name"]
         try:
-            last = await self.retrying(lambda conn: store.last_fire_time(conn, name))
+            last = await self.retrying(lambda conn: store.last_fire_time(conn, name), write=False)
             # Cron arithmetic, not database work: a long downtime walks up to
             # MISSED_RECORD_LIMIT fire times, which must not hold up the event loop,
             # nor the database thread that the other schedules' claims queue on.
@@ -191,7 +194,7 @@ class FireTimeHandler:
             outcome, reason = store.SKIPPED, str(exc)
         except asyncio.CancelledError:
             # Recorded synchronously: this task is being cancelled and may not await again.
-            with self.context.engine.begin() as conn:
+            with write_transaction(self.context.engine) as conn:
                 self._finish(
                     conn, name, fire_time, store.FAILED, "interrupted: the scheduler stopped"
                 )
@@ -218,20 +221,25 @@ class FireTimeHandler:
 
     # ------------------------------------------------------------------ database
 
-    async def in_transaction(self, work: Callable[..., Any], /, *args: Any) -> Any:
-        """Run ``work(conn, *args)`` in one transaction off the event loop.
+    async def in_transaction(
+        self, work: Callable[..., Any], /, *args: Any, write: bool = True
+    ) -> Any:
+        """Run ``work(conn, *args)`` in one transaction off the event loop (``write=False``: a read).
 
         A SQLite writer can wait seconds for the lock; the web server sharing this loop
-        must not wait with it.
+        must not wait with it. Reads never take the lock (store.db).
         """
 
         def transaction() -> Any:
-            with self.context.engine.begin() as conn:
+            if not write:
+                with self.context.engine.connect() as conn:
+                    return work(conn, *args)
+            with write_transaction(self.context.engine) as conn:
                 return work(conn, *args)
 
         return await self.context.database.run(transaction)
 
-    async def retrying(self, work: Callable[[Connection], Any], /) -> Any:
+    async def retrying(self, work: Callable[[Connection], Any], /, *, write: bool = True) -> Any:
         """Like :meth:`in_transaction`, but wait out a database that is away instead of
         losing the fire time.
 
@@ -241,7 +249,7 @@ class FireTimeHandler:
         failures = 0
         while True:
             try:
-                return await self.in_transaction(work)
+                return await self.in_transaction(work, write=write)
             except SQLAlchemyError as exc:
                 failures += 1
                 level = logging.WARNING if failures == 1 else logging.DEBUG

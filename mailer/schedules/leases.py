@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from mailer.errors import LeaseTaken
 from mailer.store import leases as store
+from mailer.store.db import write_transaction
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
@@ -38,17 +39,17 @@ async def held_lease(
 
     def acquire() -> dict | None:
         now = clock()
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             if store.acquire_lease(conn, name, holder=holder, now=now, expires_at=now + length):
                 return None
             return store.get_lease(conn, name) or {"holder": None, "expires_at": None}
 
     def renew() -> bool:
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             return store.renew_lease(conn, name, holder=holder, expires_at=clock() + length)
 
     def release() -> None:
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             store.release_lease(conn, name, holder=holder)
 
     async def keep_renewing() -> None:

@@ -90,7 +90,7 @@ class Scheduler:
         now = self.clock()
         self.started_at = now
         await self.beat()
-        rows = await self.fire_times.in_transaction(store.list_schedules)
+        rows = await self.fire_times.in_transaction(store.list_schedules, write=False)
         self._apscheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={
@@ -155,7 +155,7 @@ class Scheduler:
 
     async def reload(self) -> None:
         """Re-read the schedules table and add, change or remove APScheduler jobs to match."""
-        rows = await self.fire_times.in_transaction(store.list_schedules)
+        rows = await self.fire_times.in_transaction(store.list_schedules, write=False)
         now = self.clock()
         # A schedule edited a moment ago may have a fire time between the edit and this
         # reload; start from the edit (bounded, against a clock that is off) so it runs.

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from mailer.store.db import write_transaction
 from mailer.store.offloop import DatabaseRunner
 
 T = TypeVar("T")
@@ -71,7 +72,7 @@ class GroupCommit:
 
     def _write(self, works: list[Write]) -> list[tuple[bool, Any]]:
         try:
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 results = [work(conn) for work in works]
             return [(True, result) for result in results]
         except Exception as exc:
@@ -80,7 +81,7 @@ class GroupCommit:
         outcomes: list[tuple[bool, Any]] = []
         for work in works:
             try:
-                with self.engine.begin() as conn:
+                with write_transaction(self.engine) as conn:
                     outcomes.append((True, work(conn)))
             except Exception as exc:
                 outcomes.append((False, exc))

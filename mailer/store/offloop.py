@@ -10,6 +10,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from mailer.store.db import reading, writing
+
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -19,14 +21,14 @@ class DatabaseRunner:
 
     ``mailer serve`` shares its loop with the scheduler and the send worker, and a SQLite
     writer may wait up to the busy timeout for another process's lock (a long CLI import):
-    no transaction may run on the loop's own thread. On SQLite the work goes to one
-    database thread per process, so writers of this process queue in order instead of
-    sleeping in SQLite's busy handler against each other; on PostgreSQL, which has row
-    locks, it goes to the default thread pool.
+    no transaction may run on the loop's own thread. The work goes to the default thread
+    pool on every database, so a page that only reads never queues behind a writer that
+    waits for the lock (reads never take SQLite's write lock: ``store.db``); writers wait
+    for the lock in SQLite's busy handler, and every write transaction is short.
 
     ``dedicated=True`` makes a runner for one busy client (a delivery worker): its own
-    thread on every database, and with it one persistent connection that
-    :meth:`transaction` uses, so that the client's writes stay in order and pay for no
+    thread, and with it one persistent connection that :meth:`transaction` (a write)
+    and :meth:`read` use, so that the client's writes stay in order and pay for no
     connection checkout per call. Close such a runner with :meth:`aclose`.
     """
 
@@ -34,7 +36,7 @@ class DatabaseRunner:
         self, engine: Engine, /, *, name: str = "mailer-db", dedicated: bool = False
     ) -> None:
         self._engine = engine
-        self._single = dedicated or engine.dialect.name == "sqlite"
+        self._single = dedicated
         self._dedicated = dedicated
         self._name = name
         self._executor: ThreadPoolExecutor | None = None
@@ -60,17 +62,38 @@ class DatabaseRunner:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run ``function(conn, …)`` in one transaction on this runner's own connection (dedicated only)."""
+        """Run ``function(conn, …)`` in one write transaction on this runner's own connection (dedicated only)."""
+        return await self._on_own_connection(True, function, *args, **kwargs)
+
+    async def read(
+        self,
+        function: Callable[Concatenate[Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run ``function(conn, …)`` in one reading transaction on this runner's own connection."""
+        return await self._on_own_connection(False, function, *args, **kwargs)
+
+    async def _on_own_connection(
+        self, write: bool, function: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> T:
         if not self._dedicated:
-            raise RuntimeError("transaction() needs a dedicated runner")
+            raise RuntimeError(
+                "a transaction on the runner's own connection needs a dedicated runner"
+            )
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._thread(), functools.partial(self._in_transaction, function, *args, **kwargs)
+            self._thread(),
+            functools.partial(self._in_transaction, write, function, *args, **kwargs),
         )
 
-    def _in_transaction(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    def _in_transaction(
+        self, write: bool, function: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> T:
         if self._conn is None:
             self._conn = self._engine.connect()
+        (writing if write else reading)(self._conn)
         try:
             with self._conn.begin():
                 return function(self._conn, *args, **kwargs)

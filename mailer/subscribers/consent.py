@@ -22,6 +22,7 @@ from mailer.store.consent_texts import (
     latest_consent_text,
     seed_consent_texts,
 )
+from mailer.store.db import write_transaction
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
@@ -40,7 +41,7 @@ def current_consent_text(ctx: AppContext, /, *, language: str = "ko") -> Consent
     with ctx.engine.connect() as conn:
         row = latest_consent_text(conn, language=language)
     if row is None:
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             seed_consent_texts(conn, ctx.settings.config_dir)
             row = latest_consent_text(conn, language=language) or latest_consent_text(conn)
     if row is None:
@@ -50,7 +51,7 @@ def current_consent_text(ctx: AppContext, /, *, language: str = "ko") -> Consent
 
 def register_consent_text(ctx: AppContext, text: str, /, *, language: str = "ko") -> str:
     """Store a new wording (it becomes current); earlier versions stay for proof."""
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         version, _ = ensure_consent_text(conn, text.strip(), language=language)
     return version
 

@@ -18,6 +18,7 @@ from mailer.models import NoticeKind, SubscriberStatus
 from mailer.store import notices as notice_store
 from mailer.store import rate_limits
 from mailer.store import subscribers as store
+from mailer.store.db import write_transaction
 from mailer.subscribers.tokens import limit_key, utcnow
 from mailer.subscribers.validation import require_subscriber
 
@@ -39,7 +40,7 @@ def request_data_link(
     cleaned = require_subscriber(email=email)
     now = now or utcnow()
     settings = ctx.settings.subscriptions
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         if ip:
             count = rate_limits.hit(
                 conn, limit_key(ctx, "data-ip", ip), now=now, window=timedelta(hours=1)

@@ -19,6 +19,7 @@ from mailer.store import link_tokens, rate_limits, suppressions
 from mailer.store import notices as notice_store
 from mailer.store import subscribers as store
 from mailer.store.consent_texts import consent_texts_by_version
+from mailer.store.db import write_transaction
 from mailer.subscribers.tokens import (
     CONSENTED,
     FOR_DATA,
@@ -128,7 +129,7 @@ def erase(
     if not confirmed:
         raise invalid_subscriber_input({"confirm": Problem.CONFIRMATION_REQUIRED})
     now = now or utcnow()
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         if token is not None:
             row = lookup_token(conn, token, opens=FOR_DATA, lock=True, now=now)
         else:
@@ -214,7 +215,7 @@ def purge_expired(ctx: AppContext, /, *, now: datetime | None = None) -> int:
     )
     for select_ids, before, suppress_reason, why in jobs:
         while True:
-            with ctx.engine.begin() as conn:
+            with write_transaction(ctx.engine) as conn:
                 ids = select_ids(conn, before, limit=200)
                 for subscriber_id in ids:
                     row = store.by_id(conn, subscriber_id, lock=True)
@@ -238,7 +239,7 @@ def purge_expired(ctx: AppContext, /, *, now: datetime | None = None) -> int:
                     removed += 1
             if len(ids) < 200:
                 break
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         rate_limits.forget_before(conn, now - timedelta(days=1))
         link_tokens.forget_expired(conn, now)
         notice_store.forget_finished_before(conn, now - timedelta(days=30))

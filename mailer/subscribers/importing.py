@@ -27,6 +27,7 @@ from mailer.models import (
 from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
 from mailer.store import subscribers as store
+from mailer.store.db import write_transaction
 from mailer.store.suppressions import suppressed_among
 from mailer.subscribers.validation import PROBLEM_TEXT, check_subscriber
 
@@ -279,11 +280,14 @@ def _store_batch(
     source: str,
     now: datetime,
 ) -> ImportReport:
+    """One short write transaction for a batch whose rows were parsed, checked and built before it."""
     report = ImportReport()
-    interval = timedelta(days=ctx.settings.subscriptions.reconfirm_days)
-    with ctx.engine.begin() as conn:
+    hashes = {c.email: ctx.keys.address_key(c.email) for c in batch}
+    rows = {
+        c.email: _subscriber_row(c, ctx, confirmed=confirmed, source=source, now=now) for c in batch
+    }
+    with write_transaction(ctx.engine) as conn:
         existing = store.existing_emails(conn, [c.email for c in batch])
-        hashes = {c.email: ctx.keys.address_key(c.email) for c in batch}
         suppressed = suppressed_among(conn, list(hashes.values()))
         fresh: list[_Candidate] = []
         for candidate in batch:
@@ -295,57 +299,16 @@ def _store_batch(
                 fresh.append(candidate)
         if not fresh:
             return report
-        status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
-        rows = []
-        for c in fresh:
-            consented = (c.consented_at or now) if confirmed else None
-            rows.append(
-                {
-                    "email": c.email,
-                    "name": c.name,
-                    "organisation": c.organisation,
-                    "status": status.value,
-                    **ctx.keys.new_link(),
-                    "attributes": c.attributes,
-                    "source": source[:100],
-                    "created_at": now,
-                    "confirmed_at": now if confirmed else None,
-                    "consented_at": consented,
-                    "reconfirm_due_at": consented + interval if consented else None,
-                    "confirm_sent_at": None if confirmed else now,
-                }
-            )
-        ids = store.insert_many(conn, rows)
+        ids = store.insert_many(conn, [rows[c.email] for c in fresh])
         # An address a concurrent signup inserted since the look-up above is not ours:
         # it is left as that signup made it.
         for c in fresh:
             if c.email not in ids:
                 report.duplicates.append(c.line)
         fresh = [c for c in fresh if c.email in ids]
-        events = []
-        for c in fresh:
-            base = {
-                "subscriber_id": ids[c.email],
-                "email_hash": hashes[c.email],
-                "at": now,
-                "ip": None,
-                "user_agent": None,
-                "source": source[:100],
-                "consent_version": None,
-            }
-            events.append({**base, "kind": ConsentKind.CONSENT.value, "detail": {"import": True}})
-            if confirmed:
-                events.append(
-                    {
-                        **base,
-                        "kind": ConsentKind.CONFIRMATION.value,
-                        "detail": {
-                            "import": True,
-                            "consented_at": (c.consented_at or now).isoformat(),
-                        },
-                    }
-                )
-        ledger.record_many(conn, events)
+        ledger.record_many(
+            conn, _consent_events(fresh, ids, hashes, confirmed=confirmed, source=source, now=now)
+        )
         if not confirmed:
             notice_store.enqueue_many(
                 conn,
@@ -362,3 +325,58 @@ def _store_batch(
             report.confirmations_queued += len(fresh)
         report.imported += len(fresh)
     return report
+
+
+def _subscriber_row(
+    c: _Candidate, ctx: AppContext, /, *, confirmed: bool, source: str, now: datetime
+) -> dict[str, object]:
+    interval = timedelta(days=ctx.settings.subscriptions.reconfirm_days)
+    status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
+    consented = (c.consented_at or now) if confirmed else None
+    return {
+        "email": c.email,
+        "name": c.name,
+        "organisation": c.organisation,
+        "status": status.value,
+        **ctx.keys.new_link(),
+        "attributes": c.attributes,
+        "source": source[:100],
+        "created_at": now,
+        "confirmed_at": now if confirmed else None,
+        "consented_at": consented,
+        "reconfirm_due_at": consented + interval if consented else None,
+        "confirm_sent_at": None if confirmed else now,
+    }
+
+
+def _consent_events(
+    fresh: list[_Candidate],
+    ids: dict[str, int],
+    hashes: dict[str, str],
+    /,
+    *,
+    confirmed: bool,
+    source: str,
+    now: datetime,
+) -> list[dict[str, object]]:
+    events: list[dict[str, object]] = []
+    for c in fresh:
+        base = {
+            "subscriber_id": ids[c.email],
+            "email_hash": hashes[c.email],
+            "at": now,
+            "ip": None,
+            "user_agent": None,
+            "source": source[:100],
+            "consent_version": None,
+        }
+        events.append({**base, "kind": ConsentKind.CONSENT.value, "detail": {"import": True}})
+        if confirmed:
+            events.append(
+                {
+                    **base,
+                    "kind": ConsentKind.CONFIRMATION.value,
+                    "detail": {"import": True, "consented_at": (c.consented_at or now).isoformat()},
+                }
+            )
+    return events

@@ -18,6 +18,7 @@ from mailer.models import Links, NoticeKind, SubscriberStatus
 from mailer.render import local_time, render_notice
 from mailer.store import link_tokens
 from mailer.store import subscribers as store
+from mailer.store.db import write_transaction
 from mailer.subscribers.tokens import CONSENTED, current_token, token_hash
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -63,7 +64,7 @@ def build_notice(
     )
     headers = {"Auto-Submitted": "auto-generated"}  # RFC 3834: no auto-replies to this
     if notice.subscriber_id is not None:
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             row = store.by_id(conn, notice.subscriber_id, lock=True)
             if row is None:
                 return NotNeeded("subscriber no longer exists")

@@ -36,6 +36,7 @@ from mailer.store import notices as notice_store
 from mailer.store import rate_limits, suppressions
 from mailer.store import subscribers as store
 from mailer.store.consent_texts import consent_texts_by_version, latest_consent_text
+from mailer.store.db import write_transaction
 from mailer.subscribers.tokens import (
     CONSENTED,
     current_token,
@@ -136,7 +137,7 @@ def _signup(
     cleaned = check_signup(email=email, name=name, organisation=organisation, consented=consented)
     now = now or utcnow()
     settings = ctx.settings.subscriptions
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         if consent_version is not None and not _is_current_consent(conn, consent_version):
             raise InvalidInputError(
                 "the consent text shown is not the one in force", field="consent"
@@ -272,7 +273,7 @@ def confirm(
     confirmed" instead of "invalid".
     """
     now = now or utcnow()
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         result, row = _confirmation_state(ctx, conn, token, now=now, lock=True)
         if result.state is not ConfirmState.VALID or row is None:
             return result
@@ -344,7 +345,7 @@ def add_subscriber(
     cleaned = require_subscriber(email=email, name=name, organisation=organisation)
     now = now or utcnow()
     days = ctx.settings.subscriptions.reconfirm_days
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         row = store.by_email(conn, cleaned.email, lock=True)
         if row is not None and SubscriberStatus(row["status"]) in CONSENTED:
             raise InvalidInputError(f"{cleaned.email} is already subscribed", field="email")

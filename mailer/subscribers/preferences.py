@@ -17,6 +17,7 @@ from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
 from mailer.store import subscribers as store
 from mailer.store import suppressions
+from mailer.store.db import write_transaction
 from mailer.subscribers.tokens import (
     CONSENTED,
     FOR_PREFERENCES,
@@ -48,7 +49,7 @@ def unsubscribe(
     including those replaced at re-consent: a refusal must be honoured (제50조).
     """
     now = now or utcnow()
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         row = lookup_token(conn, token, opens=FOR_UNSUBSCRIBE, lock=True, now=now)
         if row is None:
             return False
@@ -67,7 +68,7 @@ def unsubscribe_address(
     """Staff-side unsubscribe by address (``mailer subscribers remove``)."""
     cleaned = require_subscriber(email=email)
     now = now or utcnow()
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         row = store.by_email(conn, cleaned.email, lock=True)
         if row is None:
             raise NotFoundError("subscriber", cleaned.email)
@@ -140,7 +141,7 @@ def set_paused(
         if paused
         else (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
     )
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         row = lookup_token(conn, token, opens=FOR_PREFERENCES, lock=True, now=now)
         if row is None:
             raise NotFoundError("subscription", "(token)")
@@ -165,7 +166,7 @@ def update_profile(
 ) -> dict:
     """Change the optional name and organisation; raises InvalidSubscriberInput per field."""
     clean_name, clean_org = check_profile(name=name, organisation=organisation)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         row = lookup_token(conn, token, opens=FOR_PREFERENCES, lock=True)
         if row is None or SubscriberStatus(row["status"]) is SubscriberStatus.ERASED:
             raise NotFoundError("subscription", "(token)")

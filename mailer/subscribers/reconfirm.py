@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from mailer.models import NoticeKind
 from mailer.store import notices as notice_store
 from mailer.store import subscribers as store
+from mailer.store.db import write_transaction
 from mailer.subscribers.tokens import utcnow
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -40,7 +41,7 @@ def _queue_reconfirmations(ctx: AppContext, now: datetime) -> int:
     interval = timedelta(days=ctx.settings.subscriptions.reconfirm_days)
     queued = 0
     while True:
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             ids = store.due_for_reconfirmation(conn, now, limit=500)
             for subscriber_id in ids:
                 row = store.by_id(conn, subscriber_id)

@@ -33,7 +33,8 @@ async def healthz(context: Context) -> JSONResponse:
     """Liveness and readiness: the database answers and its schema is current.
 
     status is "error" (503) when the database is unusable, and "degraded" (still 200)
-    when no scheduler is alive: see ``mailer.web.health``.
+    when a probe write cannot get the write lock quickly or no scheduler is alive: see
+    ``mailer.web.health``.
     """
     state = await context.database.run(health, context)
     body = {"status": state.status, "version": __version__, "checks": state.checks}

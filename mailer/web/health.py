@@ -1,8 +1,10 @@
-"""Whether this service can work: the database answers with a current schema, and a scheduler is alive.
+"""Whether this service can work: the database answers with a current schema and takes writes, and a scheduler is alive.
 
-Read by ``/healthz``; it composes the steps' own checks (the store's schema check in
-bootstrap, the schedules' liveness) into one answer.
-The status is "error" when the database is unusable, and "degraded" when no scheduler
+Read by ``/healthz``; it composes the steps' own checks (the store's schema check and
+write probe in bootstrap, the schedules' liveness) into one answer.
+The status is "error" when the database is unusable, and "degraded" when a probe write
+cannot get the database's write lock within a short bound (pages that only read still
+work; every write, a one-click unsubscribe among them, is waiting), or when no scheduler
 has recorded a heartbeat within ``scheduler.stale_after``: pages can be served, but
 schedules are not firing. A stale scheduler must not fail the web's own health check —
 the scheduler may run in another container that waits for the web to be healthy first.
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from mailer.bootstrap import require_database
+from mailer.bootstrap import database_write_problem, require_database
 from mailer.errors import StoreError
 from mailer.schedules import scheduler_liveness
 
@@ -29,7 +31,7 @@ class Health:
 
 
 def health(ctx: AppContext, /) -> Health:
-    """The database check, then (only if the database is usable) the scheduler's liveness."""
+    """The database checks, then (only if the database is usable) the scheduler's liveness."""
     try:
         require_database(ctx)
     except StoreError as exc:
@@ -37,7 +39,9 @@ def health(ctx: AppContext, /) -> Health:
             "error",
             {"database": str(exc), "scheduler": "unknown: the database is not usable"},
         )
+    problem = database_write_problem(ctx)
+    checks = {"database": f"degraded: {problem}" if problem else "ok"}
     liveness = scheduler_liveness(ctx)
-    if not liveness.alive:
-        return Health("degraded", {"database": "ok", "scheduler": f"stale: {liveness.message}"})
-    return Health("ok", {"database": "ok", "scheduler": "ok"})
+    checks["scheduler"] = "ok" if liveness.alive else f"stale: {liveness.message}"
+    degraded = problem is not None or not liveness.alive
+    return Health("degraded" if degraded else "ok", checks)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from mailer.bootstrap import build_context
 from mailer.store import notices as notice_store
+from mailer.store.db import write_transaction
 from mailer.store.tables import editions
 from mailer.web.app import create_app
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows, edition_row
@@ -110,7 +111,7 @@ def test_worker_sends_queued_notices_with_the_digests(tmp_path, ctx, relay_env, 
     add_subscribers(ctx.engine, 3)
     edition_id = add_edition(ctx.engine, number=3)
     assert run_cli("digest", "send", "--edition", "3", env=relay_env, cwd=tmp_path).returncode == 0
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         notice_store.enqueue(conn, "erasure", to_address="gone@example.kr", now=datetime.now(UTC))
 
     worker = run_cli("worker", "--until-idle", env=relay_env, cwd=tmp_path)
@@ -157,7 +158,7 @@ def test_send_without_edition_builds_one_with_the_digest_step(
     """`digest send --wait` creates the next edition from this week's stories and delivers it."""
     add_subscribers(ctx.engine, 2)
     assert run_cli("init", env=relay_env, cwd=tmp_path).returncode == 0
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         week_of_news(conn, now=datetime.now(UTC))
 
     result = run_cli("digest", "send", "--wait", env=relay_env, cwd=tmp_path)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, insert
 
+from mailer.store.db import write_transaction
 from mailer.store.tables import feeds, subscribers
 from mailer.unsafe_text import find_unsafe
 from tests.cli.test_feeds import make_cli
@@ -22,7 +23,7 @@ NO_SEMINAR = {"MAILER_DIGEST__SEMINAR_FILE": ""}
 def _store_hostile_rows(database_url: str) -> None:
     engine = create_engine(database_url)
     now = datetime.now(UTC)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         conn.execute(
             insert(feeds).values(name=HOSTILE, url="https://news.example.kr/rss", created_at=now)
         )

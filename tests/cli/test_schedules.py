@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from mailer.bootstrap import build_context
 from mailer.config import load_settings
 from mailer.store import heartbeats
+from mailer.store.db import write_transaction
 from tests.helpers import cli_env, run_cli
 
 
 def _beat(database_url: str, tmp_path, *, seen: datetime) -> None:
     context = build_context(load_settings(database_url=database_url, data_dir=tmp_path / "var"))
     try:
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             heartbeats.record_heartbeat(
                 conn,
                 "web1:77:abc",

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from mailer import delivery
 from mailer.store import notices as notice_store
+from mailer.store.db import write_transaction
 from mailer.store.tables import consent_events, notices
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows
 from tests.helpers import TEST_KEYS
@@ -19,7 +20,7 @@ NOTICE_TO = "gone@example.kr"
 
 def queue_notice(ctx, address: str = NOTICE_TO, *, now: datetime | None = None) -> int:
     """An erasure result notice: it needs no subscriber row, so the test needs no signup."""
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         return notice_store.enqueue(
             conn, "erasure", to_address=address, now=now or datetime.now(UTC)
         )

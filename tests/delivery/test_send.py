@@ -13,6 +13,7 @@ from mailer import delivery as send
 from mailer.errors import InvalidInputError, NotFoundError
 from mailer.mail import TokenBucket
 from mailer.store import deliveries as store
+from mailer.store.db import write_transaction
 from mailer.store.tables import deliveries, heartbeats, subscribers, suppressions
 from tests.delivery_data import (
     add_edition,
@@ -63,7 +64,9 @@ def test_queue_inserts_one_delivery_per_active_subscriber_once(ctx, monkeypatch)
 def test_queue_after_an_interrupted_run_fills_in_the_rest(ctx):
     add_subscribers(ctx.engine, 12)
     edition_id = add_edition(ctx.engine)
-    with ctx.engine.begin() as conn:  # a crash after the first batch left the edition a draft
+    with write_transaction(
+        ctx.engine
+    ) as conn:  # a crash after the first batch left the edition a draft
         store.queue_batch(conn, edition_id, after_id=0, limit=5, now=datetime.now(UTC))
     assert send.queue_edition(ctx, edition_id) == 7
     assert len(delivery_rows(ctx.engine, edition_id)) == 12
@@ -184,7 +187,7 @@ async def test_suppressed_subscribers_are_skipped_at_send_time(ctx, smtp_server)
     edition_id = add_edition(ctx.engine)
     send.queue_edition(ctx, edition_id)
     # After queueing, one unsubscribes and one address lands on the suppression list.
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         conn.execute(
             update(subscribers).where(subscribers.c.id == ids[0]).values(status="unsubscribed")
         )
@@ -380,7 +383,7 @@ def test_recovery_marks_only_a_dead_workers_in_flight_rows_unknown(ctx):
     stale_elsewhere = "elsewhere:123:stale"
     alive_elsewhere = "elsewhere:456:alive"
     rows = [row["id"] for row in delivery_rows(ctx.engine, edition_id)]
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         conn.execute(
             insert(heartbeats),
             [
@@ -480,7 +483,7 @@ async def test_international_addresses_on_a_relay_without_smtputf8(make_ctx, smt
     ctx = make_ctx(pause_window=4, pause_error_rate=0.5, batch_size=3)
     add_subscribers(ctx.engine, 3)
     korean = ["독자0@한국.kr", "독자1@한국.kr", "독자2@한국.kr", "독자3@한국.kr"]
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         conn.execute(
             insert(subscribers),
             [

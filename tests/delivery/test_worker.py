@@ -13,6 +13,7 @@ from sqlalchemy import select
 from mailer import delivery as send
 from mailer.bootstrap import build_context
 from mailer.store import notices as notice_store
+from mailer.store.db import write_transaction
 from mailer.store.tables import deliveries, heartbeats, notices
 from tests.delivery_data import add_edition, add_subscribers, delivery_rows, edition_row
 from tests.helpers import cli_env, run_cli, start_cli, stop
@@ -139,7 +140,7 @@ def test_a_notice_in_flight_at_sigkill_becomes_unknown_and_is_never_sent_twice(
     tmp_path, ctx, worker_env, smtp_server
 ):
     address = "gone@example.kr"
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         notice_id = notice_store.enqueue(conn, "erasure", to_address=address, now=datetime.now(UTC))
     in_data, release = threading.Event(), threading.Event()
 

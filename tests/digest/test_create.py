@@ -30,6 +30,7 @@ from mailer.errors import ConfigError, InvalidInputError, TemplateError
 from mailer.models import EditionState, PersonalField
 from mailer.seed import initialise
 from mailer.store import editions as edition_store
+from mailer.store.db import write_transaction, writing
 from mailer.store.tables import edition_stories, editions
 from tests.digest_data import BASE_URL, MONDAY, add_story, mark_sent, week_of_news
 from tests.helpers import cli_env, run_cli
@@ -61,7 +62,7 @@ def count(ctx, table) -> int:
 
 
 def test_an_edition_freezes_selection_sections_and_parts(ctx):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         ids = week_of_news(conn)
     edition = create(ctx)
 
@@ -110,11 +111,13 @@ def test_an_edition_freezes_selection_sections_and_parts(ctx):
 
 
 def test_creating_twice_returns_the_existing_edition_and_creates_nothing(ctx):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         week_of_news(conn)
     first = create(ctx)
     links = count(ctx, edition_stories)
-    with ctx.engine.begin() as conn:  # news arriving later must not change the frozen edition
+    with write_transaction(
+        ctx.engine
+    ) as conn:  # news arriving later must not change the frozen edition
         add_story(conn, "late", title="늦게 들어온 바이오 소식", relevance=99)
     again = create_edition(
         ctx, schedule="digest", scheduled_for=MONDAY, now=MONDAY + timedelta(hours=2)
@@ -128,10 +131,10 @@ def test_creating_twice_returns_the_existing_edition_and_creates_nothing(ctx):
 
 
 def test_stories_in_a_sent_edition_are_not_selected_again(ctx):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         week_of_news(conn)
     first = create(ctx)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         mark_sent(conn, first.id)
         add_story(
             conn,
@@ -148,7 +151,7 @@ def test_the_story_count_is_capped(make_settings, database_url):
     settings = make_settings(database_url=database_url, digest={"max_stories": 3})
     context = build_context(settings)
     try:
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             for index in range(8):
                 add_story(conn, f"s{index}", title=f"바이오 소식 {index}", relevance=index)
         edition = create(context)
@@ -174,7 +177,7 @@ def test_sections_come_from_the_configuration_file(
     settings = make_settings(database_url=database_url)
     context = build_context(settings)
     try:
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             add_story(conn, "a", title="임상 3상 진입", relevance=3)
             add_story(conn, "b", title="Series B funding closes", relevance=2)
             add_story(conn, "c", title="바이오 전시회 개막", relevance=1)
@@ -190,7 +193,7 @@ def test_sections_come_from_the_configuration_file(
 
 
 def test_nothing_to_send_records_a_skipped_edition(ctx):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         add_story(conn, "old", title="오래된 바이오 소식", age=timedelta(days=10))
     edition = create(ctx)
     assert edition.state is EditionState.SKIPPED
@@ -221,7 +224,7 @@ def test_advertisement_puts_the_notice_first_in_the_subject(make_settings, datab
     settings = make_settings(database_url=database_url, compliance={"advertisement": True})
     context = build_context(settings)
     try:
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             add_story(conn, "a", title="바이오 소식")
         edition = create(context)
     finally:
@@ -230,7 +233,7 @@ def test_advertisement_puts_the_notice_first_in_the_subject(make_settings, datab
 
 
 def test_hostile_story_text_is_escaped_and_cannot_forge_markers(ctx):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         week_of_news(conn)
     edition = create(ctx)
     html, text_part = edition.html, edition.text
@@ -263,7 +266,7 @@ def test_a_template_or_seminar_mistake_creates_nothing(make_settings, database_u
     (templates / "email" / "digest.txt.j2").write_text("\n".join(lines), "utf-8")
     context = build_context(make_settings(database_url=database_url, templates_dir=templates))
     try:
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             add_story(conn, "a", title="바이오 소식")
         with pytest.raises(TemplateError) as caught:
             create(context)
@@ -288,7 +291,7 @@ def test_a_template_or_seminar_mistake_creates_nothing(make_settings, database_u
 def test_no_seminar_file_means_no_seminar_block(make_settings, database_url):
     context = build_context(make_settings(database_url=database_url, digest={"seminar_file": ""}))
     try:
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             add_story(conn, "a", title="바이오 소식")
         edition = create(context)
     finally:
@@ -302,7 +305,7 @@ def test_no_seminar_file_means_no_seminar_block(make_settings, database_url):
 
 def test_preview_renders_the_next_edition_and_stores_nothing(ctx):
     initialise(ctx)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         week_of_news(conn, now=MONDAY - timedelta(days=1))
     sunday = MONDAY - timedelta(days=1)
     preview = preview_edition(ctx, scheduled_for=MONDAY, now=sunday)
@@ -340,7 +343,7 @@ print(json.dumps({"id": edition.id, "number": edition.number}))
 
 
 def test_processes_racing_for_one_edition_create_exactly_one(database_url, tmp_path, ctx):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         week_of_news(conn, now=datetime.now(UTC))
     scheduled = datetime.now(UTC).replace(microsecond=0).isoformat()
     racers = [
@@ -391,7 +394,7 @@ def _wait_until_blocked(ctx, *, timeout=20.0) -> None:
 
 def _hold_uncommitted(ctx, *, number, scheduled_for):
     """Insert an edition in a transaction left open, like a slower process mid-create."""
-    conn = ctx.engine.connect()
+    conn = writing(ctx.engine.connect())
     transaction = conn.begin()
     held = edition_store.insert_edition(
         conn,
@@ -427,7 +430,7 @@ def _race(ctx, *, scheduled_for):
 def test_losing_the_race_returns_the_winners_edition(ctx):
     """The loser's insert fails on the unique key (PostgreSQL) or waits for the winner's
     write lock (SQLite); either way it returns the winner's row and adds nothing."""
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         add_story(conn, "a", title="바이오 소식")
     conn, transaction, held = _hold_uncommitted(ctx, number=1, scheduled_for=MONDAY)
     try:
@@ -436,7 +439,7 @@ def test_losing_the_race_returns_the_winners_edition(ctx):
             _wait_until_blocked(ctx)
         else:
             thread.join(0.5)
-            assert thread.is_alive()  # held by BEGIN IMMEDIATE until the winner commits
+            assert thread.is_alive()  # its write (BEGIN IMMEDIATE) waits until the winner commits
         transaction.commit()
     finally:
         conn.close()
@@ -448,7 +451,7 @@ def test_losing_the_race_returns_the_winners_edition(ctx):
 
 
 def test_two_editions_created_at_once_get_different_numbers(ctx):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         add_story(conn, "a", title="바이오 소식")
     other_time = MONDAY + timedelta(hours=1)
     conn, transaction, held = _hold_uncommitted(ctx, number=1, scheduled_for=other_time)
@@ -488,7 +491,7 @@ def _check_golden(name: str, actual: str) -> None:
 
 
 def test_golden_html_text_and_eml(ctx):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         week_of_news(conn)
     edition = create(ctx)
     _check_golden("digest.html", edition.html)
@@ -527,7 +530,7 @@ def test_digest_preview_on_the_command_line(tmp_path):
     url = f"sqlite:///{tmp_path / 'var' / 'mailer.db'}"
     context = build_context(load_settings(database_url=url, data_dir=tmp_path / "var"))
     try:
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             week_of_news(conn, now=datetime.now(UTC))
     finally:
         context.close()

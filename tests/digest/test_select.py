@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 
+from mailer.store.db import write_transaction
 from mailer.store.stories import select_candidates
 from mailer.store.tables import edition_stories, editions, feeds, stories, story_sources
 
@@ -36,7 +37,7 @@ def _story(
 
 def test_selection_rules(context):
     since = NOW - timedelta(days=7)
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         feed_id = conn.execute(
             insert(feeds).values(name="B", url="https://b.example/rss", created_at=NOW)
         ).inserted_primary_key[0]

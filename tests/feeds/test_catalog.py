@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from mailer import feeds
 from mailer.errors import InvalidInputError, NotFoundError
 from mailer.store import feeds as feed_store
+from mailer.store.db import write_transaction
 from mailer.store.tables import audit_log, stories
 
 
@@ -119,7 +120,7 @@ def test_a_new_url_is_checked_and_starts_afresh(make_context):
     feed = feeds.add_feed(ctx, "https://a.example/rss")
     other = feeds.add_feed(ctx, "https://b.example/rss")
     now = datetime.now(UTC)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         feed_store.record_fetched(
             conn, feed.id, now=now, status="ok", etag='"v1"', update_validators=True
         )
@@ -143,7 +144,7 @@ def test_a_new_url_is_checked_and_starts_afresh(make_context):
 def test_disable_enable_and_missing_feeds(ctx):
     feed = feeds.add_feed(ctx, "https://a.example/rss")
     now = datetime.now(UTC)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         feed_store.record_failure(
             conn, feed.id, now=now, error="HTTP 500", next_attempt_at=now + timedelta(hours=1)
         )

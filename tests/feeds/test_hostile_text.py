@@ -12,6 +12,7 @@ from mailer.errors import ConfigError, InvalidInputError
 from mailer.feeds.feedlist import load_feed_list
 from mailer.feeds.poll import poll_feeds
 from mailer.store import feeds as feed_store
+from mailer.store.db import write_transaction
 from mailer.store.tables import feeds, stories, story_sources
 from mailer.unsafe_text import find_unsafe
 
@@ -38,7 +39,7 @@ HOSTILE_FEED = (
 async def test_titles_sources_summaries_and_links_are_stored_clean(make_context, feed_server):
     ctx = make_context()
     url = feed_server.add("/hostile.xml", HOSTILE_FEED)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         feed_store.add_feed(
             conn, url, name="", include_keywords=[], exclude_keywords=[], now=NOW - timedelta(1)
         )

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from mailer.feeds.poll import backoff_until, poll_feeds
 from mailer.store import feeds as feed_store
+from mailer.store.db import write_transaction
 from mailer.store.stories import select_candidates
 from mailer.store.tables import stories, story_sources
 
@@ -18,7 +19,7 @@ WEEK = timedelta(days=7)
 
 
 def add(ctx, url, *, name="", keywords=(), exclude=()):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         return feed_store.add_feed(
             conn,
             url,
@@ -269,7 +270,7 @@ async def test_disabled_feeds_are_not_polled(make_context, feed_server):
     ctx = make_context()
     url = feed_server.add("/rss", (DATA / "rdf_rss10.xml").read_bytes())
     add(ctx, url)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         feed_store.set_enabled(conn, url, enabled=False, now=NOW)
     assert await poll_feeds(ctx, now=NOW, only_due=False) == []
     assert feed_server.requests == []

@@ -18,6 +18,7 @@ from mailer.schedules.edit import (
 )
 from mailer.seed import initialise
 from mailer.store import schedules as store
+from mailer.store.db import write_transaction
 from mailer.store.tables import schedules
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -80,7 +81,7 @@ def test_pause_and_resume(context):
 def test_list_shows_next_runs_in_local_time_and_the_last_run(context):
     initialise(context)
     now = datetime(2026, 11, 25, 18, 7, tzinfo=UTC)  # Thursday 03:07 in Seoul
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         monday = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
         store.record_run(
             conn, "digest", monday, outcome="skipped", reason="why", instance="x", now=monday
@@ -114,7 +115,7 @@ def test_next_fire_time_is_when_a_schedule_fires_next_or_now_without_one(context
     assert next_fire_time(context, "digest", now=sunday) == monday_9_seoul
     assert next_fire_time(context, "digest", now=monday_9_seoul) == monday_9_seoul  # at or after
     assert next_fire_time(context, "manual", now=sunday) == sunday
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         conn.execute(
             schedules.update().where(schedules.c.name == "digest").values(cron="not a cron")
         )

@@ -18,6 +18,7 @@ from mailer.errors import JobSkipped
 from mailer.schedules import TAKEN, JobRun, pause_schedule, resume_schedule, set_schedule
 from mailer.schedules.firing import FireTimeHandler
 from mailer.store import schedules as schedule_store
+from mailer.store.db import write_transaction
 from tests.schedule_support import FakeClock, add_schedule, make_db_probe, runs
 from tests.schedules.support import fired, wait_for
 
@@ -94,7 +95,7 @@ async def test_catch_up_starts_after_the_last_recorded_run_and_after_the_last_ed
     base = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     add_schedule(ctx.engine, "recorded", cron="0 * * * *", updated_at=base - timedelta(days=2))
     add_schedule(ctx.engine, "edited", cron="0 * * * *", updated_at=base + timedelta(minutes=5))
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         schedule_store.record_run(
             conn, "recorded", base, outcome="ran", reason="earlier", instance="old", now=base
         )
@@ -251,13 +252,13 @@ async def test_a_fire_time_waits_out_a_database_outage_instead_of_being_lost(ctx
     t = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     add_schedule(ctx.engine, "hourly", cron="0 * * * *", updated_at=t - timedelta(days=1))
     # The run table disappears for a while (as good as an unreachable database).
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         conn.execute(text("ALTER TABLE schedule_runs RENAME TO schedule_runs_away"))
     caplog.set_level(logging.WARNING, logger="mailer.schedules")
     firing = asyncio.create_task(engine_for(ctx, FakeClock(t)).fire("hourly", t))
     await wait_for(lambda: "database unavailable" in caplog.text)
     assert not firing.done()  # it waits for the database instead of giving the fire time up
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         conn.execute(text("ALTER TABLE schedule_runs_away RENAME TO schedule_runs"))
     [outcome] = await asyncio.wait_for(firing, 5)
     assert outcome.outcome == "ran"
@@ -269,9 +270,9 @@ async def test_a_fire_time_waits_out_a_database_outage_instead_of_being_lost(ctx
 
 def test_a_fire_time_is_claimed_once_and_finished_by_its_claimer(ctx):
     t = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         assert schedule_store.claim_run(conn, "s", t, instance="A", now=t) is True
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         assert schedule_store.claim_run(conn, "s", t, instance="B", now=t) is False
         assert (
             schedule_store.record_run(
@@ -283,7 +284,7 @@ def test_a_fire_time_is_claimed_once_and_finished_by_its_claimer(ctx):
         assert (
             schedule_store.claim_run(conn, "s", t.astimezone(SEOUL), instance="B", now=t) is False
         )
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         assert (
             schedule_store.finish_run(conn, "s", t, instance="B", outcome="ran", reason=None, now=t)
             is False

@@ -10,6 +10,7 @@ from mailer.bootstrap import build_context
 from mailer.errors import LeaseTaken
 from mailer.schedules.leases import held_lease
 from mailer.store import leases
+from mailer.store.db import write_transaction
 from tests.schedule_support import FakeClock
 from tests.schedules.support import wait_for
 
@@ -17,7 +18,7 @@ from tests.schedules.support import wait_for
 def test_leases_are_exclusive_until_released_or_expired(context):
     t = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     later = t + timedelta(seconds=60)
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         assert leases.acquire_lease(conn, "poll", holder="A", now=t, expires_at=later)
         assert not leases.acquire_lease(conn, "poll", holder="B", now=t, expires_at=later)
         assert leases.acquire_lease(conn, "poll", holder="A", now=t, expires_at=later)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from mailer.schedules.liveness import scheduler_liveness
 from mailer.store import heartbeats as heartbeat_store
+from mailer.store.db import write_transaction
 
 # ----------------------------------------------------------------------------- liveness
 
@@ -15,7 +16,7 @@ def test_liveness_reports_no_scheduler_a_stale_one_and_a_live_one(context):
     nobody = scheduler_liveness(context, now=now)
     assert nobody.alive is False
     assert nobody.message.startswith("no scheduler is running")
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         heartbeat_store.record_heartbeat(
             conn, "h:1:a", role="scheduler", host="h", pid=1, started_at=now, now=now
         )
@@ -31,7 +32,7 @@ def test_liveness_reports_no_scheduler_a_stale_one_and_a_live_one(context):
 
 def test_heartbeats_refresh_prune_and_remove(context):
     t = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         for instance, seen in [("a", t), ("b", t - timedelta(days=8))]:
             heartbeat_store.record_heartbeat(
                 conn, instance, role="scheduler", host="h", pid=1, started_at=seen, now=seen

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from mailer.bootstrap import build_context
 from mailer.config import load_settings
 from mailer.store import heartbeats as heartbeat_store
+from mailer.store.db import write_transaction
 from mailer.store.tables import editions
 from tests.delivery_data import add_subscribers
 from tests.digest_data import week_of_news
@@ -172,7 +173,7 @@ def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_digest_is_delivered
         assert run_cli("schedules", "pause", name, env=env, cwd=tmp_path).returncode == 0
     context = build_context(load_settings(database_url=database_url, data_dir=tmp_path / "var"))
     add_subscribers(context.engine, 3)
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         week_of_news(conn, now=datetime.now(UTC))
     serve, base, _ = start_serve(env=env, cwd=tmp_path, start=start_probe_cli)
     second = start_probe_cli("scheduler", env=env, cwd=tmp_path)

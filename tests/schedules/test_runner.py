@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from mailer.bootstrap import build_context
 from mailer.schedules import JobRun, Scheduler, pause_schedule, resume_schedule, set_schedule
 from mailer.store import schedules as schedule_store
+from mailer.store.db import write_transaction
 from mailer.store.tables import heartbeats, schedules
 from tests.schedule_support import FakeClock, add_schedule, make_db_probe, runs
 from tests.schedules.support import fired, wait_for
@@ -35,7 +36,7 @@ async def test_claims_of_a_scheduler_that_stopped_beating_are_recorded_as_interr
     clock = FakeClock(t)
     alive = engine_for(ctx, clock, instance="alive")
     await alive.beat()
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         schedule_store.claim_run(conn, "x", t, instance="dead", now=t)
         schedule_store.claim_run(conn, "y", t, instance="alive", now=t)
 
@@ -116,12 +117,12 @@ async def test_a_running_scheduler_applies_edits_pauses_and_new_rows_without_res
 
         add_schedule(ctx.engine, "added", cron="0 0 1 1 *", updated_at=datetime.now(UTC))
         await wait_for(lambda: engine.next_run_time("added") == new_year)
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             conn.execute(delete(schedules).where(schedules.c.name == "added"))
         await wait_for(lambda: engine.next_run_time("added") is None)
 
         # A row broken behind our back (not through set_schedule) is left unscheduled.
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             conn.execute(
                 schedules.update().where(schedules.c.name == "yearly").values(cron="99 * * * *")
             )

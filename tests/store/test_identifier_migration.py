@@ -23,6 +23,7 @@ from mailer.bootstrap import build_context, require_database
 from mailer.errors import ConfigError, StoreError
 from mailer.seed import initialise
 from mailer.store import db
+from mailer.store.db import write_transaction
 from mailer.store.tables import (
     UtcDateTime,
     consent_events,
@@ -76,7 +77,7 @@ def database_at_0007(url: str) -> int:
     """Build the old database with data; returns the id of a draft edition."""
     engine = db.make_engine(url)
     db.upgrade(engine, to="0007")
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         for address, status, token in READERS:
             conn.execute(
                 subscribers_0007.insert().values(

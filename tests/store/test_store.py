@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, inspect, select, text
 
 from mailer.seed import DEFAULT_SCHEDULES, initialise
 from mailer.store import db
+from mailer.store.db import write_transaction
 from mailer.store.tables import metadata, schedules, subscribers
 from tests.helpers import TEST_KEYS
 
@@ -42,7 +43,7 @@ def test_init_twice_changes_nothing(context):
 def test_init_keeps_staff_edits_and_existing_rows(context):
     initialise(context)
     now = datetime.now(UTC)
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         conn.execute(
             schedules.update().where(schedules.c.name == "digest").values(cron="0 8 * * tue")
         )
@@ -62,7 +63,7 @@ def test_init_keeps_staff_edits_and_existing_rows(context):
 def test_timestamps_come_back_aware_utc(context):
     seoul = timezone(timedelta(hours=9))
     created = datetime(2026, 12, 7, 9, 0, tzinfo=seoul)
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         conn.execute(
             insert(subscribers).values(
                 email="a@example.kr", status="active", **TEST_KEYS.new_link(), created_at=created
@@ -76,7 +77,7 @@ def test_timestamps_come_back_aware_utc(context):
 
 def test_naive_timestamps_are_refused(context):
     with pytest.raises(Exception, match="naive datetime"):
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             conn.execute(
                 insert(subscribers).values(
                     email="b@example.kr",
@@ -111,7 +112,7 @@ def test_foreign_keys_are_enforced(context):
     from mailer.store.tables import deliveries
 
     with pytest.raises(IntegrityError):
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             conn.execute(
                 insert(deliveries).values(
                     edition_id=999, subscriber_id=999, state="queued", updated_at=datetime.now(UTC)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from mailer import subscribers as subscriptions
 from mailer.seed import initialise
+from mailer.store.db import write_transaction
 from mailer.store.tables import subscribers
 from mailer.subscribers.importing import import_rows
 from tests.support.races import writer_racing_insert
@@ -73,7 +74,7 @@ _REFUSE = {
 
 
 def test_a_row_the_database_refuses_is_reported_and_the_rest_imported(ctx):
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         for statement in _REFUSE[ctx.engine.dialect.name]:
             conn.exec_driver_sql(statement)
     rows = csv_rows("a@example.kr", "poison@example.kr", "c@example.kr")

@@ -18,6 +18,7 @@ from mailer.errors import InvalidSubscriberInput, SignupThrottled
 from mailer.models import NoticeKind, SubscriberStatus
 from mailer.seed import initialise
 from mailer.store import notices as notice_store
+from mailer.store.db import write_transaction
 from mailer.store.tables import consent_events, link_tokens, notices, subscribers, suppressions
 from mailer.subscribers import ConfirmState, Problem, SignupOutcome
 from tests.helpers import TEST_KEYS, link_token
@@ -459,7 +460,7 @@ async def test_a_notice_that_cannot_be_built_fails_alone(
     ctx = build_context(settings.model_copy(update={"templates_dir": templates}))
     try:
         initialise(ctx)
-        with ctx.engine.begin() as conn:
+        with write_transaction(ctx.engine) as conn:
             notice_store.enqueue(
                 conn, NoticeKind.ERASURE.value, to_address="gone@example.kr", now=T0
             )
@@ -480,7 +481,7 @@ async def test_a_notice_in_flight_when_its_worker_died_becomes_unknown_and_is_no
 ):
     sign_up(ctx)
     # A worker marked it sending and died (no heartbeat): the relay may or may not have it.
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         conn.execute(update(notices).values(state="sending", claimed_by="gone:1:x", claimed_at=T0))
     assert await delivery.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 0
     [notice] = rows(ctx, notices)
@@ -492,7 +493,7 @@ async def test_a_notice_in_flight_when_its_worker_died_becomes_unknown_and_is_no
 
 async def test_a_notice_a_dead_worker_claimed_but_never_started_is_sent(ctx, smtp_server):
     sign_up(ctx)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         conn.execute(update(notices).values(claimed_by="gone:1:x", claimed_at=T0))
     assert await delivery.deliver_notices(ctx, now=T0 + timedelta(hours=1)) == 1
     [notice] = rows(ctx, notices)

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, event
 
+from mailer.store.db import write_transaction
+
 #: PostgreSQL: sessions on this database (not another xdist worker's) waiting for a lock —
 #: a table lock or another transaction's row (a unique key), whose pg_locks row has no database.
 WAITING_FOR_A_LOCK = (
@@ -130,7 +132,7 @@ class HeldDatabase:
 
     def _hold(self) -> None:
         try:
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 self._holder_id = threading.get_ident()
                 if self.engine.dialect.name == "postgresql":
                     conn.exec_driver_sql(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")

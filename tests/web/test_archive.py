@@ -25,6 +25,7 @@ from mailer.digest import create_edition, neutral_values
 from mailer.models import EditionState, PersonalField
 from mailer.render import fill_personal_fields
 from mailer.store import db
+from mailer.store.db import write_transaction
 from mailer.store.tables import editions
 from mailer.web.app import create_app
 from tests.digest_data import MONDAY, add_story, mark_sent, week_of_news
@@ -73,11 +74,11 @@ def serve(make_settings) -> Iterator[Callable[..., Site]]:
 def publish_week(site: Site) -> tuple:
     """Edition 1 sent (a week of news), edition 2 still a draft."""
     ctx = site.context
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         week_of_news(conn)
     first = create_edition(ctx, schedule="digest", scheduled_for=MONDAY, now=MONDAY)
     later = MONDAY + timedelta(days=7)
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         mark_sent(conn, first.id)
         add_story(conn, "draft-only", title="다음 주 바이오 소식", now=later)
     second = create_edition(ctx, schedule="digest", scheduled_for=later, now=later)
@@ -123,7 +124,7 @@ def test_an_edition_page_is_the_mail_with_neutral_values(serve, database_url):
         missing = site.get(path)
         assert missing.status_code == 404 and "찾을 수 없습니다" in missing.text, path
     # Once delivery has started, readers who got it can already open it.
-    with site.context.engine.begin() as conn:
+    with write_transaction(site.context.engine) as conn:
         conn.execute(update(editions).where(editions.c.id == second.id).values(state="sending"))
     assert site.get("/archive/2").status_code == 200
 

@@ -12,6 +12,7 @@ import pytest
 from mailer.bootstrap import build_context
 from mailer.digest import create_edition
 from mailer.seed import initialise
+from mailer.store.db import write_transaction
 from mailer.web.app import create_app
 from tests.digest_data import MONDAY, mark_sent, week_of_news
 from tests.served_app import client, serve_app
@@ -41,10 +42,10 @@ def site(make_settings, database_url):
     context = build_context(make_settings(database_url=database_url))
     try:
         initialise(context)
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             week_of_news(conn)
         edition = create_edition(context, schedule="digest", scheduled_for=MONDAY, now=MONDAY)
-        with context.engine.begin() as conn:
+        with write_transaction(context.engine) as conn:
             mark_sent(conn, edition.id)
         app = create_app(context, listen_host="127.0.0.1")
         with serve_app(context, app=app) as base, client(base) as http:

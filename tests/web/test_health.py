@@ -8,6 +8,7 @@ import httpx
 
 from mailer.seed import initialise
 from mailer.store import heartbeats
+from mailer.store.db import write_transaction
 from mailer.web.app import create_app
 
 
@@ -28,7 +29,7 @@ async def test_healthz_is_degraded_while_no_scheduler_beats_and_ok_once_one_does
     assert body["checks"]["scheduler"].startswith("stale: no scheduler is running")
 
     silent_since = datetime.now(UTC) - timedelta(minutes=3)
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         heartbeats.record_heartbeat(
             conn,
             "s:1:x",
@@ -42,7 +43,7 @@ async def test_healthz_is_degraded_while_no_scheduler_beats_and_ok_once_one_does
     assert body["status"] == "degraded"
     assert body["checks"]["scheduler"].startswith("stale: no scheduler heartbeat for 3 min")
 
-    with context.engine.begin() as conn:
+    with write_transaction(context.engine) as conn:
         now = datetime.now(UTC)
         heartbeats.record_heartbeat(
             conn, "s:1:x", role="scheduler", host="s", pid=1, started_at=silent_since, now=now

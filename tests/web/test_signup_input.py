@@ -7,6 +7,7 @@ import pytest
 
 from mailer import subscribers as subscriptions
 from mailer.keys import token_hash
+from mailer.store.db import write_transaction
 from mailer.store.tables import consent_events, notices, subscribers
 from tests.web.test_public import (
     _active_subscriber,
@@ -76,7 +77,7 @@ def test_a_repeat_signup_never_rewrites_the_name_or_organisation(site, smtp_serv
     assert (row["status"], row["name"], row["organisation"]) == ("pending", "김철수", "시흥대학교")
 
     token = _active_subscriber(http, ctx, smtp_server, "active@example.kr")
-    with ctx.engine.begin() as conn:
+    with write_transaction(ctx.engine) as conn:
         conn.execute(
             subscribers.update()
             .where(subscribers.c.token_hash == token_hash(token))

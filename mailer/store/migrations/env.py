@@ -14,12 +14,15 @@ from alembic import context
 from sqlalchemy import text
 
 from mailer.errors import StoreError
+from mailer.store.db import writing
 from mailer.store.tables import metadata
 
 config = context.config
 engine = config.attributes["engine"]
 
+# Migrations write: the connection's transactions take SQLite's write lock (store.db).
 with engine.connect() as connection:
+    writing(connection)
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         # Straight to the driver: SQLAlchemy would begin a transaction first.
