@@ -342,3 +342,44 @@ def test_a_held_write_lock_makes_healthz_degraded_and_one_click_waits_for_it(
             assert conn.execute(select(subscribers.c.status)).scalar_one() == "unsubscribed"
     finally:
         ctx.close()
+
+
+def test_a_write_lock_held_past_the_busy_timeout_is_an_honest_503_and_the_retry_succeeds(
+    make_settings, tmp_path, smtp_server
+):
+    path = tmp_path / "mailer.db"
+    settings = make_settings(
+        database_url=f"sqlite:///{path}",
+        smtp={"host": smtp_server.host, "port": smtp_server.port},
+    )
+    ctx = build_context(settings)
+    db.upgrade(ctx.engine)
+    initialise(ctx)
+    import_rows(ctx, [(2, {"email": "leaving@example.kr"})], confirmed=True, source="test")
+    with ctx.engine.connect() as conn:
+        token = TEST_KEYS.link_token(conn.execute(select(subscribers.c.token_seed)).scalar_one())
+    try:
+        with serve_app(ctx, worker=False) as base, client(base) as http:
+            with HeldWriteLock(path):
+                # Held longer than any writer waits (SQLite's busy timeout): a pathology.
+                answer = httpx.post(
+                    f"{base}/unsubscribe/{token}",
+                    content=GMAIL_BODY,
+                    headers=ONE_CLICK_HEADERS,
+                    timeout=90,
+                )
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"].isdigit()
+            assert "아무것도 바뀌지 않았습니다" in answer.text
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            with ctx.engine.connect() as conn:
+                assert conn.execute(select(subscribers.c.status)).scalar_one() == "active"
+            # The provider retries as told, and the refusal is honoured.
+            retry = http.post(
+                f"/unsubscribe/{token}", content=GMAIL_BODY, headers=ONE_CLICK_HEADERS
+            )
+            assert retry.status_code == 200
+        with ctx.engine.connect() as conn:
+            assert conn.execute(select(subscribers.c.status)).scalar_one() == "unsubscribed"
+    finally:
+        ctx.close()

@@ -7,7 +7,8 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp
 
 from mailer import __version__
@@ -19,6 +20,7 @@ from mailer.web.forms import Csrf
 from mailer.web.head import HeadAsGetMiddleware
 from mailer.web.headers import SecurityHeadersMiddleware
 from mailer.web.health import health
+from mailer.web.i18n import choose_language
 from mailer.web.outbox import outbox_allowed
 from mailer.web.pages import PublicPages
 
@@ -93,7 +95,26 @@ def create_app(
         app.include_router(module.router)
     if outbox_allowed(settings, listen_host):
         app.include_router(outbox.router)
+    app.add_exception_handler(OperationalError, _database_busy)
     return app
+
+
+async def _database_busy(request: Request, exc: Exception) -> Response:
+    """The database refused or timed out (on SQLite: a write lock held past the busy timeout).
+
+    Writes are short, so this is an outage, not load: answer 503 with Retry-After
+    rather than a bare 500, so that a mail provider's one-click POST (RFC 8058) is
+    retried and a reader is told honestly that nothing happened. The transaction was
+    rolled back. Only the error's first line is logged: SQLAlchemy appends the
+    statement's parameters, which may hold an address.
+    """
+    log.warning(
+        "database unavailable for %s %s: %s",
+        request.method,
+        request.url.path,
+        str(getattr(exc, "orig", exc)).splitlines()[0][:200],
+    )
+    return request.app.state.public_pages.busy(request, choose_language(request))
 
 
 def _delivery_worker(context: AppContext):

@@ -105,6 +105,8 @@ KO = {
     "too_many_body": "짧은 시간에 신청이 너무 많았습니다. 한 시간쯤 뒤에 다시 신청해 주세요.",
     "title_too_large": "보낸 내용이 너무 깁니다",
     "too_large_body": "입력 내용을 줄여서 다시 보내 주세요.",
+    "title_busy": "잠시 후 다시 시도해 주세요",
+    "busy_body": "지금은 요청을 처리하지 못했고, 아무것도 바뀌지 않았습니다. 잠시 뒤 같은 링크로 다시 시도해 주세요.",
 }
 
 EN = {
@@ -200,6 +202,8 @@ EN = {
     "too_many_body": "Too many signups in a short time. Please try again in about an hour.",
     "title_too_large": "Too much data",
     "too_large_body": "Please shorten your entries and send them again.",
+    "title_busy": "Please try again shortly",
+    "busy_body": "Your request could not be completed just now, and nothing was changed. Please try the same link again in a moment.",
 }
 
 

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 #: cache may keep them.
 SECURITY_HEADERS = {"Cache-Control": "no-store"}
 
+#: What a busy answer asks the client (a mail provider's one-click POST, a reader) to wait.
+BUSY_RETRY_AFTER_SECONDS = 30
+
 
 class PublicPages:
     """The public pages of one app: built once by ``create_app`` with its templates and CSRF."""
@@ -79,6 +82,12 @@ class PublicPages:
 
     def too_large(self, request: Request, lang: str) -> Response:
         return self.message(request, lang, "title_too_large", "too_large_body", status=413)
+
+    def busy(self, request: Request, lang: str) -> Response:
+        """503 with Retry-After: the database could not take the request in time (nothing changed)."""
+        response = self.message(request, lang, "title_busy", "busy_body", status=503)
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+        return response
 
     def problem_texts(self, lang: str, problems: Mapping[str, Problem]) -> dict[str, str]:
         """InvalidSubscriberInput.problems in the visitor's words, field by field."""
