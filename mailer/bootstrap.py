@@ -14,13 +14,16 @@ def build_context(settings: Settings) -> AppContext:
     """Connect to the store described by ``settings``; does not migrate (see ``init``)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(settings.database_url)
+    # One pool of render processes serves both renderers, started on the first render.
+    render_pool = Lazy(lambda: _render_pool(settings))
     return AppContext(
         settings=settings,
         engine=engine,
         database=DatabaseRunner(engine),
         rate_limit_key=hashlib.sha256(b"mailer-rate-limit:" + settings.secret().encode()).digest(),
-        mail_renderer=Lazy(lambda: _mail_renderer(settings)),
-        notice_renderer=Lazy(lambda: _notice_renderer(settings)),
+        render_pool=render_pool,
+        mail_renderer=Lazy(lambda: _mail_renderer(settings, render_pool.get())),
+        notice_renderer=Lazy(lambda: _notice_renderer(settings, render_pool.get())),
         dkim_signer=Lazy(lambda: _dkim_signer(settings)),
         build_notice=_build_notice,
     )
@@ -35,17 +38,30 @@ def require_database(ctx: AppContext, /) -> None:
     db.check_database(ctx.engine)
 
 
-def _mail_renderer(settings: Settings):
+def _render_pool(settings: Settings):
+    from mailer.render import RenderPool
+
+    limits = settings.render
+    return RenderPool(
+        timeout_seconds=limits.timeout_seconds,
+        memory_mb=limits.memory_mb,
+        processes=limits.processes,
+    )
+
+
+def _mail_renderer(settings: Settings, pool, /):
     from mailer.render import MailRenderer
 
-    return MailRenderer(settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes)
+    return MailRenderer(
+        settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes, pool=pool
+    )
 
 
-def _notice_renderer(settings: Settings):
+def _notice_renderer(settings: Settings, pool, /):
     from mailer.render import notice_renderer
 
     return notice_renderer(
-        settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes
+        settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes, pool=pool
     )
 
 

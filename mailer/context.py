@@ -3,7 +3,7 @@
 A leaf: it names the services' types for the type checker only, so importing it costs
 nothing. Services whose libraries are heavy to import (Jinja2 and css-inline, dkimpy)
 are ``Lazy`` — built on first use, so a command that never renders a digest never
-imports them.
+imports them (and starts no render process).
 
 Two steps meet here without importing each other (design §2): the delivery worker
 sends notices that the subscribers step builds (``build_notice``, wired by bootstrap),
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from mailer.config import Settings
     from mailer.mail.dkim import DkimSigner
-    from mailer.render import MailRenderer
+    from mailer.render import MailRenderer, RenderPool
     from mailer.store.notices import ClaimedNotice
     from mailer.store.offloop import DatabaseRunner
 
@@ -40,6 +40,10 @@ class Lazy(Generic[T]):
         self._lock = threading.Lock()
         self._built = False
         self._value: T | None = None
+
+    def built(self) -> T | None:
+        """The service if it has been built, else None (without building it)."""
+        return self._value if self._built else None
 
     def get(self) -> T:
         if not self._built:
@@ -110,6 +114,8 @@ class AppContext:
     database: DatabaseRunner
     #: Key of the HMACs that name rate-limit counters (no address or IP is stored in clear).
     rate_limit_key: bytes
+    #: The render processes every template renders in, bounded in time and memory.
+    render_pool: Lazy[RenderPool]
     #: The digest's template renderer; templates compile once and reload when edited.
     mail_renderer: Lazy[MailRenderer]
     #: The renderer of the notice templates (confirmation, results, re-confirmation).
@@ -127,3 +133,6 @@ class AppContext:
         # The database thread ends before the engine it uses goes.
         self.database.close()
         self.engine.dispose()
+        pool = self.render_pool.built()
+        if pool is not None:
+            pool.close()
