@@ -39,7 +39,9 @@ from mailer.render.limits import (
 )
 
 #: What a fork server imports once, so that a new render process starts in milliseconds.
-PRELOAD = ["mailer.render.child", "mailer.render.sandbox"]
+#: ``__main__`` (multiprocessing's own default) spares every process re-importing the
+#: caller's main module (the ``mailer`` script) before it can start.
+PRELOAD = ["__main__", "mailer.render.child", "mailer.render.sandbox"]
 
 
 class _DiedBeforeJob(Exception):
