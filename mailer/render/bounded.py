@@ -47,7 +47,9 @@ class MailRenderer:
     ) -> None:
         self.max_bytes = max_bytes
         self._setup = RendererSetup(
-            directory=Path(directory) if directory is not None else None,
+            # Absolute: the render processes come from a fork server, which kept the
+            # working directory it started in.
+            directory=Path(directory).absolute() if directory is not None else None,
             overrides=tuple(sorted((overrides or {}).items())),
             max_bytes=max_bytes,
             trim_blocks=trim_blocks,

@@ -177,9 +177,12 @@ class RenderPool:
         self.close()
 
     def pids(self) -> list[int]:
-        """Process ids of the render processes now running (for operators and tests)."""
+        """Process ids of the pool's render processes, idle or busy (for operators and tests).
+
+        A process that died while idle is listed until the next render replaces it.
+        """
         with self._lock:
-            return sorted(process.pid for process in self._all if process.alive())
+            return sorted(process.pid for process in self._all)
 
     def run(self, job: RenderJob, /) -> Any:
         """Render ``job`` in a render process; return its value or raise TemplateError."""
