@@ -17,14 +17,17 @@ def build_context(settings: Settings) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(settings.database_url)
     secret = settings.secret()
+    # One pool of render processes serves both renderers, started on the first render.
+    render_pool = Lazy(lambda: _render_pool(settings))
     return AppContext(
         settings=settings,
         engine=engine,
         database=DatabaseRunner(engine),
         rate_limit_key=hashlib.sha256(b"mailer-rate-limit:" + secret.encode()).digest(),
         keys=IdentityKeys(secret),
-        mail_renderer=Lazy(lambda: _mail_renderer(settings)),
-        notice_renderer=Lazy(lambda: _notice_renderer(settings)),
+        render_pool=render_pool,
+        mail_renderer=Lazy(lambda: _mail_renderer(settings, render_pool.get())),
+        notice_renderer=Lazy(lambda: _notice_renderer(settings, render_pool.get())),
         dkim_signer=Lazy(lambda: _dkim_signer(settings)),
         build_notice=_build_notice,
     )
@@ -51,17 +54,30 @@ def database_write_problem(ctx: AppContext, /) -> str | None:
     return db.probe_write_lock(ctx.engine)
 
 
-def _mail_renderer(settings: Settings):
+def _render_pool(settings: Settings):
+    from mailer.render import RenderPool
+
+    limits = settings.render
+    return RenderPool(
+        timeout_seconds=limits.timeout_seconds,
+        memory_mb=limits.memory_mb,
+        processes=limits.processes,
+    )
+
+
+def _mail_renderer(settings: Settings, pool, /):
     from mailer.render import MailRenderer
 
-    return MailRenderer(settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes)
+    return MailRenderer(
+        settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes, pool=pool
+    )
 
 
-def _notice_renderer(settings: Settings):
+def _notice_renderer(settings: Settings, pool, /):
     from mailer.render import notice_renderer
 
     return notice_renderer(
-        settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes
+        settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes, pool=pool
     )
 
 

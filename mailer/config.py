@@ -164,6 +164,16 @@ class DigestSettings(Section):
         return path if path.is_absolute() else config_dir / path
 
 
+class RenderSettings(Section):
+    """Bounds of every render of a staff-editable template (design §4 "Security rules")."""
+
+    # One part (subject, HTML or text) of a digest or notice; a preview renders three.
+    timeout_seconds: float = Field(default=10, gt=0, le=600)
+    # The address space of one render process (RLIMIT_AS), its own ~35 MB included.
+    memory_mb: int = Field(default=256, ge=64, le=65536)
+    processes: int = Field(default=2, ge=1, le=16)
+
+
 class DeliverySettings(Section):
     retry_for: float = Field(default=24 * 3600, gt=0)
     backoff_base: float = Field(default=60, gt=0)
@@ -256,6 +266,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     feeds: FeedSettings = FeedSettings()
     digest: DigestSettings = DigestSettings()
+    render: RenderSettings = RenderSettings()
     delivery: DeliverySettings = DeliverySettings()
     compliance: ComplianceSettings = ComplianceSettings()
     dkim: DkimSettings = DkimSettings()

@@ -3,7 +3,7 @@
 A leaf: it names the services' types for the type checker only, so importing it costs
 nothing. Services whose libraries are heavy to import (Jinja2 and css-inline, dkimpy)
 are ``Lazy`` — built on first use, so a command that never renders a digest never
-imports them.
+imports them (and starts no render process).
 
 Two steps meet here without importing each other (design §2): the delivery worker
 sends notices that the subscribers step builds (``build_notice``, wired by bootstrap),
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mailer.config import Settings
     from mailer.keys import IdentityKeys
     from mailer.mail.dkim import DkimSigner
-    from mailer.render import MailRenderer
+    from mailer.render import MailRenderer, RenderPool
     from mailer.store.notices import ClaimedNotice
     from mailer.store.offloop import DatabaseRunner
 
@@ -41,6 +41,10 @@ class Lazy(Generic[T]):
         self._lock = threading.Lock()
         self._built = False
         self._value: T | None = None
+
+    def built(self) -> T | None:
+        """The service if it has been built, else None (without building it)."""
+        return self._value if self._built else None
 
     def get(self) -> T:
         if not self._built:
@@ -113,6 +117,8 @@ class AppContext:
     rate_limit_key: bytes
     #: Link tokens and address keys derived from the secret key (mailer/keys.py).
     keys: IdentityKeys
+    #: The render processes every template renders in, bounded in time and memory.
+    render_pool: Lazy[RenderPool]
     #: The digest's template renderer; templates compile once and reload when edited.
     mail_renderer: Lazy[MailRenderer]
     #: The renderer of the notice templates (confirmation, results, re-confirmation).
@@ -128,3 +134,6 @@ class AppContext:
         # The database thread ends before the engine it uses goes.
         self.database.close()
         self.engine.dispose()
+        pool = self.render_pool.built()
+        if pool is not None:
+            pool.close()

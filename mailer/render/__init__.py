@@ -1,7 +1,8 @@
 """The render adapter: Jinja2 for every mail part staff can edit, and for our own notices.
 
 One job: turn a template in ``templates/email`` and plain data into the text of a
-mail part, safely (the sandbox of :mod:`mailer.render.sandbox`), with the
+mail part, safely (the sandbox of :mod:`mailer.render.sandbox`, run in render
+processes bounded in time and memory by :mod:`mailer.render.pool`), with the
 personal-field markers the send step fills (:mod:`mailer.render.markers`) and
 plain text wrapped for Korean readers (:mod:`mailer.render.text`).
 
@@ -15,10 +16,11 @@ from mailer.exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        # the sandbox
-        "MAX_PART_BYTES": "sandbox",
-        "MailRenderer": "sandbox",
-        "ensure_plain": "sandbox",
+        # the sandbox, run in render processes bounded in time and memory
+        "MAX_PART_BYTES": "limits",
+        "MailRenderer": "bounded",
+        "RenderPool": "pool",
+        "ensure_plain": "plain",
         # personal-field markers
         "MARKER_VARIABLES": "markers",
         "defuse_markers": "markers",

@@ -1,6 +1,6 @@
 """Render the service's own notice mails (confirmation, result notices, re-confirmation) from templates/email/.
 
-They render through the same sandboxed :class:`~mailer.render.sandbox.MailRenderer`
+They render through the same sandboxed, bounded :class:`~mailer.render.bounded.MailRenderer`
 as the digest — one set of rules (escaping, plain-data context, errors naming the
 template) for every template in ``templates/email`` — with Jinja's default whitespace,
 which these templates are written for. Each ``<name>.txt.j2`` sets ``subject`` at the
@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mailer.errors import TemplateError
-from mailer.render.sandbox import MailRenderer
+from mailer.render.bounded import MailRenderer
+from mailer.render.pool import RenderPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +25,12 @@ class RenderedNotice:
     html: str
 
 
-def notice_renderer(directory: Path, /, *, max_bytes: int) -> MailRenderer:
-    """The renderer of the notice templates in ``directory`` (bootstrap keeps one per process:
-    compiled templates are kept, and reloaded when a file changes)."""
-    return MailRenderer(directory, max_bytes=max_bytes, trim_blocks=False)
+def notice_renderer(
+    directory: Path, /, *, max_bytes: int, pool: RenderPool | None = None
+) -> MailRenderer:
+    """The renderer of the notice templates in ``directory`` (bootstrap keeps one per process,
+    on the process's render pool: compiled templates are kept, and reloaded when a file changes)."""
+    return MailRenderer(directory, max_bytes=max_bytes, trim_blocks=False, pool=pool)
 
 
 def render_notice(renderer: MailRenderer, name: str, variables: dict[str, Any]) -> RenderedNotice:

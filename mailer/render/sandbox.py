@@ -1,5 +1,9 @@
 """The Jinja2 sandbox every mail template renders in: staff-edited digest parts and our notices.
 
+This module runs inside the render process (:mod:`mailer.render.child`), which adds
+the time and memory limits; callers use :class:`mailer.render.MailRenderer`, which
+sends the work there. :class:`SandboxRenderer` is the same renderer in this process.
+
 Safety (design §4 "Templates", compliance.md "Security notes"):
 
 - Templates run in ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``; HTML
@@ -13,6 +17,10 @@ Safety (design §4 "Templates", compliance.md "Security notes"):
 - Output is capped (``max_bytes`` per part) so a runaway loop fails instead of
   filling memory; every template failure becomes :class:`TemplateError` with the
   template name, the line number and a readable message.
+- Cheap guards refuse the one-operator blow-ups before they allocate (issue 11):
+  ``*`` repeating a string or list to more than ``max_bytes`` items, and ``**``
+  with an integer result of more than :data:`MAX_POWER_BITS` bits. They are
+  defence in depth; the render process's limits are what bound a template.
 
 Per-subscriber values travel as markers (:mod:`mailer.render.markers`); plain-text
 parts are wrapped by :mod:`mailer.render.text`. The service's own notice templates
@@ -22,6 +30,7 @@ every template in ``templates/email``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,14 +48,19 @@ from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.errors import TemplateError
+from mailer.render.limits import MAX_PART_BYTES
+from mailer.render.plain import ensure_plain
 from mailer.render.text import tidy_text
 
-#: Default cap on one rendered part (UTF-8 bytes); Settings.digest.max_part_bytes overrides it.
-MAX_PART_BYTES = 2_000_000
-
-_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+#: Largest integer ``**`` may make. Python cannot even print an integer of more than
+#: 4300 digits (about 14,300 bits); ``10 ** (10 ** 8)`` would compute for minutes.
+MAX_POWER_BITS = 100_000
 
 T = TypeVar("T")
+
+
+class _Refused(Exception):
+    """A guard refused an operation; the message is for staff, as it stands."""
 
 
 class _TemplateSource(BaseLoader):
@@ -85,7 +99,23 @@ class _TemplateSource(BaseLoader):
 
 
 class _MailTemplateEnvironment(ImmutableSandboxedEnvironment):
-    """The sandbox, minus the two ways a template could switch escaping off."""
+    """The sandbox, minus the two ways a template could switch escaping off, plus size guards."""
+
+    # Intercepted operators are also never folded at compile time, so a constant
+    # ``10 ** (10 ** 8)`` meets the guard instead of hanging the compiler.
+    intercepted_binops = frozenset({"*", "**"})
+
+    #: Most items a ``*`` may make (set per renderer to its output cap).
+    max_items = MAX_PART_BYTES
+
+    def call_binop(self, context, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "*":
+            _check_repetition(left, right, limit=self.max_items)
+            return operator.mul(left, right)
+        if operator_name == "**":
+            _check_power(left, right)
+            return operator.pow(left, right)
+        return super().call_binop(context, operator_name, left, right)
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
@@ -103,8 +133,27 @@ def _autoescape(name: str | None) -> bool:
     return bool(name) and name.endswith((".html.j2", ".html"))
 
 
-class MailRenderer:
-    """Renders the mail templates of one directory (plus overrides) in the sandbox.
+def _check_repetition(left: Any, right: Any, /, *, limit: int) -> None:
+    for sequence, count in ((left, right), (right, left)):
+        if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
+            items = len(sequence) * count
+            if items > limit:
+                raise _Refused(
+                    f"반복 결과가 너무 큽니다: {items:,}개는 한 메일 부분의 한도 "
+                    f"{limit:,} 바이트를 넘습니다 (digest.max_part_bytes)"
+                )
+
+
+def _check_power(base: Any, exponent: Any, /) -> None:
+    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0:
+        if abs(base) > 1 and (abs(base).bit_length() - 1) * exponent > MAX_POWER_BITS:
+            raise _Refused(
+                f"거듭제곱 결과가 너무 큽니다: {base} ** {exponent}는 {MAX_POWER_BITS:,}비트를 넘습니다"
+            )
+
+
+class SandboxRenderer:
+    """Renders the mail templates of one directory (plus overrides) in the sandbox, in this process.
 
     ``trim_blocks`` is Jinja's whitespace rule (with ``lstrip_blocks``): the digest
     templates staff edit are written for it — a line holding only a block tag leaves
@@ -130,6 +179,7 @@ class MailRenderer:
             keep_trailing_newline=True,
             auto_reload=True,
         )
+        self.environment.max_items = max_bytes
         # |safe would let feed text through unescaped (compliance.md "Security notes").
         self.environment.filters.pop("safe", None)
         self._inliner = css_inline.CSSInliner(load_remote_stylesheets=False)
@@ -189,19 +239,22 @@ class MailRenderer:
         ensure_plain(dict(context))
         try:
             return render(self.environment.get_template(name))
-        except TemplateError:
-            raise
+        except (TemplateError, MemoryError):
+            raise  # a MemoryError is the render process's limit, reported by it
+        except _Refused as exc:
+            where, line = template_position(exc)
+            raise TemplateError(str(exc), template=where or name, line=line) from None
         except TemplateSyntaxError as exc:
             raise TemplateError(
                 _readable(exc.message or str(exc)), template=exc.name or name, line=exc.lineno
             ) from exc
         except TemplateNotFound as exc:
-            where, line = _template_position(exc)  # an {% include %} of a missing template
+            where, line = template_position(exc)  # an {% include %} of a missing template
             raise TemplateError(
                 f"template {exc.name!r} not found", template=where or name, line=line
             ) from exc
         except Exception as exc:  # noqa: BLE001 — any failure inside template code is the template's
-            where, line = _template_position(exc)
+            where, line = template_position(exc)
             raise TemplateError(
                 _readable(f"{exc.__class__.__name__}: {exc}"), template=where or name, line=line
             ) from exc
@@ -223,17 +276,23 @@ def _join_capped(chunks: Iterable[str], *, limit: int, name: str) -> str:
     return "".join(parts)
 
 
-def _template_position(exc: BaseException) -> tuple[str | None, int | None]:
+def template_position(exc: BaseException) -> tuple[str | None, int | None]:
     """The innermost template frame of a rendering error: (template name, line).
 
-    Jinja rewrites tracebacks so that template frames carry the template's filename
-    (our loader makes that the template name) and its source line.
+    Jinja rewrites the tracebacks of ``Exception``s so that template frames carry the
+    template's filename (our loader makes that the template name) and its source
+    line. A ``BaseException`` (the render process's time limit) passes unrewritten,
+    through frames of compiled template code that map their lines themselves.
     """
     found: tuple[str | None, int | None] = (None, None)
     tb = exc.__traceback__
     while tb is not None:
-        if "__jinja_exception__" in tb.tb_frame.f_globals:
+        frame_globals = tb.tb_frame.f_globals
+        template = frame_globals.get("__jinja_template__")
+        if "__jinja_exception__" in frame_globals:
             found = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        elif template is not None:
+            found = (template.name, template.get_corresponding_lineno(tb.tb_lineno))
         tb = tb.tb_next
     return found
 
@@ -245,21 +304,3 @@ def _readable(message: str) -> str:
     if "unsafe" in message or "immutable" in message:
         return f"refused by the sandbox: {message}"
     return message
-
-
-def ensure_plain(value: Any, path: str = "context") -> None:
-    """Refuse anything but plain data: exact str/int/float/bool/None in dicts, lists, tuples."""
-    kind = type(value)
-    if kind in _PLAIN_SCALARS:
-        return
-    if kind in (list, tuple):
-        for index, item in enumerate(value):
-            ensure_plain(item, f"{path}[{index}]")
-        return
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                raise TypeError(f"{path} has a key that is not a string: {key!r}")
-            ensure_plain(item, f"{path}.{key}")
-        return
-    raise TypeError(f"{path} is a {kind.__name__}; mail templates get plain data only")

@@ -99,20 +99,28 @@ def create_app(
     return app
 
 
-async def _database_busy(request: Request, exc: Exception) -> Response:
-    """The database refused or timed out (on SQLite: a write lock held past the busy timeout).
+#: What SQLite says when a writer gave up waiting for the lock (its busy timeout).
+_LOCK_TIMEOUTS = ("database is locked", "database is busy")
 
-    Writes are short, so this is an outage, not load: answer 503 with Retry-After
-    rather than a bare 500, so that a mail provider's one-click POST (RFC 8058) is
-    retried and a reader is told honestly that nothing happened. The transaction was
-    rolled back. Only the error's first line is logged: SQLAlchemy appends the
-    statement's parameters, which may hold an address.
+
+async def _database_busy(request: Request, exc: Exception) -> Response:
+    """A write lock held past SQLite's busy timeout: 503 with Retry-After, not a bare 500.
+
+    Writes are short, so a lock held that long is an outage, not load: a mail
+    provider's one-click POST (RFC 8058) told to retry is retried, and a reader is
+    told honestly that nothing happened (the transaction was rolled back). Any other
+    database error is a crash and stays one (Starlette's 500). Only the error's first
+    line is logged: SQLAlchemy appends the statement's parameters, which may hold an
+    address.
     """
+    reason = str(getattr(exc, "orig", exc)).partition("\n")[0]
+    if not reason.startswith(_LOCK_TIMEOUTS):
+        raise exc
     log.warning(
-        "database unavailable for %s %s: %s",
+        "database write lock busy for %s %s: %s",
         request.method,
         request.url.path,
-        str(getattr(exc, "orig", exc)).splitlines()[0][:200],
+        reason[:200],
     )
     return request.app.state.public_pages.busy(request, choose_language(request))
 

@@ -1,4 +1,9 @@
-"""The sandbox: refusals, escaping, error reports with line numbers, output cap, CSS inlining."""
+"""The sandbox: refusals, escaping, error reports with line numbers, output cap, CSS inlining.
+
+Every case renders through the public MailRenderer, so in a render process: the
+errors, their template names and lines, and the output come back across the pipe
+exactly as the sandbox made them.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,23 @@ from markupsafe import Markup
 
 from mailer.errors import TemplateError
 from mailer.models import PersonalField
+from mailer.render import MailRenderer, RenderPool
 from mailer.render.markers import MARKER_VARIABLES
-from mailer.render.sandbox import MailRenderer
+
+_POOL: RenderPool | None = None
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared_pool():
+    global _POOL
+    with RenderPool() as pool:
+        _POOL = pool
+        yield
+    _POOL = None
 
 
 def renderer(**templates: str) -> MailRenderer:
-    return MailRenderer(None, overrides=templates, max_bytes=20_000)
+    return MailRenderer(None, overrides=templates, max_bytes=20_000, pool=_POOL)
 
 
 @pytest.mark.parametrize(
