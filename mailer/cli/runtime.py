@@ -43,8 +43,15 @@ class Runtime:
     def settings(self) -> Settings:
         if self._settings is None:
             from mailer.config import load_settings
+            from mailer.logs import configure_logging
 
             self._settings = load_settings()
+            # Every command logs through the redacting handler: a one-shot `digest send
+            # --wait` or `feeds poll` runs the same code as the worker, and Python's
+            # last-resort handler would print its warnings unredacted (issue 11 item 7).
+            # One-shot commands print their own summary, so only warnings and errors;
+            # serve, worker and scheduler raise this to the configured level.
+            configure_logging("warning")
         return self._settings
 
     @property

@@ -13,6 +13,7 @@ import pytest
 from mailer.bootstrap import build_context
 from mailer.logs import redact
 from mailer.web.app import create_app
+from tests.helpers import cli_env
 from tests.web.serve_support import confirmation_path, get_routes, hidden, served, sign_up
 
 READER = "log.reader+news@example.kr"
@@ -118,3 +119,35 @@ def test_every_token_route_of_the_app_is_redacted(make_settings, tmp_path):
     for path in token_routes:
         sample = re.sub(r"\{(\w+)\}", lambda m: token if "token" in m[1] else "x", path)
         assert token not in redact(f'"GET {sample} HTTP/1.1" 200'), path
+
+
+def test_one_shot_commands_log_through_the_redacting_handler_too(tmp_path):
+    """`digest send --wait`, `feeds poll` … run the worker's and the poller's code outside
+    serve/worker/scheduler: their warnings must not reach Python's unfiltered last resort."""
+    script = textwrap.dedent(
+        """
+        import logging
+        import sys
+        from mailer.cli.main import app
+
+        try:
+            app(["feeds", "list"], standalone_mode=False)
+        finally:
+            logging.getLogger("mailer.delivery.retry").error(
+                "unexpected error sending mail 7: 550 <who@example.kr> refused"
+            )
+        """
+    )
+    env = cli_env(
+        MAILER_DATABASE_URL=f"sqlite:///{tmp_path / 'mailer.db'}",
+        MAILER_DATA_DIR=str(tmp_path / "var"),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "mailer", "init"], env=env, capture_output=True, check=True
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "who@example.kr" not in result.stderr
+    assert "550 <[email]> refused" in result.stderr
