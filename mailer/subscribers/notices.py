@@ -19,7 +19,7 @@ from mailer.render import local_time, render_notice
 from mailer.store import link_tokens
 from mailer.store import subscribers as store
 from mailer.store.db import write_transaction
-from mailer.subscribers.tokens import CONSENTED, current_token, token_hash
+from mailer.subscribers.tokens import CONSENTED, current_token, renew_token, token_hash
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from email.message import EmailMessage
@@ -101,9 +101,7 @@ def build_notice(
                 if status not in CONSENTED:
                     return NotNeeded(f"subscriber is {status.value}")
                 if kind is NoticeKind.RECONFIRM:
-                    fresh = ctx.keys.new_link()
-                    link_tokens.replace_current_token(conn, row, **fresh, now=now)
-                    row = {**row, **fresh}
+                    row = renew_token(ctx, conn, row, now=now)
                 token = current_token(ctx, row)
                 variables["preferences_url"] = links.preferences(token)
                 variables["unsubscribe_url"] = links.unsubscribe(token)

@@ -26,11 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from mailer.errors import InvalidInputError, SignupThrottled
-from mailer.models import (
-    ConsentKind,
-    NoticeKind,
-    SubscriberStatus,
-)
+from mailer.models import ConsentKind, NoticeKind, SubscriberStatus
 from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
 from mailer.store import rate_limits, suppressions
@@ -42,6 +38,7 @@ from mailer.subscribers.tokens import (
     current_token,
     limit_key,
     plausible_token,
+    renew_token,
     token_hash,
     utcnow,
 )
@@ -277,6 +274,8 @@ def confirm(
         result, row = _confirmation_state(ctx, conn, token, now=now, lock=True)
         if result.state is not ConfirmState.VALID or row is None:
             return result
+        if row["confirmed_at"] is not None:  # consent again, after a withdrawal
+            row = renew_token(ctx, conn, row, now=now)
         days = ctx.settings.subscriptions.reconfirm_days
         store.update_subscriber(
             conn,

@@ -14,6 +14,7 @@ from mailer.keys import token_hash
 from mailer.models import (
     SubscriberStatus,
 )
+from mailer.store import link_tokens
 from mailer.store.link_tokens import Opens, subscriber_by_token_hash
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -48,6 +49,17 @@ def limit_key(ctx: AppContext, kind: str, value: str) -> str:
 def current_token(ctx: AppContext, row: dict) -> str:
     """The subscriber's current unsubscribe/preferences token (HMAC of the stored seed)."""
     return ctx.keys.link_token(row["token_seed"])
+
+
+def renew_token(ctx: AppContext, conn: Connection, row: dict, /, *, now: datetime) -> dict:
+    """Give the subscriber a new current token at re-consent; returns the row as it now is.
+
+    Earlier tokens keep only unsubscribe (old mail must still let its reader leave,
+    정보통신망법 제50조), so what a forwarded old mail opens ends at re-consent (issue 11).
+    """
+    fresh = ctx.keys.new_link()
+    link_tokens.replace_current_token(conn, row, **fresh, now=now)
+    return {**row, **fresh}
 
 
 def plausible_token(token: str | None) -> bool:

@@ -291,6 +291,14 @@ async def test_resubscribing_after_unsubscribe_lifts_the_suppression(ctx, smtp_s
     subscriptions.confirm(ctx, confirm_token(confirm_mail.message), now=T0 + timedelta(hours=2))
     assert rows(ctx, subscribers)[0]["status"] == "active"
     assert count(ctx, suppressions) == 0
+    # Consent given again is a re-consent: mail of the earlier subscription (forwarded,
+    # perhaps) no longer opens the preferences, and new mail carries a new token ...
+    renewed = link_token(rows(ctx, subscribers)[0])
+    assert renewed != token and subscriptions.subscriber_for_token(ctx, token) is None
+    assert subscriptions.subscriber_for_token(ctx, renewed)["email"] == "back@example.kr"
+    # ... while its unsubscribe link still works (정보통신망법 제50조).
+    assert subscriptions.unsubscribe(ctx, token, source="one-click", now=T0 + timedelta(hours=3))
+    assert rows(ctx, subscribers)[0]["status"] == "unsubscribed"
 
 
 async def test_pause_and_resume(ctx):
