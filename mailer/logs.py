@@ -33,7 +33,11 @@ _TOKEN_PATH = re.compile("(/(?:" + "|".join(TOKEN_ROUTES) + r")/)[^/?#\s\"'<>]+"
 _QUERY = re.compile(r"\?([^\s\"'<>#]+)")
 _EMAIL = re.compile(r"[\w.+%-]+?(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 _TOKEN_SHAPED = re.compile(
-    r"(?<![\w-])(?=[\w-]*[A-Z])(?=[\w-]*[a-z])(?=[\w-]*[0-9])[A-Za-z0-9_-]{24,}(?![\w-])"
+    # 24+ URL-safe characters of mixed case with a digit, or 32+ of mixed case: a link
+    # token (32) or access token (43) outside a token path, without catching words
+    # (snake_case names are one case; CamelCase names that long are rare).
+    r"(?<![\w-])(?=[\w-]*[A-Z])(?=[\w-]*[a-z])"
+    r"(?:(?=[\w-]*[0-9])[A-Za-z0-9_-]{24,}|[A-Za-z0-9_-]{32,})(?![\w-])"
 )
 
 

@@ -106,7 +106,7 @@ class EditionClaims:
         edition = await self.db.read(store.get_edition, edition_id)
         if edition is None:
             return False
-        installation = await self.db.transaction(message_id_part)
+        installation = await self.db.read(message_id_part)
         self.numbers[edition_id] = edition["number"]
         try:
             self.prepared[edition_id] = prepare_edition(

@@ -45,7 +45,7 @@ def queue_edition(ctx: AppContext, edition_id: int, /) -> int:
     never sits in memory; a crash midway leaves the edition a draft, and queueing it
     again fills in the rest (one row per (edition, subscriber) is unique).
     """
-    with write_transaction(ctx.engine) as conn:
+    with ctx.engine.connect() as conn:
         edition = edition_row(conn, edition_id)
     if edition["state"] != EditionState.DRAFT:
         return 0

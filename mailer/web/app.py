@@ -31,14 +31,16 @@ router = APIRouter()
 
 
 @router.get("/healthz")
-async def healthz(context: Context) -> JSONResponse:
+async def healthz(request: Request, context: Context) -> JSONResponse:
     """Liveness and readiness: the database answers and its schema is current.
 
     status is "error" (503) when the database is unusable, and "degraded" (still 200)
     when a probe write cannot get the write lock quickly or no scheduler is alive: see
-    ``mailer.web.health``.
+    ``mailer.web.health``. One check runs at a time: a probe may wait for the write
+    lock, and a flood of /healthz must not hold every database thread the pages need.
     """
-    state = await context.database.run(health, context)
+    async with request.app.state.health_turn:
+        state = await context.database.run(health, context)
     body = {"status": state.status, "version": __version__, "checks": state.checks}
     return JSONResponse(body, status_code=503 if state.status == "error" else 200)
 
@@ -86,6 +88,7 @@ def create_app(
     settings = context.settings
     app.proxies = TrustedProxies(settings.web.trusted_proxies, header=settings.web.proxy_header)
     app.state.context = context
+    app.state.health_turn = asyncio.Lock()
     # One template environment for every router (its loader caches compiled templates).
     app.state.pages = templates = page_templates(settings)
     app.state.csrf = csrf = Csrf(settings.secret(), secure=settings.base_url.startswith("https://"))

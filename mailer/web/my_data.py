@@ -18,7 +18,7 @@ from mailer.errors import InvalidSubscriberInput, SignupThrottled
 from mailer.web.deps import Bell, Context, CsrfGuard
 from mailer.web.forms import field
 from mailer.web.i18n import choose_language
-from mailer.web.pages import SECURITY_HEADERS, Pages, PublicPages, SubmittedForm, client_ip
+from mailer.web.pages import NO_STORE, Pages, PublicPages, SubmittedForm, client_ip
 
 router = APIRouter()
 
@@ -117,7 +117,7 @@ async def data_download(request: Request, token: str, context: Context, pages: P
         return _invalid_link(pages, request, choose_language(request))
     body = json.dumps(data, ensure_ascii=False, indent=2)
     response = Response(body, media_type="application/json; charset=utf-8")
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(NO_STORE)
     response.headers["Content-Disposition"] = 'attachment; filename="my-subscription-data.json"'
     return response
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 #: What the public pages add to the headers every response gets from ``web.headers``
 #: (CSP, no framing, no Referer, nosniff): they carry tokens and CSRF tokens, so no
 #: cache may keep them.
-SECURITY_HEADERS = {"Cache-Control": "no-store"}
+NO_STORE = {"Cache-Control": "no-store"}
 
 #: What a busy answer asks the client (a mail provider's one-click POST, a reader) to wait.
 BUSY_RETRY_AFTER_SECONDS = 30
@@ -64,7 +64,7 @@ class PublicPages:
             csrf_field=CSRF_FIELD,
         )
         response = self._templates.TemplateResponse(request, name, values, status_code=status)
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(NO_STORE)
         if cookie_value is not None:
             self._csrf.set_cookie(response, cookie_value)
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from mailer.bootstrap import build_context
+from mailer.keys import IdentityKeys, new_access_token
 from mailer.logs import redact
 from mailer.web.app import create_app
 from tests.helpers import cli_env
@@ -151,3 +153,16 @@ def test_one_shot_commands_log_through_the_redacting_handler_too(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "who@example.kr" not in result.stderr
     assert "550 <[email]> refused" in result.stderr
+
+
+def test_every_link_and_access_token_is_redacted_wherever_it_appears():
+    """Outside a token path too: tokens are random, so one without a digit is no rarity."""
+    keys = IdentityKeys("redaction-test-secret")
+    chooser = random.Random(11)
+    tokens = [keys.link_token(f"seed-{chooser.random()}") for _ in range(5000)]
+    tokens += [new_access_token() for _ in range(500)]
+    leaked = [token for token in tokens if token in redact(f"retrying with {token}, later")]
+    assert leaked == []
+    # Words and names stay readable.
+    line = "WriteOutsideWriteTransaction in deliver_notices_for_the_edition_now"
+    assert redact(line) == line
