@@ -86,6 +86,18 @@ class SmtpSettings(Section):
     max_messages_per_connection: int = Field(default=0, ge=0)
     outbox_port: int = Field(default=8025, ge=0, le=65535)
 
+    @field_validator("host")
+    @classmethod
+    def _host_is_one_name(cls, value: str | None) -> str | None:
+        # A blank host would read as "a relay is configured" and pass the production
+        # check, then fail at the first send; " " means unset, like an empty value.
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if any(not char.isprintable() or char.isspace() for char in value):
+            raise ValueError("must be one host name or address")
+        return value
+
     @property
     def uses_outbox(self) -> bool:
         """True when no relay is configured and the built-in outbox receives mail."""

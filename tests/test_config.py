@@ -95,7 +95,14 @@ def test_production_refuses_the_builtin_outbox(monkeypatch):
     monkeypatch.setenv("MAILER_SECRET_KEY", "a" * 40)
     with pytest.raises(ConfigError, match=r"smtp\.host must name the SMTP relay in production"):
         load_settings()
-    monkeypatch.setenv("MAILER_SMTP__HOST", "relay.example.kr")
+    # A blank host is no relay either (it would pass for one and fail at the first send).
+    monkeypatch.setenv("MAILER_SMTP__HOST", " ")
+    with pytest.raises(ConfigError, match=r"smtp\.host must name the SMTP relay in production"):
+        load_settings()
+    monkeypatch.setenv("MAILER_SMTP__HOST", "relay .example.kr")
+    with pytest.raises(ConfigError, match=r"smtp\.host .*must be one host name or address"):
+        load_settings()
+    monkeypatch.setenv("MAILER_SMTP__HOST", " relay.example.kr ")
     assert load_settings().smtp.host == "relay.example.kr"
 
 

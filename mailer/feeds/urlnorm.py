@@ -47,8 +47,9 @@ def normalise_url(url: str, /) -> str:
         raise BlockedAddressError(f"not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        shown = parts.scheme or "(none)"
-        raise BlockedAddressError(f"only http and https URLs can be fetched, not {shown}:")
+        if not parts.scheme:
+            raise BlockedAddressError("the URL must start with http:// or https://")
+        raise BlockedAddressError(f"only http and https URLs can be fetched, not {parts.scheme}:")
     if any(char.isspace() for char in url):
         raise BlockedAddressError("the URL contains spaces (write a space in a path as %20)")
     if "@" in parts.netloc:
@@ -143,4 +144,11 @@ def _host_name(host: str) -> str:
     labels = ascii_host.split(".")
     if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         raise BlockedAddressError(f"{host} is not a valid host name")
+    if any(label.startswith("xn--") for label in labels):
+        # An A-label must decode: httpx decodes it at fetch time, and a bad one
+        # (``xn--zz``) would otherwise pass here and fail every poll with a traceback.
+        try:
+            idna.decode(ascii_host)
+        except idna.IDNAError:
+            raise BlockedAddressError(f"{host} is not a valid host name") from None
     return ascii_host

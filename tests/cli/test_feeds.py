@@ -133,7 +133,7 @@ def test_bad_input_is_one_clear_line(sqlite_cli):
     cli = sqlite_cli
     cases = [
         (("feeds", "add", "ftp://feeds.example.org/rss"), {}, 2, "only http and https URLs"),
-        (("feeds", "add", "not a url"), {}, 2, "only http and https URLs"),
+        (("feeds", "add", "not a url"), {}, 2, "must start with http:// or https://"),
         (("feeds", "remove", "999"), {}, 1, "feed 999 not found"),
         (
             ("feeds", "remove", "https://x.example/[/]"),

@@ -59,7 +59,7 @@ def test_add_checks_and_normalises_its_input(ctx):
     ("url", "field", "message"),
     [
         ("ftp://feeds.example.org/rss", "url", "only http and https URLs"),
-        ("not a url", "url", "only http and https URLs"),
+        ("not a url", "url", "must start with http:// or https://"),
         ("https:///rss", "url", "no host name"),
         ("https://x.example/" + "a" * 2000, "url", "longer than 2000 characters"),
         ("http://127.0.0.1:9/rss", "url", "127.0.0.1 is a loopback address"),

@@ -74,7 +74,7 @@ def test_idn_hosts_are_shown_readably(make_context):
         ("http://@news.example.org/rss", "user name or password"),
         ("javascript:alert(1)", "only http and https URLs"),
         ("file:///etc/passwd", "only http and https URLs"),
-        ("//news.example.org/rss", "only http and https URLs"),
+        ("//news.example.org/rss", "must start with http:// or https://"),
         ("http:///rss", "no host name"),
         ("http://:80/rss", "no host name"),
         ("http://news.example.org/my feed.xml", "spaces"),
@@ -90,6 +90,7 @@ def test_idn_hosts_are_shown_readably(make_context):
         ("http://09.1.1.1/rss", "not a valid IPv4 address"),
         ("http://exa<>mple.org/rss", "not a valid host name"),
         ("http://-bad-.example/rss", "not a valid host name"),
+        ("http://xn--zz.com/rss", "not a valid host name"),  # an A-label that does not decode
         ("https://x.example/" + "a" * 2000, "longer than 2000 characters"),
     ],
 )
