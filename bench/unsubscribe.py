@@ -24,6 +24,8 @@ from pathlib import Path
 
 import httpx
 
+from mailer.keys import IdentityKeys
+
 ROOT = Path(__file__).resolve().parent.parent
 BODY = b"List-Unsubscribe=One-Click"
 SERVING = re.compile(r"Uvicorn running on (http://\S+)")
@@ -103,8 +105,11 @@ def main() -> None:
     assert mailer("init", **quiet).wait() == 0
     readers = write_csv(scratch / "readers.csv", "reader", args.readers)
     assert mailer("subscribers", "import", str(readers), "--confirmed", **quiet).wait() == 0
+    # Only the seed is stored: the token is an HMAC of it with the secret key.
+    keys = IdentityKeys(env["MAILER_SECRET_KEY"])
     with sqlite3.connect(database) as conn:
-        tokens = [row[0] for row in conn.execute("SELECT token FROM subscribers")]
+        seeds = conn.execute("SELECT token_seed FROM subscribers").fetchall()
+    tokens = [keys.link_token(seed) for (seed,) in seeds]
     big = write_csv(scratch / "big.csv", "imported", args.rows)
     server, base = serve(env, scratch / "serve.log")
     try:

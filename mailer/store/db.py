@@ -17,9 +17,11 @@ engine, but only ``init`` and the schema checks need Alembic (about 0.3 s to imp
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +69,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # opens every transaction, as a read or as a write (the module docstring's rule).
         event.listen(engine, "begin", _sqlite_begin)
         event.listen(engine, "handle_error", _explain_read_only)
+        _WRITER_TURNS[engine] = threading.RLock()
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -125,13 +128,30 @@ def reading(conn: Connection, /) -> Connection:
     return conn.execution_options(**{WRITE_OPTION: False})
 
 
+#: One lock per SQLite engine that this process's writers take in turn (see writer_turn).
+_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def writer_turn(engine: Engine, /):
+    """Held around each write transaction of this process on SQLite (a no-op on PostgreSQL).
+
+    SQLite has one write lock; writers of one process that meet at ``BEGIN IMMEDIATE``
+    would wait for each other in SQLite's busy handler, whose back-off sleeps grow to
+    100 ms — a burst of signups then waits seconds. Queued on this lock they go in
+    order, each the moment the one before commits; only another process's writer is
+    waited for in the busy handler. Readers never take it.
+    """
+    turn = _WRITER_TURNS.get(engine)
+    return turn if turn is not None else nullcontext()
+
+
 @contextmanager
 def write_transaction(engine: Engine, /) -> Iterator[Connection]:
     """``with write_transaction(engine) as conn:`` — one short write transaction, committed at the end.
 
     The one way to write (module docstring); rolled back if the block raises.
     """
-    with engine.connect() as conn:
+    with engine.connect() as conn, writer_turn(engine):
         writing(conn)
         with conn.begin():
             yield conn

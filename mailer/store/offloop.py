@@ -6,11 +6,12 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from mailer.store.db import reading, writing
+from mailer.store.db import reading, writer_turn, writing
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -95,7 +96,7 @@ class DatabaseRunner:
             self._conn = self._engine.connect()
         (writing if write else reading)(self._conn)
         try:
-            with self._conn.begin():
+            with writer_turn(self._engine) if write else nullcontext(), self._conn.begin():
                 return function(self._conn, *args, **kwargs)
         except Exception:
             # A broken connection is replaced on the next call.

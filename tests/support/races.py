@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, event
 
-from mailer.store.db import write_transaction
+from mailer.store.db import writing
 
 #: PostgreSQL: sessions on this database (not another xdist worker's) waiting for a lock —
 #: a table lock or another transaction's row (a unique key), whose pg_locks row has no database.
@@ -30,10 +30,10 @@ def writer_racing_insert(
 
     On PostgreSQL the other transaction commits before the INSERT runs (a lost race,
     as between two processes). On SQLite the INSERT's transaction already holds the
-    one write lock, so the other writer waits for it: the race cannot happen there, but
-    the INSERT goes on only once the other writer is at the database, waiting (both in
-    flight at once). Yields a list that receives ``action``'s result; its exception is
-    re-raised.
+    one write lock (and this process's writer turn, ``store.db.writer_turn``), so the
+    other writer waits for it: the race cannot happen there, but the INSERT goes on only
+    once the other writer has its connection and is waiting (both in flight at once).
+    Yields a list that receives ``action``'s result; its exception is re-raised.
     """
     threads: list[threading.Thread] = []
     outcome: list[object] = []
@@ -46,9 +46,12 @@ def writer_racing_insert(
         except BaseException as exc:  # noqa: BLE001 — handed to the test thread
             errors.append(exc)
 
-    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+    def checked_out(*_args) -> None:
         if threads and threading.current_thread() is threads[0]:
             racer_at_database.set()
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        checked_out()
         if threads or not statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()}"):
             return
         thread = threading.Thread(target=run)
@@ -61,10 +64,12 @@ def writer_racing_insert(
             assert racer_at_database.wait(10), "the racing writer never reached the database"
 
     event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "checkout", checked_out)
     try:
         yield outcome
     finally:
         event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "checkout", checked_out)
         for thread in threads:
             thread.join(30)
     assert threads, f"no INSERT INTO {table} happened"
@@ -132,7 +137,9 @@ class HeldDatabase:
 
     def _hold(self) -> None:
         try:
-            with write_transaction(self.engine) as conn:
+            # As another process would: not in this process's writer turn (store.db),
+            # so this process's writers wait for it at BEGIN IMMEDIATE, where it sees them.
+            with self.engine.connect() as conn, writing(conn).begin():
                 self._holder_id = threading.get_ident()
                 if self.engine.dialect.name == "postgresql":
                     conn.exec_driver_sql(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")
