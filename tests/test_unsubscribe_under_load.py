@@ -293,9 +293,8 @@ class HeldWriteLock:
         self.connection.close()
 
 
-def test_a_held_write_lock_makes_healthz_degraded_and_one_click_waits_for_it(
-    make_settings, tmp_path, smtp_server
-):
+def _one_reader(make_settings, tmp_path, smtp_server):
+    """A SQLite installation with one active reader: (context, database file, their token)."""
     path = tmp_path / "mailer.db"
     settings = make_settings(
         database_url=f"sqlite:///{path}",
@@ -307,6 +306,13 @@ def test_a_held_write_lock_makes_healthz_degraded_and_one_click_waits_for_it(
     import_rows(ctx, [(2, {"email": "leaving@example.kr"})], confirmed=True, source="test")
     with ctx.engine.connect() as conn:
         token = TEST_KEYS.link_token(conn.execute(select(subscribers.c.token_seed)).scalar_one())
+    return ctx, path, token
+
+
+def test_a_held_write_lock_makes_healthz_degraded_and_one_click_waits_for_it(
+    make_settings, tmp_path, smtp_server
+):
+    ctx, path, token = _one_reader(make_settings, tmp_path, smtp_server)
     waiting = threading.Event()
 
     def writer_waits(conn, cursor, statement, *rest) -> None:
@@ -350,17 +356,7 @@ def test_a_held_write_lock_makes_healthz_degraded_and_one_click_waits_for_it(
 def test_a_write_lock_held_past_the_busy_timeout_is_an_honest_503_and_the_retry_succeeds(
     make_settings, tmp_path, smtp_server
 ):
-    path = tmp_path / "mailer.db"
-    settings = make_settings(
-        database_url=f"sqlite:///{path}",
-        smtp={"host": smtp_server.host, "port": smtp_server.port},
-    )
-    ctx = build_context(settings)
-    db.upgrade(ctx.engine)
-    initialise(ctx)
-    import_rows(ctx, [(2, {"email": "leaving@example.kr"})], confirmed=True, source="test")
-    with ctx.engine.connect() as conn:
-        token = TEST_KEYS.link_token(conn.execute(select(subscribers.c.token_seed)).scalar_one())
+    ctx, path, token = _one_reader(make_settings, tmp_path, smtp_server)
     try:
         with serve_app(ctx, worker=False) as base, client(base) as http:
             with HeldWriteLock(path):
