@@ -13,13 +13,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from mailer.errors import SignupThrottled
 from mailer.models import NoticeKind, SubscriberStatus
 from mailer.store import notices as notice_store
 from mailer.store import rate_limits
 from mailer.store import subscribers as store
 from mailer.store.db import write_transaction
-from mailer.subscribers.tokens import limit_key, utcnow
+from mailer.subscribers.tokens import limit_key, throttle_ip, utcnow
 from mailer.subscribers.validation import require_subscriber
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -41,12 +40,7 @@ def request_data_link(
     now = now or utcnow()
     settings = ctx.settings.subscriptions
     with write_transaction(ctx.engine) as conn:
-        if ip:
-            count = rate_limits.hit(
-                conn, limit_key(ctx, "data-ip", ip), now=now, window=timedelta(hours=1)
-            )
-            if count > settings.per_ip_per_hour:
-                raise SignupThrottled(retry_after=3600)
+        throttle_ip(ctx, conn, "data-ip", ip, now=now)
         window = timedelta(seconds=settings.per_address_interval)
         first = rate_limits.hit(
             conn, limit_key(ctx, "data-address", cleaned.email), now=now, window=window

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from mailer.errors import InvalidInputError, SignupThrottled
+from mailer.errors import InvalidInputError
 from mailer.models import ConsentKind, NoticeKind, SubscriberStatus
 from mailer.store import consent as ledger
 from mailer.store import notices as notice_store
@@ -39,6 +39,7 @@ from mailer.subscribers.tokens import (
     limit_key,
     plausible_token,
     renew_token,
+    throttle_ip,
     token_hash,
     utcnow,
 )
@@ -139,12 +140,7 @@ def _signup(
             raise InvalidInputError(
                 "the consent text shown is not the one in force", field="consent"
             )
-        if ip:
-            count = rate_limits.hit(
-                conn, limit_key(ctx, "ip", ip), now=now, window=timedelta(hours=1)
-            )
-            if count > settings.per_ip_per_hour:
-                raise SignupThrottled(retry_after=3600)
+        throttle_ip(ctx, conn, "ip", ip, now=now)
         row = store.by_email(conn, cleaned.email, lock=True)
         inserted = False
         if row is None:

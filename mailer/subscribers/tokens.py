@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from mailer.errors import SignupThrottled
 from mailer.keys import token_hash
 from mailer.models import (
     SubscriberStatus,
 )
-from mailer.store import link_tokens
+from mailer.store import link_tokens, rate_limits
 from mailer.store.link_tokens import Opens, subscriber_by_token_hash
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -44,6 +45,17 @@ def limit_key(ctx: AppContext, kind: str, value: str) -> str:
     """Rate-limit keys are keyed hashes: the counters table holds no address or IP in clear."""
     digest = hmac.new(ctx.rate_limit_key, value.encode(), hashlib.sha256)
     return f"{kind}:{digest.hexdigest()[:40]}"
+
+
+def throttle_ip(
+    ctx: AppContext, conn: Connection, kind: str, ip: str | None, /, *, now: datetime
+) -> None:
+    """Count one request of ``kind`` from ``ip``; raise SignupThrottled past the hourly quota."""
+    if not ip:
+        return
+    count = rate_limits.hit(conn, limit_key(ctx, kind, ip), now=now, window=timedelta(hours=1))
+    if count > ctx.settings.subscriptions.per_ip_per_hour:
+        raise SignupThrottled(retry_after=3600)
 
 
 def current_token(ctx: AppContext, row: dict) -> str:

@@ -15,6 +15,7 @@ from mailer.seed import initialise
 from mailer.store.tables import consent_events, notices, subscribers
 from tests.helpers import link_token
 from tests.served_app import client, serve_app, wait_for
+from tests.web.serve_support import confirmation_path
 
 GMAIL_BODY = b"List-Unsubscribe=One-Click"
 
@@ -54,17 +55,6 @@ def signup_form(http: httpx.Client, **fields) -> httpx.Response:
     }
     data.update(fields)
     return http.post("/subscribe", data=data)
-
-
-def confirmation_path(smtp_server, address: str) -> str:
-    def find():
-        for mail in smtp_server.messages:
-            if mail.rcpt_tos == [address] and "/confirm/" in mail.data.decode("ascii", "replace"):
-                text = mail.message.get_body(("plain",)).get_content()
-                return re.search(r"https?://[^/\s]+(/confirm/[A-Za-z0-9_-]+)", text).group(1)
-        return None
-
-    return wait_for(find)
 
 
 def one_click(http: httpx.Client, path: str, **kw) -> httpx.Response:
