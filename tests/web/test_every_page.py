@@ -153,7 +153,7 @@ def test_every_page_fits_has_its_glyphs_and_keeps_words_whole(
             outbox_ctx.close()
     finally:
         context.close()
-    assert not camera.problems, "\n".join(camera.problems)
+    assert not camera.problems, "\n".join([*camera.problems, f"(screenshots in {shots})"])
     assert len(camera.taken) >= 2 * 25 and all(
         (shots / name).stat().st_size for name in camera.taken
     )

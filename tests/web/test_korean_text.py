@@ -18,7 +18,6 @@ from mailer.render.sandbox import SandboxRenderer
 from mailer.seed import initialise
 from mailer.store.notices import ClaimedNotice
 from mailer.subscribers.notices import build_notice
-from mailer.web.app import create_app
 from mailer.web.deps import page_templates
 from mailer.web.i18n import catalogues
 from tests.served_app import client, serve_app
