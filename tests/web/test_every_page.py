@@ -157,3 +157,19 @@ def test_every_page_fits_has_its_glyphs_and_keeps_words_whole(
     assert len(camera.taken) >= 2 * 25 and all(
         (shots / name).stat().st_size for name in camera.taken
     )
+
+
+def test_the_checks_see_a_box_for_a_missing_glyph_a_wide_page_and_a_split_word(browser):
+    page = browser.new_page(viewport={"width": 375, "height": 600})
+    try:
+        # U+F0000 (private use): no installed font has it, so Chromium draws a box.
+        page.set_content("<p>구독 \U000f0000</p>")
+        missing, hangul = missing_glyphs(page)
+        assert [glyph.char for glyph in missing] == ["\U000f0000"] and hangul == 2
+        assert sideways_scroll(page) == 0 and split_words(page) == []
+        page.set_content('<div style="width: 600px">넓은 표</div>')
+        assert sideways_scroll(page) > 0
+        page.set_content('<p style="width: 3em; word-break: break-all">받았습니다 구독</p>')
+        assert split_words(page) == ["받았습니다"]
+    finally:
+        page.close()
