@@ -4,6 +4,10 @@ The page lists every message with its confirm and unsubscribe links, so it exist
 where nobody else can reach it (issue 11 item 6): in development, with the built-in
 outbox (no relay), on a server bound to a loopback address with no reverse proxy in
 front. ``mailer serve --host 0.0.0.0`` (the Dockerfile's command) never serves it.
+
+It shows mail as a reader sees it (issue 15 item 10): headers decoded, dates in
+``MAILER_TIMEZONE``, each message's HTML part in a sandboxed iframe, its text part, and
+the raw message at ``/outbox/{key}/raw``.
 """
 
 from __future__ import annotations
