@@ -33,6 +33,7 @@ RUNGS = {
     "mailer.shorten": LEAF,
     "mailer.logs": LEAF,
     "mailer.unsafe_text": LEAF,
+    "mailer.particles": LEAF,
     # adapters: Jinja2, MIME + SMTP, SQLAlchemy, and the HTTP/feedparser half of feeds
     "mailer.render": ADAPTER,
     "mailer.mail": ADAPTER,

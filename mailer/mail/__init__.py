@@ -37,8 +37,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "TokenBucket": "pool",
         # the built-in outbox
         "Outbox": "outbox",
+        "OutboxMail": "outbox",
         "OutboxMessage": "outbox",
         "list_outbox": "outbox",
+        "read_outbox_mail": "outbox",
         "read_outbox_message": "outbox",
         "start_outbox": "outbox",
     },

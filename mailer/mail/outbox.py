@@ -10,7 +10,9 @@ import asyncio
 import errno
 import mailbox
 from dataclasses import dataclass
+from datetime import datetime
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -22,12 +24,24 @@ from mailer.errors import MailerError, NotFoundError
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
+    """One message's headers as a reader sees them: encoded words (RFC 2047) decoded."""
+
     key: str
     subject: str
     sender: str
     recipients: str
-    date: str
+    date: str  # the Date header as written
+    sent_at: datetime | None  # the Date header read, None when missing or unreadable
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMail:
+    """One message to look at: its headers and its decoded text and HTML parts."""
+
+    message: OutboxMessage
+    text: str | None
+    html: str | None
 
 
 class Outbox:
@@ -98,22 +112,74 @@ def list_outbox(directory: Path, *, limit: int = 200) -> list[OutboxMessage]:
             mtime = path.stat().st_mtime
         except FileNotFoundError:
             continue
-        headers = message_from_bytes(data, policy=default_policy)
-        found.append(
-            (
-                mtime,
-                OutboxMessage(
-                    key=key,
-                    subject=str(headers.get("Subject", "")),
-                    sender=str(headers.get("From", "")),
-                    recipients=str(headers.get("X-RcptTo", headers.get("To", ""))),
-                    date=str(headers.get("Date", "")),
-                    size=len(data),
-                ),
-            )
-        )
+        found.append((mtime, _described(key, data)))
     found.sort(key=lambda item: item[0], reverse=True)
     return [message for _, message in found[:limit]]
+
+
+def read_outbox_mail(directory: Path, key: str, /) -> OutboxMail:
+    """One message with its parts decoded (quoted-printable, base64, charsets); NotFoundError."""
+    data = read_outbox_message(directory, key)
+    parsed = message_from_bytes(data, policy=default_policy)
+    return OutboxMail(
+        message=_described(key, data, parsed),
+        text=_part(parsed, "plain"),
+        html=_part(parsed, "html"),
+    )
+
+
+def _described(key: str, data: bytes, parsed: EmailMessage | None = None) -> OutboxMessage:
+    headers = parsed or message_from_bytes(data, policy=default_policy)
+    date = headers.get("Date")
+    return OutboxMessage(
+        key=key,
+        subject=_decoded(headers, "Subject"),
+        sender=_addresses(headers, "From"),
+        recipients=_addresses(headers, "To") or _decoded(headers, "X-RcptTo"),
+        date=_decoded(headers, "Date"),
+        sent_at=getattr(date, "datetime", None),
+        size=len(data),
+    )
+
+
+def _decoded(headers: EmailMessage, name: str) -> str:
+    """A header's text with encoded words decoded; "" when it is missing or unreadable."""
+    try:
+        return _utf8(str(headers.get(name, "")))
+    except (ValueError, LookupError):  # a broken encoded word or an unknown charset
+        return ""
+
+
+def _utf8(text: str) -> str:
+    """Raw UTF-8 in a header (RFC 6532, sent with SMTPUTF8) as text: the byte parser keeps
+    such bytes as surrogate escapes, which no page could encode."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _addresses(headers: EmailMessage, name: str) -> str:
+    """An address header as people write it: ``(재)시흥산업진흥원 <news@example.or.kr>``, no quotes."""
+    try:
+        header = headers.get(name)
+        if header is None:
+            return ""
+        written = [
+            f"{address.display_name} <{address.addr_spec}>"
+            if address.display_name
+            else address.addr_spec
+            for address in getattr(header, "addresses", ())
+        ]
+    except (ValueError, LookupError, AttributeError):
+        return _decoded(headers, name)
+    return _utf8(", ".join(written)) or _decoded(headers, name)
+
+
+def _part(message: EmailMessage, subtype: str) -> str | None:
+    """The body part of ``subtype`` decoded to text, or None when the message has none."""
+    try:
+        part = message.get_body((subtype,))
+        return None if part is None else part.get_content()
+    except (ValueError, LookupError, KeyError):  # a damaged part: the raw view still shows it
+        return None
 
 
 def read_outbox_message(directory: Path, key: str, /) -> bytes:

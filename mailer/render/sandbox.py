@@ -48,6 +48,7 @@ from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.errors import TemplateError
+from mailer.particles import particle_for, with_particle
 from mailer.render.limits import MAX_PART_BYTES
 from mailer.render.plain import ensure_plain
 from mailer.render.text import tidy_text
@@ -148,7 +149,8 @@ def _check_power(base: Any, exponent: Any, /) -> None:
     if isinstance(base, int) and isinstance(exponent, int) and exponent > 0:
         if abs(base) > 1 and (abs(base).bit_length() - 1) * exponent > MAX_POWER_BITS:
             raise _Refused(
-                f"거듭제곱 결과가 너무 큽니다: {base} ** {exponent}는 {MAX_POWER_BITS:,}비트를 넘습니다"
+                f"거듭제곱 결과가 너무 큽니다: {base} ** {exponent}{particle_for(str(exponent), '은')} "
+                f"{MAX_POWER_BITS:,}비트를 넘습니다"
             )
 
 
@@ -182,6 +184,8 @@ class SandboxRenderer:
         self.environment.max_items = max_bytes
         # |safe would let feed text through unescaped (compliance.md "Security notes").
         self.environment.filters.pop("safe", None)
+        # A name followed by a Korean particle: {{ sender_name | josa("이") }} (issue 15).
+        self.environment.filters["josa"] = with_particle
         self._inliner = css_inline.CSSInliner(load_remote_stylesheets=False)
 
     def render(self, name: str, context: Mapping[str, Any], /) -> str:

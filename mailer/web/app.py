@@ -15,14 +15,14 @@ from mailer import __version__
 from mailer.context import AppContext
 from mailer.web import archive, my_data, outbox, signup, unsubscribe
 from mailer.web.client_address import ClientAddressMiddleware, TrustedProxies
-from mailer.web.deps import Context, Templates, page_templates
+from mailer.web.deps import Context, page_templates
 from mailer.web.forms import Csrf
 from mailer.web.head import HeadAsGetMiddleware
 from mailer.web.headers import SecurityHeadersMiddleware
 from mailer.web.health import health
 from mailer.web.i18n import choose_language
 from mailer.web.outbox import outbox_allowed
-from mailer.web.pages import PublicPages
+from mailer.web.pages import Pages, PublicPages
 
 log = logging.getLogger("mailer.serve")
 
@@ -46,11 +46,9 @@ async def healthz(request: Request, context: Context) -> JSONResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, context: Context, templates: Templates) -> HTMLResponse:
-    compliance = context.settings.compliance
-    return templates.TemplateResponse(
-        request, "home.html", {"list_name": compliance.list_name, "sender": compliance.sender_name}
-    )
+async def home(request: Request, pages: Pages) -> Response:
+    """The home page, in the header, footer and language of the other public pages."""
+    return pages.render(request, "home.html", choose_language(request))
 
 
 class MailerApp(FastAPI):

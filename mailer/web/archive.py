@@ -11,12 +11,12 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 
-from mailer.context import AppContext
 from mailer.digest import archive_items, public_edition_html, seminar_calendar
 from mailer.errors import ConfigError, NotFoundError
-from mailer.web.deps import Context, Templates
+from mailer.web.deps import Context
+from mailer.web.i18n import choose_language
+from mailer.web.pages import Pages, PublicPages
 
 log = logging.getLogger("mailer.web.archive")
 
@@ -33,27 +33,20 @@ ARCHIVE_CSP = (
 )
 
 
-def _missing(
-    request: Request,
-    context: AppContext,
-    templates: Jinja2Templates,
-    message: str,
-    message_en: str,
-) -> HTMLResponse:
-    return templates.TemplateResponse(
+def _missing(request: Request, pages: PublicPages, message: str, message_en: str) -> Response:
+    """The archive's 404 page, in the visitor's language."""
+    lang = choose_language(request)
+    return pages.render(
         request,
         "archive_missing.html",
-        {
-            "list_name": context.settings.compliance.list_name,
-            "message": message,
-            "message_en": message_en,
-        },
-        status_code=404,
+        lang,
+        {"message": message if lang == "ko" else message_en},
+        status=404,
     )
 
 
 @router.get("/archive", response_class=HTMLResponse)
-async def archive_index(request: Request, context: Context, templates: Templates) -> HTMLResponse:
+async def archive_index(request: Request, context: Context, pages: Pages) -> Response:
     """Sent editions, newest first."""
     items = [
         {
@@ -64,24 +57,19 @@ async def archive_index(request: Request, context: Context, templates: Templates
         }
         for item in await context.database.run(archive_items, context)
     ]
-    return templates.TemplateResponse(
-        request,
-        "archive_list.html",
-        {"list_name": context.settings.compliance.list_name, "entries": items},
-    )
+    return pages.render(request, "archive_list.html", choose_language(request), {"entries": items})
 
 
 @router.get("/archive/{number}", response_class=HTMLResponse)
 async def archive_edition(
-    number: int, request: Request, context: Context, templates: Templates
-) -> HTMLResponse:
+    number: int, request: Request, context: Context, pages: Pages
+) -> Response:
     """One edition in the look of the mail."""
     page = await context.database.run(public_edition_html, context, number)
     if page is None:
         return _missing(
             request,
-            context,
-            templates,
+            pages,
             f"제{number}호는 아직 발송되지 않았거나 없는 호입니다.",
             f"Edition {number} has not been sent or does not exist.",
         )
@@ -90,7 +78,7 @@ async def archive_edition(
 
 @router.get("/seminar/{session_id}.ics")
 async def seminar_calendar_file(
-    session_id: str, request: Request, context: Context, templates: Templates
+    session_id: str, request: Request, context: Context, pages: Pages
 ) -> Response:
     """An RFC 5545 calendar file with one seminar session (Asia/Seoul)."""
     try:
@@ -98,8 +86,7 @@ async def seminar_calendar_file(
     except NotFoundError:
         return _missing(
             request,
-            context,
-            templates,
+            pages,
             "해당 세미나 일정을 찾을 수 없습니다.",
             "No such seminar session.",
         )

@@ -15,12 +15,16 @@ from fastapi.templating import Jinja2Templates
 
 from mailer.config import Settings
 from mailer.context import AppContext, MailBell
+from mailer.particles import with_particle
 from mailer.web.forms import Csrf
 
 
 def page_templates(settings: Settings) -> Jinja2Templates:
-    """Our own page templates (not staff-edited), autoescaped."""
-    return Jinja2Templates(directory=str(settings.templates_dir / "web"))
+    """Our own page templates (not staff-edited), autoescaped, with the ``josa`` filter
+    that puts the right Korean particle after an inserted name (``mailer.particles``)."""
+    templates = Jinja2Templates(directory=str(settings.templates_dir / "web"))
+    templates.env.filters["josa"] = with_particle
+    return templates
 
 
 async def app_context(request: Request) -> AppContext:

@@ -6,9 +6,12 @@ Accept-Language, else Korean.
 
 from __future__ import annotations
 
+import string
+
 from fastapi import Request
 
 from mailer.config import Settings
+from mailer.particles import PAIRS, with_particle
 
 LANGUAGES = ("ko", "en")
 
@@ -17,6 +20,12 @@ KO = {
     "switch_label": "English",
     "switch_lang": "en",
     "contact": "문의: {sender} · 전화 {phone} · {email}",
+    "home_intro": "{sender:이} 매주 보내 드리는 바이오산업 뉴스 요약과 「시흥시 K-바이오산업 육성전략 세미나」 소식입니다.",
+    "home_subscribe": "구독 신청",
+    "title_archive": "지난 호 보기",
+    "archive_empty": "아직 발송된 호가 없습니다.",
+    "archive_home": "처음으로",
+    "title_archive_missing": "찾을 수 없습니다",
     "title_subscribe": "뉴스레터 구독 신청",
     "intro": "{list_name}: 매주 바이오산업 뉴스 요약과 「시흥시 K-바이오산업 육성전략 세미나」 소식을 이메일로 보내 드립니다.",
     "email_label": "이메일 주소 (필수)",
@@ -47,11 +56,12 @@ KO = {
     "invalid_link_body": "확인 링크가 만료되었거나 더 새로운 링크로 바뀌었습니다. 다시 신청해 주세요.",
     "subscribe_again": "구독 신청하기",
     "title_welcome": "구독을 환영합니다",
+    "title_welcome_named": "{name}님, 구독을 환영합니다",
     "welcome_body": "구독이 완료되었습니다. 매주 뉴스레터를 보내 드립니다. 동의 처리 결과는 메일로도 알려 드립니다.",
     "welcome_already": "이미 구독이 확인된 주소입니다.",
     "preferences_link": "구독 설정 (이름 변경·일시 중지·수신거부)",
     "title_unsubscribe": "수신거부",
-    "unsubscribe_body": "아래 버튼을 누르시면 이 링크의 주소로 {list_name}를 더 이상 보내지 않습니다.",
+    "unsubscribe_body": "아래 버튼을 누르시면 이 링크의 주소로 {list_name:를} 더 이상 보내지 않습니다.",
     "unsubscribe_button": "수신거부",
     "title_unsubscribed": "수신거부되었습니다",
     "unsubscribed_body": "이 링크의 주소로는 더 이상 뉴스레터를 보내지 않습니다.",
@@ -114,6 +124,12 @@ EN = {
     "switch_label": "한국어",
     "switch_lang": "ko",
     "contact": "Contact: {sender_en} · Tel {phone} · {email}",
+    "home_intro": "A weekly digest of bio-industry news and announcements of the Siheung K-Bio Industry Strategy Seminar, from {sender_en}.",
+    "home_subscribe": "Subscribe",
+    "title_archive": "Past editions",
+    "archive_empty": "No edition has been sent yet.",
+    "archive_home": "Home",
+    "title_archive_missing": "Not found",
     "title_subscribe": "Subscribe to the newsletter",
     "intro": "{list_name}: a weekly email digest of bio-industry news and the Siheung K-Bio Industry Strategy Seminar.",
     "email_label": "Email address (required)",
@@ -144,6 +160,7 @@ EN = {
     "invalid_link_body": "The confirmation link has expired or was replaced by a newer one. Please sign up again.",
     "subscribe_again": "Subscribe",
     "title_welcome": "Welcome",
+    "title_welcome_named": "Welcome, {name}",
     "welcome_body": "Your subscription is complete. You will receive the newsletter every week. We also send you a mail confirming your consent.",
     "welcome_already": "This address was already confirmed.",
     "preferences_link": "Preferences (name, pause, unsubscribe)",
@@ -219,12 +236,26 @@ def catalogues(settings: Settings) -> dict[str, dict[str, str]]:
         "ttl": f"{settings.subscriptions.confirm_ttl_hours:g}",
         "hours": f"{settings.subscriptions.data_link_hours:g}",
         "expires": "{expires}",
+        "name": "{name}",
         "limit": "{limit}",
     }
     return {
-        "ko": {key: text.format(**values) for key, text in KO.items()},
-        "en": {key: text.format(**values) for key, text in EN.items()},
+        "ko": {key: _WORDS.format(text, **values) for key, text in KO.items()},
+        "en": {key: _WORDS.format(text, **values) for key, text in EN.items()},
     }
+
+
+class _CatalogueFormatter(string.Formatter):
+    """``str.format`` plus particles: ``{sender:이}`` is the sender followed by 이 or 가,
+    whichever its last sound takes (``mailer.particles``), since the names are settings."""
+
+    def format_field(self, value, format_spec: str) -> str:
+        if format_spec in PAIRS:
+            return with_particle(value, format_spec)
+        return super().format_field(value, format_spec)
+
+
+_WORDS = _CatalogueFormatter()
 
 
 def choose_language(request: Request, form_value: str | None = None) -> str:

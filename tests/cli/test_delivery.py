@@ -207,7 +207,7 @@ def test_serve_delivers_through_the_builtin_outbox_and_lists_it(tmp_path, databa
         assert page.status_code == 200
         assert page.text.count("outbox 시험호") == 3 and "reader2@example.kr" in page.text
         key = page.text.split('href="/outbox/', 1)[1].split('"', 1)[0]
-        raw = httpx.get(f"{base}/outbox/{key}")
+        raw = httpx.get(f"{base}/outbox/{key}/raw")
         assert (
             raw.status_code == 200
             and "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw.text

@@ -5,6 +5,9 @@ Playwright never downloads a browser of its own here; it drives Debian's /usr/bi
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import select
@@ -15,7 +18,7 @@ from mailer.store.tables import subscribers
 from tests.helpers import listening_socket
 from tests.served_app import serve_app, wait_for
 
-__all__ = ["browser", "page", "site"]
+__all__ = ["browser", "page", "screenshots", "site"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -84,3 +87,13 @@ def mail_to(smtp_server, address: str, subject_part: str):
         )
 
     return wait_for(find)
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """Where browser tests keep their screenshots: ``$MAILER_TEST_SCREENSHOTS`` when set
+    (to look at them after the run), else this test's pytest tmp dir."""
+    kept = os.environ.get("MAILER_TEST_SCREENSHOTS")
+    path = Path(kept) if kept else tmp_path / "shots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
