@@ -12,7 +12,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
-from email.utils import format_datetime, formataddr, make_msgid
+from email.headerregistry import Address
+from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
@@ -42,14 +43,16 @@ def compose(
     quoted-printable so that no relay needs to re-encode them (8BITMIME is not assumed).
     """
     message = EmailMessage()
-    message["From"] = formataddr((compliance.sender_name, compliance.from_address))
+    # An Address (not a formatted string) keeps "(재)" a quoted part of the name when the
+    # message goes out as UTF-8 (SMTPUTF8): unquoted, readers take it for a comment and drop it.
+    local, _, domain = compliance.from_address.rpartition("@")
+    message["From"] = Address(display_name=compliance.sender_name, username=local, domain=domain)
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = (
         format_datetime(date) if date else format_datetime(datetime.now().astimezone())
     )
-    domain = compliance.from_address.rpartition("@")[2] or "localhost"
-    message["Message-ID"] = message_id or make_msgid(domain=domain)
+    message["Message-ID"] = message_id or make_msgid(domain=domain or "localhost")
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(text, cte="quoted-printable")

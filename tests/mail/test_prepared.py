@@ -361,3 +361,15 @@ def test_dkim_misconfiguration_is_a_clear_config_error(make_settings, tmp_path):
     )
     with pytest.raises(ConfigError, match="not a PEM RSA key"):
         prepare_edition(broken, edition(), message_id_part=PART)
+
+
+@pytest.mark.parametrize("utf8", [False, True], ids=["ascii", "smtputf8"])
+def test_sender_name_with_brackets_survives_both_wire_forms(mail_settings, utf8):
+    """"(재)" in the sender name is part of the name, not an RFC 5322 comment a reader drops."""
+    message = compose(
+        mail_settings.compliance, to="홍길동@example.kr", subject="구독 확인", text="본문"
+    )
+    wire = message_bytes(message, utf8=utf8).decode("utf-8")  # UTF-8 headers under SMTPUTF8
+    sender = email.message_from_string(wire, policy=email.policy.default)["From"]
+    assert sender.addresses[0].display_name == mail_settings.compliance.sender_name
+    assert mail_settings.compliance.sender_name.startswith("(재)")
