@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
-from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 

@@ -365,7 +365,7 @@ def test_dkim_misconfiguration_is_a_clear_config_error(make_settings, tmp_path):
 
 @pytest.mark.parametrize("utf8", [False, True], ids=["ascii", "smtputf8"])
 def test_sender_name_with_brackets_survives_both_wire_forms(mail_settings, utf8):
-    """"(재)" in the sender name is part of the name, not an RFC 5322 comment a reader drops."""
+    """The "(재)" in the sender name is part of the name, not an RFC 5322 comment a reader drops."""
     message = compose(
         mail_settings.compliance, to="홍길동@example.kr", subject="구독 확인", text="본문"
     )
