@@ -8,29 +8,16 @@ front. ``mailer serve --host 0.0.0.0`` (the Dockerfile's command) never serves i
 
 from __future__ import annotations
 
-import ipaddress
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from mailer.config import Settings
 from mailer.errors import NotFoundError
 from mailer.mail import list_outbox, read_outbox_message
+from mailer.public_url import is_loopback
 from mailer.web.deps import Context, Templates
 
 router = APIRouter()
-
-
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses; False for ``0.0.0.0``, ``::``, names, None."""
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def outbox_allowed(settings: Settings, listen_host: str | None) -> bool:
