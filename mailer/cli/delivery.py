@@ -25,9 +25,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from mailer import delivery, mail
+from mailer import delivery, feeds, mail
 from mailer.cli.output import say
-from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
+from mailer.cli.runtime import EXIT_FAILED, fail, handle_errors, out_console, runtime
 from mailer.config import Settings
 from mailer.context import AppContext
 from mailer.digest import create_edition
@@ -152,6 +152,17 @@ async def _deliver_with_progress(context: AppContext, edition_id: int) -> delive
     return summary
 
 
+def _refuse_before_any_poll(context: AppContext) -> None:
+    """Stop a new edition on an install whose feeds were never polled: it would carry no news."""
+    waiting = feeds.never_polled(context)
+    if waiting:
+        raise fail(
+            f"no feed has been polled yet ({waiting} registered), so a new edition would carry "
+            "no news; nothing was created or sent. Poll them first with `mailer feeds poll` "
+            "(or let the `poll` schedule of `mailer serve` do it), then send again"
+        )
+
+
 # -- digest commands ----------------------------------------------------------------------
 
 
@@ -172,6 +183,7 @@ def send_command(
     context = runtime(ctx).context
     audience = delivery.audience_size(context)
     if edition is None:
+        _refuse_before_any_poll(context)
         if dry_run:
             say(
                 f"dry run: a new edition would go to {audience} active subscribers; nothing was "
