@@ -45,9 +45,13 @@ ADVERTISEMENT_PREFIX = "(광고)"
 
 @dataclass(frozen=True, slots=True)
 class RenderedEdition:
-    """An edition rendered but not (yet) stored: what create_edition freezes and preview shows."""
+    """An edition rendered but not (yet) stored: what create_edition freezes and preview shows.
 
-    number: int
+    A skipped edition has no number and empty parts, except in a preview, which shows
+    staff the mail as it would look under the next number.
+    """
+
+    number: int | None
     schedule: str
     scheduled_for: datetime
     state: EditionState
@@ -85,17 +89,37 @@ class RenderedEdition:
 
 
 def render_next_edition(
-    ctx: AppContext, /, *, schedule: str, scheduled_for: datetime, now: datetime
+    ctx: AppContext,
+    /,
+    *,
+    schedule: str,
+    scheduled_for: datetime,
+    now: datetime,
+    preview: bool = False,
 ) -> RenderedEdition:
     """Select the stories of an edition made at ``now`` and render it under the next number.
 
     The selection and the number are read in one reading transaction, which ends before
     the templates run: rendering never holds a transaction open (design §4 "Security
-    rules"), so a slow template delays nobody's page or write.
+    rules"), so a slow template delays nobody's page or write. An edition that will be
+    skipped is not rendered and takes no number (issue 15 item 3), unless ``preview``.
     """
     with ctx.engine.connect() as conn:
         selection = select_stories(conn, ctx.settings, now=now)
         number = edition_store.next_number(conn)
+    reason = skip_reason(selection, ctx.settings)
+    if reason is not None and not preview:
+        return RenderedEdition(
+            number=None,
+            schedule=schedule,
+            scheduled_for=scheduled_for,
+            state=EditionState.SKIPPED,
+            subject="",
+            html="",
+            text="",
+            sections=selection.sections,
+            reason=reason,
+        )
     return render_edition(
         selection,
         ctx.settings,

@@ -96,8 +96,33 @@ def test_the_archive_lists_sent_editions_only(serve, database_url):
     assert 'href="/archive/1"' in page.text and "제1호" in page.text
     assert "2026년 12월 7일 (월)" in page.text
     assert "기사 6건" in page.text
-    assert first.subject.replace("&", "&amp;") in page.text
+    # The number once, then the first headline — not the subject, which repeats it.
+    assert page.text.count("제1호") == 1
+    assert first.stories[0]["title"].replace("&", "&amp;") in page.text
+    assert first.subject.replace("&", "&amp;") not in page.text
     assert "/archive/2" not in page.text
+
+
+def test_a_skipped_week_leaves_no_gap_in_the_archive(serve, database_url):
+    """Issue 15 item 3: the week without news takes no number; the first sent edition is 제1호."""
+    site = serve(database_url)
+    ctx = site.context
+    skipped = create_edition(ctx, schedule="digest", scheduled_for=MONDAY, now=MONDAY)
+    assert skipped.state is EditionState.SKIPPED and skipped.number is None
+    later = MONDAY + timedelta(days=7)
+    with write_transaction(ctx.engine) as conn:
+        add_story(conn, "first-news", title="바이오 클러스터 착공", now=later)
+    sent = create_edition(ctx, schedule="digest", scheduled_for=later, now=later)
+    assert sent.number == 1 and "제1호" in sent.subject
+    with write_transaction(ctx.engine) as conn:
+        mark_sent(conn, sent.id, at=later)
+    page = site.get("/archive")
+    assert page.status_code == 200
+    assert page.text.count("제1호") == 1 and "제2호" not in page.text
+    assert page.text.count('href="/archive/') == 1
+    assert "2026년 12월 14일 (월)" in page.text and "기사 1건" in page.text
+    edition = site.get("/archive/1")
+    assert edition.status_code == 200 and "바이오 클러스터 착공" in edition.text
 
 
 def test_an_edition_page_is_the_mail_with_neutral_values(serve, database_url):
