@@ -241,6 +241,26 @@ def seminar_context(seminar: Seminar, /, *, now: datetime, links: Links) -> dict
     }
 
 
+def next_session_context(seminar: Seminar | None, /, *, now: datetime, year: int) -> dict | None:
+    """The first session still to come, for the subject: its own date, never the send date.
+
+    The date carries its weekday, and its year when that is not the edition's
+    (a December edition announcing a March session), so the subject cannot be read as
+    a seminar on the day the mail arrives (issue 15 item 4).
+    """
+    upcoming = seminar.upcoming(now) if seminar else []
+    if not upcoming:
+        return None
+    session = upcoming[0]
+    date = korean_date(session.starts)
+    return {
+        "number": session.number,
+        "title": session.title,
+        "date": date,
+        "date_short": date.removeprefix(f"{year}년 "),
+    }
+
+
 def edition_context(
     settings: Settings,
     /,
@@ -283,6 +303,7 @@ def edition_context(
         "archive_index_url": links.archive_index(),
         "subscribe_url": links.subscribe(),
         "seminar": (seminar_context(seminar, now=scheduled_for, links=links) if seminar else None),
+        "next_session": next_session_context(seminar, now=scheduled_for, year=local.year),
         "sender": {
             "name": compliance.sender_name,
             "name_en": compliance.sender_name_en,
