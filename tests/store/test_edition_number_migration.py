@@ -16,13 +16,12 @@ from alembic import command
 from sqlalchemy import insert, select
 
 from mailer.bootstrap import build_context
-from mailer.digest import create_edition, edition_by_number, public_edition_html
-from mailer.models import EditionState
+from mailer.digest import edition_by_number, public_edition_html
 from mailer.seed import initialise
 from mailer.store import db
 from mailer.store.db import write_transaction
 from mailer.store.tables import editions
-from tests.digest_data import add_story
+from tests.digest_data import skipped_week_then_news
 
 MONDAY = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 
@@ -78,12 +77,7 @@ def test_skipped_editions_lose_their_number_and_published_numbers_stay(
 
         # New editions: a skip takes no number, the next sent one continues after 4.
         week = MONDAY + timedelta(days=7 * len(OLD_EDITIONS))
-        skipped = create_edition(ctx, schedule="digest", scheduled_for=week, now=week)
-        assert skipped.state is EditionState.SKIPPED and skipped.number is None
-        later = week + timedelta(days=7)
-        with write_transaction(ctx.engine) as conn:
-            add_story(conn, "news", title="바이오 소식", now=later)
-        made = create_edition(ctx, schedule="digest", scheduled_for=later, now=later)
+        _skipped, made, _later = skipped_week_then_news(ctx, week, title="바이오 소식")
         assert made.number == 5 and "제5호" in made.subject
 
         # Back to 0008, which wants a number on every edition: the unnumbered ones

@@ -28,7 +28,13 @@ from mailer.store import db
 from mailer.store.db import write_transaction
 from mailer.store.tables import editions
 from mailer.web.app import create_app
-from tests.digest_data import MONDAY, add_story, mark_sent, week_of_news
+from tests.digest_data import (
+    MONDAY,
+    add_story,
+    mark_sent,
+    skipped_week_then_news,
+    week_of_news,
+)
 from tests.helpers import listening_socket
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -107,12 +113,7 @@ def test_a_skipped_week_leaves_no_gap_in_the_archive(serve, database_url):
     """Issue 15 item 3: the week without news takes no number; the first sent edition is 제1호."""
     site = serve(database_url)
     ctx = site.context
-    skipped = create_edition(ctx, schedule="digest", scheduled_for=MONDAY, now=MONDAY)
-    assert skipped.state is EditionState.SKIPPED and skipped.number is None
-    later = MONDAY + timedelta(days=7)
-    with write_transaction(ctx.engine) as conn:
-        add_story(conn, "first-news", title="바이오 클러스터 착공", now=later)
-    sent = create_edition(ctx, schedule="digest", scheduled_for=later, now=later)
+    _skipped, sent, later = skipped_week_then_news(ctx, MONDAY, title="바이오 클러스터 착공")
     assert sent.number == 1 and "제1호" in sent.subject
     with write_transaction(ctx.engine) as conn:
         mark_sent(conn, sent.id, at=later)
