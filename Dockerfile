@@ -1,6 +1,6 @@
 # One image, three commands: `mailer serve`, `mailer scheduler`, `mailer worker`.
-# The image runs in production: it needs MAILER_SECRET_KEY and a relay (MAILER_SMTP__HOST)
-# at `docker run`, and never serves the development /outbox page. Behind a reverse proxy
+# The image runs in production: it needs MAILER_SECRET_KEY, a relay (MAILER_SMTP__HOST) and
+# the public MAILER_BASE_URL at `docker run`, and never serves the development /outbox page. Behind a reverse proxy
 # set MAILER_WEB__TRUSTED_PROXIES to the proxy's address (README, "Running in production").
 FROM python:3.11-slim
 

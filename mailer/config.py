@@ -19,6 +19,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -31,7 +32,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from mailer.default_sections import DEFAULT_SECTIONS
 from mailer.errors import ConfigError
+from mailer.public_url import listen_url
 
 #: Secret keys that appear in examples and must never protect a production service.
 PLACEHOLDER_SECRETS = frozenset(
@@ -126,33 +129,6 @@ class FeedSettings(Section):
     min_score: float = Field(default=3, ge=0)
     allow_networks: NetworkList = []
     parse_processes: int = Field(default=0, ge=0, le=64)
-
-
-#: Default digest sections (title → keywords, Korean and English). A story goes to the
-#: section whose keywords it matches best; one that matches none goes to ``fallback_section``.
-# fmt: off
-DEFAULT_SECTIONS: dict[str, list[str]] = {
-    "정책·지원": [
-        "정부", "정책", "지원사업", "지원", "규제", "법안", "예산", "지자체", "시흥시",
-        "산업부", "복지부", "식약처", "과기정통부", "공모", "육성", "특구", "클러스터",
-        "policy", "regulation", "government", "grant",
-    ],
-    "기업·투자": [
-        "투자", "유치", "상장", "IPO", "인수", "합병", "M&A", "기술이전", "계약", "매출",
-        "실적", "펀드", "벤처", "스타트업", "공장", "CDMO", "CMO",
-        "investment", "funding", "acquisition", "merger", "licensing",
-    ],
-    "연구·임상": [
-        "연구", "임상", "신약", "치료제", "백신", "허가", "승인", "논문", "개발", "특허",
-        "항체", "세포치료", "유전자", "바이오마커",
-        "clinical", "trial", "research", "approval", "study",
-    ],
-    "해외": [
-        "미국", "중국", "일본", "유럽", "EU", "글로벌", "해외", "FDA", "EMA", "보스턴",
-        "global", "overseas",
-    ],
-}
-# fmt: on
 
 
 class DigestSettings(Section):
@@ -265,7 +241,8 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///var/mailer.db"
-    base_url: str = "http://127.0.0.1:8000"
+    #: Unset (""), links follow ``host`` and ``port``: mailer/public_url.py (issue 15 item 1).
+    base_url: str = ""
     secret_key: SecretStr | None = None
     timezone: TimeZoneName = "Asia/Seoul"
     data_dir: Path = Path("var")
@@ -285,6 +262,9 @@ class Settings(BaseSettings):
     subscriptions: SubscriptionSettings = SubscriptionSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     web: WebSettings = WebSettings()
+
+    #: True when ``base_url`` was not configured and follows the listen address.
+    _base_url_derived: bool = PrivateAttr(default=False)
 
     @classmethod
     def settings_customise_sources(
@@ -311,12 +291,15 @@ class Settings(BaseSettings):
     @field_validator("base_url")
     @classmethod
     def _absolute_base_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http:// or https:// URL")
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _production_needs_a_secret_and_a_relay(self) -> Settings:
+    def _production_needs_a_secret_a_relay_and_a_base_url(self) -> Settings:
+        if not self.base_url:  # links follow the listen address (mailer/public_url.py)
+            self.base_url, self._base_url_derived = listen_url(self.host, self.port), True
         if self.env != "production":
             return self
         key = self.secret_key.get_secret_value() if self.secret_key else ""
@@ -331,7 +314,18 @@ class Settings(BaseSettings):
                 "smtp.host must name the SMTP relay in production (MAILER_SMTP__HOST); "
                 "the built-in outbox is for development only"
             )
+        if self._base_url_derived:
+            # Behind a proxy or in a container, where serve listens is never the public address.
+            raise ValueError(
+                "base_url must be set in production (MAILER_BASE_URL): the public https:// "
+                "address every link in mail starts with"
+            )
         return self
+
+    @property
+    def base_url_derived(self) -> bool:
+        """True when base_url was not configured: it is http://host:port."""
+        return self._base_url_derived
 
     @property
     def zone(self) -> ZoneInfo:

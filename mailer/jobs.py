@@ -56,6 +56,8 @@ async def digest(run: JobRun) -> str:
     await database.run(queue_edition, run.context, edition.id)
     if edition.state == EditionState.DRAFT:
         return f"edition {edition.number} created and queued"
+    if edition.number is None:  # skipped: it takes no number (issue 15 item 3)
+        return f"edition skipped, no number given: {edition.reason or 'no reason'}"
     return f"edition {edition.number} is {edition.state}; not queued again"
 
 

@@ -123,11 +123,12 @@ class Edition:
     ``stories`` holds one plain dict per story shown (title, url, source, published,
     summary, also_reported_by, section, story_id, member_ids); ``html`` and ``text``
     carry :class:`PersonalField` markers where per-subscriber values go. ``reason``
-    says why an edition was skipped (or paused/cancelled), else None.
+    says why an edition was skipped (or paused/cancelled), else None. A skipped edition
+    has no ``number`` and no parts: numbers are public and run without gaps.
     """
 
     id: int
-    number: int
+    number: int | None
     schedule: str
     scheduled_for: datetime
     state: EditionState

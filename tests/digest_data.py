@@ -161,3 +161,17 @@ def mark_sent(conn: Connection, edition_id: int, /, *, at: datetime = MONDAY) ->
         .where(editions.c.id == edition_id)
         .values(state=str(EditionState.SENT), sent_at=at)
     )
+
+
+def skipped_week_then_news(ctx, week: datetime, /, *, title: str) -> tuple:
+    """An edition at ``week`` with no news (skipped), then one a week later with a story
+    titled ``title``: (the skipped edition, the next one, its time)."""
+    from mailer.digest import create_edition
+    from mailer.store.db import write_transaction
+
+    skipped = create_edition(ctx, schedule="digest", scheduled_for=week, now=week)
+    assert skipped.state is EditionState.SKIPPED and skipped.number is None
+    later = week + timedelta(days=7)
+    with write_transaction(ctx.engine) as conn:
+        add_story(conn, title, title=title, now=later)
+    return skipped, create_edition(ctx, schedule="digest", scheduled_for=later, now=later), later

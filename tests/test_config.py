@@ -82,6 +82,7 @@ def test_a_secret_is_never_printed(monkeypatch):
 
 def test_production_refuses_a_placeholder_secret(monkeypatch):
     monkeypatch.setenv("MAILER_ENV", "production")
+    monkeypatch.setenv("MAILER_BASE_URL", "https://news.example.kr")
     monkeypatch.setenv("MAILER_SMTP__HOST", "relay.example.kr")
     monkeypatch.setenv("MAILER_SECRET_KEY", "change-me")
     with pytest.raises(ConfigError, match="secret_key"):
@@ -92,6 +93,7 @@ def test_production_refuses_a_placeholder_secret(monkeypatch):
 
 def test_production_refuses_the_builtin_outbox(monkeypatch):
     monkeypatch.setenv("MAILER_ENV", "production")
+    monkeypatch.setenv("MAILER_BASE_URL", "https://news.example.kr")
     monkeypatch.setenv("MAILER_SECRET_KEY", "a" * 40)
     with pytest.raises(ConfigError, match=r"smtp\.host must name the SMTP relay in production"):
         load_settings()

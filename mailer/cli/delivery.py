@@ -25,9 +25,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from mailer import delivery, mail
+from mailer import delivery, feeds, mail
 from mailer.cli.output import say
-from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
+from mailer.cli.runtime import EXIT_FAILED, fail, handle_errors, out_console, runtime
 from mailer.config import Settings
 from mailer.context import AppContext
 from mailer.digest import create_edition
@@ -152,6 +152,22 @@ async def _deliver_with_progress(context: AppContext, edition_id: int) -> delive
     return summary
 
 
+def _number(number: int | None) -> str:
+    """An edition's number as staff read it; a skipped edition has none."""
+    return "—" if number is None else str(number)
+
+
+def _refuse_before_any_poll(context: AppContext) -> None:
+    """Stop a new edition on an install whose feeds were never polled: it would carry no news."""
+    waiting = feeds.never_polled(context)
+    if waiting:
+        raise fail(
+            f"no feed has been polled yet ({waiting} registered), so a new edition would carry "
+            "no news; nothing was created or sent. Poll them first with `mailer feeds poll` "
+            "(or let the `poll` schedule of `mailer serve` do it), then send again"
+        )
+
+
 # -- digest commands ----------------------------------------------------------------------
 
 
@@ -172,6 +188,7 @@ def send_command(
     context = runtime(ctx).context
     audience = delivery.audience_size(context)
     if edition is None:
+        _refuse_before_any_poll(context)
         if dry_run:
             say(
                 f"dry run: a new edition would go to {audience} active subscribers; nothing was "
@@ -184,7 +201,8 @@ def send_command(
         edition_id = delivery.edition_id_for(context, edition)
     row = delivery.edition_status(context, edition_id)
     if row.state == EditionState.SKIPPED:
-        say(f"edition {row.number} was skipped: {row.reason or 'no reason'}")
+        # A skipped edition takes no number (issue 15 item 3): the next sent one gets it.
+        say(f"the edition was skipped and got no number: {row.reason or 'no reason'}")
         return
     if dry_run:
         say(
@@ -222,15 +240,21 @@ def status_command(
     if not editions:
         say("no editions yet")
         return
+    zone = context.settings.zone
     table = Table(title="recent editions", title_justify="left")
     table.add_column("edition", justify="right")
+    table.add_column("for")
     table.add_column("state")
     for state in STATE_ORDER:
         table.add_column(state, justify="right")
     for row in editions:
         by_state = row.counts.by_state
+        when = f"{row.scheduled_for.astimezone(zone):%Y-%m-%d %H:%M}" if row.scheduled_for else ""
         table.add_row(
-            str(row.number), row.state, *[str(by_state.get(state, 0)) for state in STATE_ORDER]
+            _number(row.number),
+            when,
+            row.state,
+            *[str(by_state.get(state, 0)) for state in STATE_ORDER],
         )
     out_console.print(table)
 

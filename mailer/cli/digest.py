@@ -76,7 +76,10 @@ def preview(
     )
     say(summary, err=True)
     if rendered.state is EditionState.SKIPPED:
-        say(f"note: this edition would be skipped — {rendered.reason}", err=True)
+        say(
+            f"note: this edition would be skipped, and get no number — {rendered.reason}",
+            err=True,
+        )
     if out is not None:
         say(f"wrote {out}", err=True)
 

@@ -14,7 +14,8 @@ import typer
 
 from mailer import feeds
 from mailer.cli.output import json_text, say
-from mailer.cli.runtime import handle_errors, out_console, runtime
+from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
+from mailer.models import FeedPollResult
 
 app = typer.Typer(
     name="feeds",
@@ -126,13 +127,27 @@ def poll(
         False, "--all", help="Also poll feeds that are waiting after failures."
     ),
 ) -> None:
-    """Fetch every enabled feed that is due now and store new stories."""
+    """Fetch every enabled feed that is due now and store new stories.
+
+    Exits 1 when feeds were due and every one of them failed (a network that is down,
+    say): nothing new came in, and a script or cron job should notice.
+    """
     context = runtime(ctx).context
     now = datetime.now(UTC)
+    # Counted before the poll: afterwards, every feed that fails now is waiting too,
+    # and the summary would call the feeds just tried "not polled" (issue 15 item 2).
+    waiting = 0 if all_ else feeds.count_waiting(context, now=now)
     results = asyncio.run(feeds.poll_feeds(context, now=now, only_due=not all_))
     if as_json:
         typer.echo(json_text([result.as_json() for result in results]))
-        return
+    else:
+        _print_poll(results, waiting=waiting)
+    totals = feeds.summarise(results)
+    if totals["feeds"] and totals["error"] == totals["feeds"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_poll(results: list[FeedPollResult], *, waiting: int) -> None:
     for result in results:
         if str(result.status) == "ok":
             outcome = f"ok, {result.new} new"
@@ -142,16 +157,34 @@ def poll(
             outcome = f"error: {result.error}"
         say(f"{result.url}  {outcome}")
     totals = feeds.summarise(results)
-    out_console.print(
-        f"{totals['feeds']} feeds polled: {totals['ok']} ok, {totals['not_modified']} not modified, "
-        f"{totals['error']} failed; {totals['new']} new items"
-    )
-    if not all_:
-        waiting = feeds.count_waiting(context, now=now)
+    later = "(`--all` polls them now)"
+    if not totals["feeds"]:
         if waiting:
-            out_console.print(
-                f"{waiting} feeds waiting after failures were not polled (`--all` polls them too)"
-            )
+            out_console.print(f"no feed is due: {_feeds(waiting)} waiting after failures {later}")
+        else:
+            out_console.print("no feed is due (`mailer feeds list` shows them)")
+        return
+    out_console.print(
+        f"{_feeds(totals['feeds'])} polled: {totals['ok']} ok, {totals['not_modified']} not "
+        f"modified, {totals['error']} failed; {totals['new']} new items"
+    )
+    if totals["error"] == totals["feeds"]:
+        say(
+            "every feed polled failed, so no news came in: check this machine's internet "
+            "connection and the errors above; each feed is tried again after a wait "
+            "(`mailer feeds list` shows when), or now with `mailer feeds poll --all`",
+            err=True,
+        )
+    if waiting:
+        were = "was" if waiting == 1 else "were"
+        out_console.print(
+            f"{_feeds(waiting)} waiting after earlier failures {were} not polled "
+            "(`--all` polls them too)"
+        )
+
+
+def _feeds(count: int) -> str:
+    return f"{count} feed" if count == 1 else f"{count} feeds"
 
 
 def _report(done: str, feed: feeds.FeedView) -> None:

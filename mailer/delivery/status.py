@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from mailer.context import AppContext
 from mailer.delivery.queue import edition_row
@@ -17,11 +18,12 @@ class EditionStatus:
     """An edition as the send commands show it: number, state, why it is paused, deliveries by state."""
 
     id: int
-    number: int
+    number: int | None  # None: skipped, never numbered
     state: str
     subject: str
     reason: str | None
     counts: DeliveryCounts
+    scheduled_for: datetime | None = None
 
 
 def edition_id_for(ctx: AppContext, number: int, /) -> int:
@@ -62,4 +64,5 @@ def _status(row: dict, counts: dict[str, int]) -> EditionStatus:
         subject=row.get("subject") or "",
         reason=row.get("reason"),
         counts=DeliveryCounts(by_state=counts),
+        scheduled_for=row.get("scheduled_for"),
     )

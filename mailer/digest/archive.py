@@ -40,6 +40,8 @@ class ArchiveItem:
     subject: str
     date: str
     story_count: int
+    #: The edition's first headline, shown under its number ("" without news).
+    lead_title: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ def archive_items(ctx: AppContext, /) -> list[ArchiveItem]:
             subject=entry.subject,
             date=korean_date((entry.sent_at or entry.scheduled_for).astimezone(zone)),
             story_count=entry.story_count,
+            lead_title=entry.lead_title,
         )
         for entry in entries
     ]

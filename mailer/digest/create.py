@@ -35,8 +35,8 @@ def create_edition(
     """Create the edition of (schedule, scheduled_for), or return the one that exists.
 
     The new edition is ``draft`` (ready for the send step to queue), or ``skipped``
-    with a recorded reason when there is nothing to send and
-    ``digest.send_when_empty`` is false. A concurrent creator is resolved by the
+    with a recorded reason — and no number, since numbers are public and run without
+    gaps — when there is nothing to send and ``digest.send_when_empty`` is false. A concurrent creator is resolved by the
     unique key: the loser's insert fails, it rolls back and returns the winner's row.
     Stories are selected and the number read before rendering, the templates run with
     no transaction open, and the write transaction only re-checks the key and inserts.
@@ -62,7 +62,10 @@ def create_edition(
                 )
                 if existing is not None:
                     return existing
-                if edition_store.next_number(conn) != rendered.number:
+                if (
+                    rendered.number is not None
+                    and edition_store.next_number(conn) != rendered.number
+                ):
                     continue
                 edition = edition_store.insert_edition(
                     conn,
@@ -85,7 +88,7 @@ def create_edition(
             continue
         log.info(
             "edition %s (%s %s) created: %s, %d stories",
-            edition.number,
+            edition.number or "without a number",
             schedule,
             scheduled_for.isoformat(),
             edition.state,

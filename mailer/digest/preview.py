@@ -40,7 +40,9 @@ def preview_edition(
     fires next); the number is the one the next created edition would get.
     """
     now = now or datetime.now(UTC)
-    return render_next_edition(ctx, schedule=schedule, scheduled_for=scheduled_for, now=now)
+    return render_next_edition(
+        ctx, schedule=schedule, scheduled_for=scheduled_for, now=now, preview=True
+    )
 
 
 def edition_json(rendered: RenderedEdition, /, *, zone: ZoneInfo | None = None) -> dict[str, Any]:

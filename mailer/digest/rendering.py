@@ -45,9 +45,13 @@ ADVERTISEMENT_PREFIX = "(광고)"
 
 @dataclass(frozen=True, slots=True)
 class RenderedEdition:
-    """An edition rendered but not (yet) stored: what create_edition freezes and preview shows."""
+    """An edition rendered but not (yet) stored: what create_edition freezes and preview shows.
 
-    number: int
+    A skipped edition has no number and empty parts, except in a preview, which shows
+    staff the mail as it would look under the next number.
+    """
+
+    number: int | None
     schedule: str
     scheduled_for: datetime
     state: EditionState
@@ -85,17 +89,37 @@ class RenderedEdition:
 
 
 def render_next_edition(
-    ctx: AppContext, /, *, schedule: str, scheduled_for: datetime, now: datetime
+    ctx: AppContext,
+    /,
+    *,
+    schedule: str,
+    scheduled_for: datetime,
+    now: datetime,
+    preview: bool = False,
 ) -> RenderedEdition:
     """Select the stories of an edition made at ``now`` and render it under the next number.
 
     The selection and the number are read in one reading transaction, which ends before
     the templates run: rendering never holds a transaction open (design §4 "Security
-    rules"), so a slow template delays nobody's page or write.
+    rules"), so a slow template delays nobody's page or write. An edition that will be
+    skipped is not rendered and takes no number (issue 15 item 3), unless ``preview``.
     """
     with ctx.engine.connect() as conn:
         selection = select_stories(conn, ctx.settings, now=now)
         number = edition_store.next_number(conn)
+    reason = skip_reason(selection, ctx.settings)
+    if reason is not None and not preview:
+        return RenderedEdition(
+            number=None,
+            schedule=schedule,
+            scheduled_for=scheduled_for,
+            state=EditionState.SKIPPED,
+            subject="",
+            html="",
+            text="",
+            sections=selection.sections,
+            reason=reason,
+        )
     return render_edition(
         selection,
         ctx.settings,
@@ -217,6 +241,26 @@ def seminar_context(seminar: Seminar, /, *, now: datetime, links: Links) -> dict
     }
 
 
+def next_session_context(seminar: Seminar | None, /, *, now: datetime, year: int) -> dict | None:
+    """The first session still to come, for the subject: its own date, never the send date.
+
+    The date carries its weekday, and its year when that is not the edition's
+    (a December edition announcing a March session), so the subject cannot be read as
+    a seminar on the day the mail arrives (issue 15 item 4).
+    """
+    upcoming = seminar.upcoming(now) if seminar else []
+    if not upcoming:
+        return None
+    session = upcoming[0]
+    date = korean_date(session.starts)
+    return {
+        "number": session.number,
+        "title": session.title,
+        "date": date,
+        "date_short": date.removeprefix(f"{year}년 "),
+    }
+
+
 def edition_context(
     settings: Settings,
     /,
@@ -259,6 +303,7 @@ def edition_context(
         "archive_index_url": links.archive_index(),
         "subscribe_url": links.subscribe(),
         "seminar": (seminar_context(seminar, now=scheduled_for, links=links) if seminar else None),
+        "next_session": next_session_context(seminar, now=scheduled_for, year=local.year),
         "sender": {
             "name": compliance.sender_name,
             "name_en": compliance.sender_name_en,

@@ -21,6 +21,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "poll_feeds": "poll",
         "summarise": "poll",
         "count_waiting": "poll",
+        "never_polled": "history",
         # the catalog
         "FeedView": "catalog",
         "add_feed": "catalog",

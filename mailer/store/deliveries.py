@@ -84,8 +84,10 @@ def recent_editions(conn: Connection, /, *, limit: int = 10) -> list[dict]:
             editions.c.state,
             editions.c.subject,
             editions.c.reason,
+            editions.c.scheduled_for,
         )
-        .order_by(editions.c.number.desc())
+        # Newest made first: a skipped edition has no number to sort by.
+        .order_by(editions.c.id.desc())
         .limit(limit)
     ).mappings()
     return [dict(row) for row in rows]

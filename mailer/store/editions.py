@@ -22,6 +22,8 @@ class ArchiveEntry:
     scheduled_for: datetime
     sent_at: datetime | None
     story_count: int
+    #: The first story's title ("" for an edition without news).
+    lead_title: str = ""
 
 
 def _edition(row: Mapping[str, Any]) -> Edition:
@@ -60,7 +62,10 @@ def find_by_number(conn: Connection, number: int, /) -> Edition | None:
 
 
 def next_number(conn: Connection, /) -> int:
-    """One more than the highest number given so far (1 for the first edition)."""
+    """One more than the highest number given so far (1 for the first edition).
+
+    Skipped editions have none (NULL), so they leave no gap.
+    """
     highest = conn.execute(select(func.max(editions.c.number))).scalar()
     return (highest or 0) + 1
 
@@ -69,7 +74,7 @@ def insert_edition(
     conn: Connection,
     /,
     *,
-    number: int,
+    number: int | None,
     schedule: str,
     scheduled_for: datetime,
     state: EditionState,
@@ -153,6 +158,12 @@ def list_sent(conn: Connection, /, *, limit: int = 200, offset: int = 0) -> list
             scheduled_for=row["scheduled_for"],
             sent_at=row["sent_at"],
             story_count=len(row["stories"] or []),
+            lead_title=_lead_title(row["stories"]),
         )
         for row in rows
     ]
+
+
+def _lead_title(stories: list[dict[str, Any]] | None) -> str:
+    first = (stories or [{}])[0]
+    return str(first.get("title") or "") if isinstance(first, dict) else ""

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from mailer.errors import InvalidInputError, NotFoundError
-from mailer.store.tables import audit_log, feeds, story_sources
+from mailer.store.tables import audit_log, feeds, stories, story_sources
 
 #: audit_log action recorded when ``mailer init`` seeds a feed from config/feeds.toml;
 #: a feed seeded once is never seeded again, so a feed staff removed stays removed.
@@ -153,6 +153,18 @@ def count_waiting(conn: Connection, *, now: datetime) -> int:
         select(func.count())
         .select_from(feeds)
         .where(feeds.c.enabled.is_(True), feeds.c.next_attempt_at > now)
+    ).scalar_one()
+
+
+def count_never_polled(conn: Connection) -> int:
+    """Enabled feeds, when no feed was ever polled and no story is stored; else 0."""
+    if conn.execute(select(stories.c.id).limit(1)).first() is not None:
+        return 0
+    polled = select(feeds.c.id).where(feeds.c.last_polled_at.is_not(None)).limit(1)
+    if conn.execute(polled).first() is not None:
+        return 0
+    return conn.execute(
+        select(func.count()).select_from(feeds).where(feeds.c.enabled.is_(True))
     ).scalar_one()
 
 

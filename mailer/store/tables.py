@@ -253,7 +253,8 @@ editions = Table(
     "editions",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("number", Integer, nullable=False, unique=True),
+    # The public number (제N호, /archive/N); NULL for a skipped edition (issue 15 item 3).
+    Column("number", Integer, unique=True),
     Column("schedule", String(100), nullable=False),
     _ts("scheduled_for", nullable=False),
     Column("state", String(20), nullable=False),

@@ -54,6 +54,7 @@ async def archive_index(request: Request, context: Context, pages: Pages) -> Res
             "subject": item.subject,
             "date": item.date,
             "story_count": item.story_count,
+            "lead_title": item.lead_title,
         }
         for item in await context.database.run(archive_items, context)
     ]

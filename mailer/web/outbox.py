@@ -12,7 +12,6 @@ the raw message at ``/outbox/{key}/raw``.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from fastapi import APIRouter, HTTPException, Request
@@ -27,23 +26,12 @@ from mailer.mail import (
     read_outbox_mail,
     read_outbox_message,
 )
+from mailer.public_url import is_loopback
 from mailer.render import local_time
 from mailer.web.deps import Context, Templates
 from mailer.web.headers import DEFAULT_CSP
 
 router = APIRouter()
-
-
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses; False for ``0.0.0.0``, ``::``, names, None."""
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def outbox_allowed(settings: Settings, listen_host: str | None) -> bool:

@@ -9,15 +9,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from mailer.context import AppContext
+from mailer.errors import MailerError
 from mailer.jobs import JOBS
 from mailer.logs import configure_logging
 from mailer.mail import Outbox, start_outbox
+from mailer.public_url import listen_address_warnings, serving_at
 from mailer.schedules import SchedulerWhenReady
 from mailer.web.app import create_app
 
@@ -48,8 +51,29 @@ async def serve_forever(
     context: AppContext, *, host: str, port: int, scheduler: bool, worker: bool
 ) -> None:
     """Serve until SIGTERM/SIGINT; the outbox and the scheduler live exactly as long as the server."""
+    configure_logging(context.settings.log_level)
+    # Bound first: the port it got (port 0: any free one) is where links in mail lead
+    # unless base_url is set (issue 15 item 1), and the app is built with those links.
+    sock = _listening_socket(host, port)
+    port = sock.getsockname()[1]
+    for warning in listen_address_warnings(
+        context.settings, host=host, port=port, other_processes=not (scheduler and worker)
+    ):
+        log.warning("%s", warning)
+    # The one context of this process: its scheduler, worker and pages all read it.
+    context.settings = settings = serving_at(context.settings, host, port)
+    log.info("links in mail point at %s", settings.base_url)
+    try:
+        await _serve(context, sock, host=host, scheduler=scheduler, worker=worker)
+    finally:
+        sock.close()
+
+
+async def _serve(
+    context: AppContext, sock: socket.socket, /, *, host: str, scheduler: bool, worker: bool
+) -> None:
     settings = context.settings
-    configure_logging(settings.log_level)
+    port = sock.getsockname()[1]
     outbox: Outbox | None = None
     if settings.smtp.uses_outbox:
         # serve owns the outbox: a taken port is an error here, not "use the running one".
@@ -61,7 +85,7 @@ async def serve_forever(
             "built-in outbox on 127.0.0.1:%s stores mail in %s", outbox.port, outbox.directory
         )
     app = create_app(context, worker=worker, listen_host=host)
-    server = uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level=settings.log_level))
+    server = _Server(uvicorn_config(app, host=host, port=port, log_level=settings.log_level))
     scheduling = SchedulerWhenReady(context, jobs=JOBS) if scheduler else None
     with _graceful_signals(server):
         try:
@@ -69,12 +93,41 @@ async def serve_forever(
                 await scheduling.begin()
             # The app's lifespan runs the delivery worker; it has finished the messages
             # in flight when serve() returns, before the outbox goes away.
-            await server.serve()
+            await server.serve(sockets=[sock])
         finally:
             if scheduling is not None:
                 await scheduling.end()
             if outbox is not None:
                 await outbox.stop()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, naming its address once it serves, as it does when it binds itself.
+
+    Handed a socket, uvicorn starts silently; operators (and the tests, which wait for the
+    line) expect "Uvicorn running on http://host:port" at log level info.
+    """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and sockets:
+            host, port = self.config.host, sockets[0].getsockname()[1]
+            shown = f"[{host}]" if ":" in host else host
+            logging.getLogger("uvicorn.error").info(
+                "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+            )
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port, as uvicorn would bind it; a clear error if it cannot."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host.strip("[]"), port), family=family, backlog=2048)
+    except OSError as exc:
+        raise MailerError(
+            f"mailer serve cannot listen on {host}:{port}: {exc.strerror or exc} "
+            "(choose another with --port or MAILER_PORT)"
+        ) from exc
 
 
 @contextlib.contextmanager

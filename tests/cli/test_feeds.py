@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from sqlalchemy import create_engine, func, select
 
+from mailer.store.tables import editions
 from tests.helpers import cli_env, run_cli
 
 
@@ -115,7 +118,7 @@ def test_human_output_backoff_and_enable_disable(sqlite_cli, feed_server):
     assert "error: HTTP 503" in human.stdout
     again = cli("feeds", "poll")
     assert f"{url}  not modified" in again.stdout
-    assert "1 feeds waiting after failures were not polled" in again.stdout
+    assert "1 feed waiting after earlier failures was not polled" in again.stdout
     forced = json.loads(cli("feeds", "poll", "--all", "--json").stdout)
     assert [item["url"] for item in forced] == [url, broken]
 
@@ -214,3 +217,58 @@ def test_feeds_list_loads_neither_httpx_nor_feedparser(sqlite_cli, tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["url"] == "https://feeds.example.org/rss"
     assert result.stderr.strip().splitlines()[-1] == "loaded:", result.stderr
+
+
+def test_an_offline_install_hears_one_story_from_poll_and_from_digest_send(cli, database_url):
+    """Issue 15 item 2: every feed failing is a failure (exit 1), told once, and no edition is
+    made from feeds nobody polled yet."""
+    with socket.socket() as closed:  # bound, never listening: every connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        urls = [f"http://127.0.0.1:{port}/feed{n}.xml" for n in range(3)]
+        for url in urls:
+            assert cli("feeds", "add", url).returncode == 0
+
+        refused = cli("digest", "send")
+        assert refused.returncode == 1
+        assert "no feed has been polled yet (3 registered)" in refused.stderr
+        assert "mailer feeds poll" in refused.stderr
+        assert cli("digest", "send", "--dry-run").returncode == 1
+        engine = create_engine(database_url)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(select(func.count()).select_from(editions)).scalar_one() == 0
+        finally:
+            engine.dispose()
+
+        polled = cli("feeds", "poll")
+        assert polled.returncode == 1
+        assert "3 feeds polled: 0 ok, 0 not modified, 3 failed; 0 new items" in polled.stdout
+        assert "not polled" not in polled.stdout  # the feeds just tried are not "waiting"
+        assert "every feed polled failed" in polled.stderr
+
+        again = cli("feeds", "poll")
+        assert again.returncode == 0  # nothing was due: nothing failed
+        assert "no feed is due: 3 feeds waiting after failures" in again.stdout
+        assert "polled:" not in again.stdout
+
+        forced = cli("feeds", "poll", "--all", "--json")
+        assert forced.returncode == 1
+        assert [item["status"] for item in json.loads(forced.stdout)] == ["error"] * 3
+
+    # Polled once (if in vain), digest send goes on: the edition is skipped for want of news.
+    sent = cli("digest", "send", "--dry-run")
+    assert sent.returncode == 0, sent.stderr
+    assert "dry run" in sent.stdout
+
+
+def test_poll_succeeds_when_some_feeds_fail(sqlite_cli, feed_server):
+    good = feed_server.add("/rss", recent_feed("t", [("Biotech news", "https://x.example/1")]))
+    broken = feed_server.url("/broken")
+    feed_server.set_status("/broken", 500)
+    sqlite_cli("feeds", "add", good)
+    sqlite_cli("feeds", "add", broken)
+    polled = sqlite_cli("feeds", "poll")
+    assert polled.returncode == 0
+    assert "2 feeds polled: 1 ok, 0 not modified, 1 failed; 1 new items" in polled.stdout
+    assert "every feed polled failed" not in polled.stderr

@@ -214,10 +214,74 @@ def test_send_when_empty_sends_the_seminar_block_alone(make_settings, database_u
         context.close()
     assert edition.state is EditionState.DRAFT
     assert edition.stories == []
-    assert edition.subject == "시흥 바이오산업 주간 뉴스 제1호 · 12월 7일 세미나 안내"
+    # The next session's own date (its year too: it is in another one), not the send date.
+    assert (
+        edition.subject
+        == "시흥 바이오산업 주간 뉴스 제1호 · 2027년 3월 26일 (금) 제1회 세미나 안내"
+    )
+    assert "12월 7일" not in edition.subject
     assert "새로 전해 드릴 소식이 없습니다" in edition.html
     assert "시흥시 K-바이오산업 육성전략 세미나" in edition.html
     assert "제1회" in edition.text and "070-7784-3185" in edition.text
+
+
+SEMINAR_SERIES = """
+[series]
+title = "시흥시 K-바이오산업 육성전략 세미나"
+host = "시흥산업진흥원"
+venue = "시흥비즈니스센터"
+apply = "문의처로 신청"
+
+[contact]
+organisation = "(재)시흥산업진흥원"
+phone = "070-7784-3185"
+email = "bio@example.or.kr"
+"""
+
+
+@pytest.mark.parametrize(
+    ("sessions", "subject"),
+    [
+        # Later this year: month, day and weekday of the session.
+        (
+            'id = "a"\nnumber = 3\ntitle = "투자"\nstarts = 2026-12-18T14:00:00\n',
+            "시흥 바이오산업 주간 뉴스 제1호 · 12월 18일 (금) 제3회 세미나 안내",
+        ),
+        # A session without a number, and one already over (not named).
+        (
+            'id = "old"\ntitle = "지난 회"\nstarts = 2026-11-20T14:00:00\n'
+            '[[sessions]]\nid = "b"\ntitle = "특강"\nstarts = 2027-01-15T10:00:00\n',
+            "시흥 바이오산업 주간 뉴스 제1호 · 2027년 1월 15일 (금) 세미나 안내",
+        ),
+        # Every session over: the edition and its own date, said to be its publication date.
+        (
+            'id = "old"\ntitle = "지난 회"\nstarts = 2026-11-20T14:00:00\n',
+            "시흥 바이오산업 주간 뉴스 제1호 · 12월 7일 발행",
+        ),
+    ],
+)
+def test_a_subject_without_news_names_the_edition_and_the_session_by_its_own_date(
+    make_settings, database_url, tmp_path, sessions, subject
+):
+    """Issue 15 item 4: "제2호 · 12월 1일 세미나 안내" read as a seminar on the day it arrived."""
+    seminar_file = tmp_path / "seminar.toml"
+    seminar_file.write_text(SEMINAR_SERIES + "\n[[sessions]]\n" + sessions, "utf-8")
+    settings = make_settings(
+        database_url=database_url,
+        digest={"send_when_empty": True, "seminar_file": str(seminar_file)},
+    )
+    context = build_context(settings)
+    try:
+        edition = create(context)  # Monday 2026-12-07, 09:00 in Seoul
+    finally:
+        context.close()
+    assert edition.subject == subject
+
+
+def test_a_subject_with_news_keeps_its_lead_story(ctx):
+    with write_transaction(ctx.engine) as conn:
+        add_story(conn, "a", title="바이오 소식")
+    assert create(ctx).subject == "시흥 바이오산업 주간 뉴스 제1호 · 바이오 소식"
 
 
 def test_advertisement_puts_the_notice_first_in_the_subject(make_settings, database_url):

@@ -28,7 +28,13 @@ from mailer.store import db
 from mailer.store.db import write_transaction
 from mailer.store.tables import editions
 from mailer.web.app import create_app
-from tests.digest_data import MONDAY, add_story, mark_sent, week_of_news
+from tests.digest_data import (
+    MONDAY,
+    add_story,
+    mark_sent,
+    skipped_week_then_news,
+    week_of_news,
+)
 from tests.helpers import listening_socket
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -96,8 +102,28 @@ def test_the_archive_lists_sent_editions_only(serve, database_url):
     assert 'href="/archive/1"' in page.text and "제1호" in page.text
     assert "2026년 12월 7일 (월)" in page.text
     assert "기사 6건" in page.text
-    assert first.subject.replace("&", "&amp;") in page.text
+    # The number once, then the first headline — not the subject, which repeats it.
+    assert page.text.count("제1호") == 1
+    assert first.stories[0]["title"].replace("&", "&amp;") in page.text
+    assert first.subject.replace("&", "&amp;") not in page.text
     assert "/archive/2" not in page.text
+
+
+def test_a_skipped_week_leaves_no_gap_in_the_archive(serve, database_url):
+    """Issue 15 item 3: the week without news takes no number; the first sent edition is 제1호."""
+    site = serve(database_url)
+    ctx = site.context
+    _skipped, sent, later = skipped_week_then_news(ctx, MONDAY, title="바이오 클러스터 착공")
+    assert sent.number == 1 and "제1호" in sent.subject
+    with write_transaction(ctx.engine) as conn:
+        mark_sent(conn, sent.id, at=later)
+    page = site.get("/archive")
+    assert page.status_code == 200
+    assert page.text.count("제1호") == 1 and "제2호" not in page.text
+    assert page.text.count('href="/archive/') == 1
+    assert "2026년 12월 14일 (월)" in page.text and "기사 1건" in page.text
+    edition = site.get("/archive/1")
+    assert edition.status_code == 200 and "바이오 클러스터 착공" in edition.text
 
 
 def test_an_edition_page_is_the_mail_with_neutral_values(serve, database_url):
