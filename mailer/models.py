@@ -43,6 +43,7 @@ class NoticeKind(enum.StrEnum):
     ERASURE = "erasure"  # result notice of an erasure request
     RECONFIRM = "reconfirm"  # two-yearly re-confirmation (시행령 제62조의3)
     DATA_LINK = "data_link"  # a short-lived link to download or erase one's data, on request
+    UNSUBSCRIBE_LINK = "unsubscribe_link"  # the unsubscribe link, asked for by address
 
     @property
     def template(self) -> str:

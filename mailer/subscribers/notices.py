@@ -97,6 +97,12 @@ def build_notice(
                 )
                 variables["data_url"] = links.data_access(raw)
                 variables["expires_at"] = local_time(expires, zone)
+            elif kind is NoticeKind.UNSUBSCRIBE_LINK:
+                # Asked for by address after a link could not be verified: the
+                # current token's unsubscribe page, whose button confirms (issue 15).
+                if status not in CONSENTED:
+                    return NotNeeded(f"subscriber is {status.value}")
+                variables["unsubscribe_url"] = links.unsubscribe(current_token(ctx, row))
             elif kind in (NoticeKind.WELCOME, NoticeKind.ALREADY, NoticeKind.RECONFIRM):
                 if status not in CONSENTED:
                     return NotNeeded(f"subscriber is {status.value}")
@@ -130,6 +136,7 @@ _FOR_A_SUBSCRIBER = (
     NoticeKind.ALREADY,
     NoticeKind.RECONFIRM,
     NoticeKind.DATA_LINK,
+    NoticeKind.UNSUBSCRIBE_LINK,
 )
 
 
