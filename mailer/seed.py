@@ -55,7 +55,8 @@ def initialise(ctx: AppContext) -> InitReport:
                 conn, name, kind=kind, cron=cron, timezone=settings.timezone, grace_seconds=grace
             ):
                 report.seeded.append(f"schedule {name}")
-        for version in seed_consent_texts(conn, settings.config_dir):
+        retention = settings.subscriptions.retention_days_text
+        for version in seed_consent_texts(conn, settings.config_dir, retention_days=retention):
             report.seeded.append(f"consent text {version}")
         report.seeded.extend(seed_default_feeds(conn, settings.config_dir))
     return report

@@ -42,7 +42,11 @@ def current_consent_text(ctx: AppContext, /, *, language: str = "ko") -> Consent
         row = latest_consent_text(conn, language=language)
     if row is None:
         with write_transaction(ctx.engine) as conn:
-            seed_consent_texts(conn, ctx.settings.config_dir)
+            seed_consent_texts(
+                conn,
+                ctx.settings.config_dir,
+                retention_days=ctx.settings.subscriptions.retention_days_text,
+            )
             row = latest_consent_text(conn, language=language) or latest_consent_text(conn)
     if row is None:
         return None

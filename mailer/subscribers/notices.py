@@ -55,7 +55,7 @@ def build_notice(
         "name": None,
         "preferences_url": None,
         "unsubscribe_url": None,
-        "retention_days": _days(settings.subscriptions.unsubscribed_retention_days),
+        "retention_days": settings.subscriptions.retention_days_text,
         "pending_days": settings.subscriptions.pending_retention_days,
     }
     action_at = (notice.context or {}).get("action_at")
@@ -138,7 +138,3 @@ _FOR_A_SUBSCRIBER = (
     NoticeKind.DATA_LINK,
     NoticeKind.UNSUBSCRIBE_LINK,
 )
-
-
-def _days(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value

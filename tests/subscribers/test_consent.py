@@ -32,7 +32,9 @@ def test_init_stores_the_korean_and_english_wording_once(ctx):
         assert word in ko.text
     for word in ("Purpose", "Items collected", "Retention", "Right to refuse"):
         assert word in en.text
-    assert ko.text == (PROJECT_ROOT / "config" / "consent.ko.txt").read_text("utf-8").strip()
+    wording = (PROJECT_ROOT / "config" / "consent.ko.txt").read_text("utf-8").strip()
+    days = ctx.settings.subscriptions.retention_days_text
+    assert ko.text == wording.replace("{retention_days}", days)
     assert initialise(ctx).seeded == []  # a second init adds nothing
     assert subscriptions.current_consent_text(ctx, language="xx").language == "ko"
 
