@@ -106,9 +106,7 @@ def test_a_damaged_link_says_so_and_changes_nothing(site):
         assert subscriber(ctx, "reader@example.kr")["status"] == "unsubscribed"
 
 
-def test_unsubscribe_by_address_mails_the_link_and_answers_the_same_for_anyone(
-    site, smtp_server
-):
+def test_unsubscribe_by_address_mails_the_link_and_answers_the_same_for_anyone(site, smtp_server):
     base, ctx = site
     reader(ctx)
     with httpx.Client(base_url=base, timeout=10) as http:
