@@ -19,18 +19,23 @@ PERSONAL_LINKS = (PersonalField.UNSUBSCRIBE_URL, PersonalField.PREFERENCES_URL)
 
 # A paragraph (no nested <p>: HTML does not allow one) holding a personal link marker.
 _PERSONAL_PARAGRAPH = re.compile(
-    r"<p\b[^>]*>(?:(?!</p>).)*?(?:"
+    r"(<p\b[^>]*>)(?:(?!</p>).)*?(?:"
     + "|".join(re.escape(field.marker) for field in PERSONAL_LINKS)
     + r")(?:(?!</p>).)*?</p>",
     re.DOTALL | re.IGNORECASE,
 )
 
 
-def subscribe_paragraph(subscribe_url: str) -> str:
+#: The footer's link look (the mail's CSS is inlined per element when it is sent).
+LINK_STYLE = "color:#0f4c3a;text-decoration:underline;font-weight:700;"
+
+
+def subscribe_paragraph(opening_tag: str, subscribe_url: str) -> str:
+    """The replacement, in the replaced paragraph's own ``<p …>`` (its inlined style)."""
     url = html_lib.escape(subscribe_url, quote=True)
     return (
-        f'<p class="web-copy-subscribe"><a href="{url}">구독하기</a>'
-        f' <span lang="en">(<a href="{url}">Subscribe</a>)</span></p>'
+        f'{opening_tag}<a href="{url}" style="{LINK_STYLE}">구독하기</a>'
+        f' <span lang="en">(<a href="{url}" style="{LINK_STYLE}">Subscribe</a>)</span></p>'
     )
 
 
@@ -42,11 +47,11 @@ def without_personal_links(part: str, base_url: str, /) -> str:
     """
     offered = False
 
-    def replace(_match: re.Match[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
         nonlocal offered
         if offered:
             return ""
         offered = True
-        return subscribe_paragraph(Links(base_url).subscribe())
+        return subscribe_paragraph(match.group(1), Links(base_url).subscribe())
 
     return _PERSONAL_PARAGRAPH.sub(replace, part)

@@ -119,7 +119,8 @@ def test_an_edition_page_is_the_mail_with_neutral_values(serve, database_url):
     # (issue 15, item 6: the old copy linked 수신거부 / 수신 설정 to the home page).
     for personal in ("수신거부", "수신 설정", ">Unsubscribe<", "preferences</a>"):
         assert personal not in page.text, personal
-    assert page.text.count(f'<a href="{site.url}/subscribe">구독하기</a>') == 1
+    assert page.text.count(f'<a href="{site.url}/subscribe" ') == 2  # 구독하기 (Subscribe)
+    assert page.text.count("구독하기</a>") == 1
     assert f'href="{site.url}/"' not in page.text
     assert "구독자 (subscriber)" in page.text
     assert f"{site.url}/archive/1" in page.text  # "view in browser" points here
@@ -204,9 +205,10 @@ def test_the_html_part_fits_phone_and_desktop_in_chromium(serve, tmp_path):
                     # ... and the archive page served over HTTP.
                     page.goto(f"{site.url}/archive/1")
                     assert page.evaluate("document.documentElement.scrollWidth") <= width
-                    assert (
-                        page.locator("a.unsubscribe").first.get_attribute("href") == f"{site.url}/"
-                    )
+                    # The web copy offers 구독하기, no unsubscribe link (issue 15, item 6).
+                    assert page.locator("a.unsubscribe").count() == 0
+                    subscribe = page.get_by_role("link", name="구독하기")
+                    assert subscribe.get_attribute("href") == f"{site.url}/subscribe"
                     page.screenshot(
                         path=str(shots / f"archive-{width}-{scheme}.png"), full_page=True
                     )
