@@ -237,14 +237,6 @@ class SubscriptionSettings(Section):
     notice_backoff_max: float = Field(default=3600, gt=0)
     max_form_bytes: int = Field(default=16384, ge=1024)
 
-    @property
-    def retention_days_text(self) -> str:
-        """``unsubscribed_retention_days`` as every page, mail and consent text quotes it.
-
-        One setting, told the same everywhere (issue 15, item 9): "5", or "0.5".
-        """
-        return f"{self.unsubscribed_retention_days:g}"
-
 
 class WebSettings(Section):
     # Proxy headers are believed only from these peers (issue 11 item 3); empty: from nobody.

@@ -224,3 +224,12 @@ class IncomingStory:
     relevant: bool
     matched_keywords: tuple[str, ...]
     published_at: datetime
+
+
+def retention_days_text(subscriptions) -> str:
+    """``subscriptions.unsubscribed_retention_days`` as every text quotes it ("5", "0.5").
+
+    One setting, told the same in the consent text, the pages and the mails (issue 15,
+    item 9). Takes the settings' ``subscriptions`` section.
+    """
+    return f"{subscriptions.unsubscribed_retention_days:g}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from mailer.models import retention_days_text
 from mailer.store import consent as ledger
 from mailer.store.consent_texts import (
     LANGUAGES,
@@ -45,7 +46,7 @@ def current_consent_text(ctx: AppContext, /, *, language: str = "ko") -> Consent
             seed_consent_texts(
                 conn,
                 ctx.settings.config_dir,
-                retention_days=ctx.settings.subscriptions.retention_days_text,
+                retention_days=retention_days_text(ctx.settings.subscriptions),
             )
             row = latest_consent_text(conn, language=language) or latest_consent_text(conn)
     if row is None:

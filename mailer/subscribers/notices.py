@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mailer.context import NotNeeded
 from mailer.keys import new_access_token
 from mailer.mail import compose, smtp_address
-from mailer.models import Links, NoticeKind, SubscriberStatus
+from mailer.models import Links, NoticeKind, SubscriberStatus, retention_days_text
 from mailer.render import local_time, render_notice
 from mailer.store import link_tokens
 from mailer.store import subscribers as store
@@ -55,7 +55,7 @@ def build_notice(
         "name": None,
         "preferences_url": None,
         "unsubscribe_url": None,
-        "retention_days": settings.subscriptions.retention_days_text,
+        "retention_days": retention_days_text(settings.subscriptions),
         "pending_days": settings.subscriptions.pending_retention_days,
     }
     action_at = (notice.context or {}).get("action_at")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from mailer.config import Settings
+from mailer.models import retention_days_text
 
 LANGUAGES = ("ko", "en")
 
@@ -238,7 +239,7 @@ def catalogues(settings: Settings) -> dict[str, dict[str, str]]:
         "email": compliance.email,
         "ttl": f"{settings.subscriptions.confirm_ttl_hours:g}",
         "hours": f"{settings.subscriptions.data_link_hours:g}",
-        "retention": settings.subscriptions.retention_days_text,
+        "retention": retention_days_text(settings.subscriptions),
         "expires": "{expires}",
         "limit": "{limit}",
     }
