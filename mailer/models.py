@@ -43,6 +43,7 @@ class NoticeKind(enum.StrEnum):
     ERASURE = "erasure"  # result notice of an erasure request
     RECONFIRM = "reconfirm"  # two-yearly re-confirmation (시행령 제62조의3)
     DATA_LINK = "data_link"  # a short-lived link to download or erase one's data, on request
+    UNSUBSCRIBE_LINK = "unsubscribe_link"  # the unsubscribe link, asked for by address
 
     @property
     def template(self) -> str:
@@ -224,3 +225,12 @@ class IncomingStory:
     relevant: bool
     matched_keywords: tuple[str, ...]
     published_at: datetime
+
+
+def retention_days_text(subscriptions) -> str:
+    """``subscriptions.unsubscribed_retention_days`` as every text quotes it ("5", "0.5").
+
+    One setting, told the same in the consent text, the pages and the mails (issue 15,
+    item 9). Takes the settings' ``subscriptions`` section.
+    """
+    return f"{subscriptions.unsubscribed_retention_days:g}"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection
 
 from mailer.feeds import feeds_file, load_feed_list
+from mailer.models import retention_days_text
 from mailer.store import db
 from mailer.store.consent_texts import seed_consent_texts
 from mailer.store.db import write_transaction
@@ -55,7 +56,8 @@ def initialise(ctx: AppContext) -> InitReport:
                 conn, name, kind=kind, cron=cron, timezone=settings.timezone, grace_seconds=grace
             ):
                 report.seeded.append(f"schedule {name}")
-        for version in seed_consent_texts(conn, settings.config_dir):
+        retention = retention_days_text(settings.subscriptions)
+        for version in seed_consent_texts(conn, settings.config_dir, retention_days=retention):
             report.seeded.append(f"consent text {version}")
         report.seeded.extend(seed_default_feeds(conn, settings.config_dir))
     return report

@@ -136,7 +136,8 @@ class Reader:
                 "website": "",
             },
         )
-        assert signup.status_code == 200, (n, "signup", signup.status_code)
+        # POST-redirect-GET (issue 15, item 8): a signup answers 303 to its sent page.
+        assert signup.status_code == 303, (n, "signup", signup.status_code)
 
         archive = self.browser.get("/archive")
         assert archive.status_code == 200, (n, "archive", archive.status_code)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mailer.digest.seminar import load_seminar_of, session_ics
+from mailer.digest.web_copy import without_personal_links
 from mailer.errors import NotFoundError
 from mailer.models import EditionState, PersonalField
 from mailer.render import fill_personal_fields, korean_date
@@ -53,12 +54,12 @@ class CalendarFile:
 
 
 def neutral_values(base_url: str, /) -> dict[PersonalField, str]:
-    """Values for the markers on a public page: the home page (which explains how to
-    subscribe and unsubscribe) instead of a personal link, and no name or address."""
-    home = f"{base_url}/"
+    """Values for the markers on a public page: the signup page instead of a personal
+    link (web_copy drops the sentences around them), and no name or address."""
+    subscribe = f"{base_url}/subscribe"
     return {
-        PersonalField.UNSUBSCRIBE_URL: home,
-        PersonalField.PREFERENCES_URL: home,
+        PersonalField.UNSUBSCRIBE_URL: subscribe,
+        PersonalField.PREFERENCES_URL: subscribe,
         PersonalField.NAME: "",
         PersonalField.EMAIL: NEUTRAL_EMAIL,
     }
@@ -93,7 +94,9 @@ def public_edition_html(ctx: AppContext, number: int, /) -> str | None:
         edition = edition_store.find_by_number(conn, number)
     if edition is None or edition.state not in PUBLIC_STATES:
         return None
-    return fill_personal_fields(edition.html, neutral_values(ctx.settings.base_url), html=True)
+    base_url = ctx.settings.base_url
+    page = without_personal_links(edition.html, base_url)
+    return fill_personal_fields(page, neutral_values(base_url), html=True)
 
 
 def seminar_calendar(

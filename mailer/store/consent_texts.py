@@ -60,15 +60,24 @@ def consent_texts_by_version(conn: Connection, versions: list[str]) -> dict[str,
     return {row.version: dict(row._mapping) for row in rows}
 
 
-def seed_consent_texts(conn: Connection, config_dir: Path, /) -> list[str]:
-    """Store the wording of config/consent.<lang>.txt when it is new; returns what was added."""
+#: Where config/consent.<lang>.txt quotes the retention setting (issue 15, item 9).
+RETENTION_PLACEHOLDER = "{retention_days}"
+
+
+def seed_consent_texts(conn: Connection, config_dir: Path, /, *, retention_days: str) -> list[str]:
+    """Store the wording of config/consent.<lang>.txt when it is new; returns what was added.
+
+    ``{retention_days}`` in the file becomes ``retention_days`` (the setting as text),
+    so the consent text and the withdrawal mail quote one number; a changed setting
+    is a changed wording, kept as a new version.
+    """
     added = []
     for language in LANGUAGES:
         path = config_dir / f"consent.{language}.txt"
         if path.is_file():
-            version, inserted = ensure_consent_text(
-                conn, path.read_text("utf-8").strip(), language=language
-            )
+            wording = path.read_text("utf-8").strip()
+            wording = wording.replace(RETENTION_PLACEHOLDER, retention_days)
+            version, inserted = ensure_consent_text(conn, wording, language=language)
             if inserted:
                 added.append(f"{version} ({language})")
     return added

@@ -29,6 +29,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "unsubscribe": "preferences",
         "unsubscribe_address": "preferences",
         "update_profile": "preferences",
+        # a link that could not be verified: the unsubscribe link mailed by address
+        "request_unsubscribe_link": "unsubscribe_link",
+        "unsubscribe_token_known": "unsubscribe_link",
         # data download and erasure, through a link mailed on request
         "request_data_link": "data_access",
         "data_access_holder": "erasure",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from mailer.models import retention_days_text
 from mailer.store import consent as ledger
 from mailer.store.consent_texts import (
     LANGUAGES,
@@ -42,7 +43,11 @@ def current_consent_text(ctx: AppContext, /, *, language: str = "ko") -> Consent
         row = latest_consent_text(conn, language=language)
     if row is None:
         with write_transaction(ctx.engine) as conn:
-            seed_consent_texts(conn, ctx.settings.config_dir)
+            seed_consent_texts(
+                conn,
+                ctx.settings.config_dir,
+                retention_days=retention_days_text(ctx.settings.subscriptions),
+            )
             row = latest_consent_text(conn, language=language) or latest_consent_text(conn)
     if row is None:
         return None

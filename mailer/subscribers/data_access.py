@@ -10,6 +10,7 @@ answer is the same whether or not the address is on the list.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -36,21 +37,47 @@ def request_data_link(
     second request for one address within ``per_address_interval`` queues nothing, so
     the form cannot be used to flood someone's inbox.
     """
+    return request_mailed_link(
+        ctx, email, NoticeKind.DATA_LINK, "data", ip=ip, now=now, wanted=_NOT_ERASED
+    )
+
+
+_NOT_ERASED = frozenset(set(SubscriberStatus) - {SubscriberStatus.ERASED})
+
+
+def request_mailed_link(
+    ctx: AppContext,
+    email: str,
+    notice: NoticeKind,
+    limit: str,
+    /,
+    *,
+    ip: str | None,
+    now: datetime | None,
+    wanted: Collection[SubscriberStatus],
+) -> bool:
+    """The "mail a link to that address" pattern every by-address form shares.
+
+    Queues ``notice`` to ``email`` when the address is on the list in one of the
+    ``wanted`` states; True if one was queued. The caller answers the same either way.
+    Throttled per IP (``{limit}-ip``) and per address (``{limit}-address``, one mail
+    per ``per_address_interval``), like the signup form.
+    """
     cleaned = require_subscriber(email=email)
     now = now or utcnow()
     settings = ctx.settings.subscriptions
     with write_transaction(ctx.engine) as conn:
-        throttle_ip(ctx, conn, "data-ip", ip, now=now)
+        throttle_ip(ctx, conn, f"{limit}-ip", ip, now=now)
         window = timedelta(seconds=settings.per_address_interval)
         first = rate_limits.hit(
-            conn, limit_key(ctx, "data-address", cleaned.email), now=now, window=window
+            conn, limit_key(ctx, f"{limit}-address", cleaned.email), now=now, window=window
         )
         row = store.by_email(conn, cleaned.email)
-        if first != 1 or row is None or row["status"] == SubscriberStatus.ERASED:
+        if first != 1 or row is None or SubscriberStatus(row["status"]) not in wanted:
             return False
         notice_store.enqueue(
             conn,
-            NoticeKind.DATA_LINK.value,
+            notice.value,
             to_address=row["email"],
             subscriber_id=row["id"],
             now=now,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mailer.context import NotNeeded
 from mailer.keys import new_access_token
 from mailer.mail import compose, smtp_address
-from mailer.models import Links, NoticeKind, SubscriberStatus
+from mailer.models import Links, NoticeKind, SubscriberStatus, retention_days_text
 from mailer.render import local_time, render_notice
 from mailer.store import link_tokens
 from mailer.store import subscribers as store
@@ -55,7 +55,7 @@ def build_notice(
         "name": None,
         "preferences_url": None,
         "unsubscribe_url": None,
-        "retention_days": _days(settings.subscriptions.unsubscribed_retention_days),
+        "retention_days": retention_days_text(settings.subscriptions),
         "pending_days": settings.subscriptions.pending_retention_days,
     }
     action_at = (notice.context or {}).get("action_at")
@@ -97,6 +97,12 @@ def build_notice(
                 )
                 variables["data_url"] = links.data_access(raw)
                 variables["expires_at"] = local_time(expires, zone)
+            elif kind is NoticeKind.UNSUBSCRIBE_LINK:
+                # Asked for by address after a link could not be verified: the
+                # current token's unsubscribe page, whose button confirms (issue 15).
+                if status not in CONSENTED:
+                    return NotNeeded(f"subscriber is {status.value}")
+                variables["unsubscribe_url"] = links.unsubscribe(current_token(ctx, row))
             elif kind in (NoticeKind.WELCOME, NoticeKind.ALREADY, NoticeKind.RECONFIRM):
                 if status not in CONSENTED:
                     return NotNeeded(f"subscriber is {status.value}")
@@ -130,8 +136,5 @@ _FOR_A_SUBSCRIBER = (
     NoticeKind.ALREADY,
     NoticeKind.RECONFIRM,
     NoticeKind.DATA_LINK,
+    NoticeKind.UNSUBSCRIBE_LINK,
 )
-
-
-def _days(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value

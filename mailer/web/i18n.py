@@ -11,6 +11,7 @@ import string
 from fastapi import Request
 
 from mailer.config import Settings
+from mailer.models import retention_days_text
 from mailer.particles import PAIRS, with_particle
 
 LANGUAGES = ("ko", "en")
@@ -64,7 +65,7 @@ KO = {
     "unsubscribe_body": "아래 버튼을 누르시면 이 링크의 주소로 {list_name:를} 더 이상 보내지 않습니다.",
     "unsubscribe_button": "수신거부",
     "title_unsubscribed": "수신거부되었습니다",
-    "unsubscribed_body": "이 링크의 주소로는 더 이상 뉴스레터를 보내지 않습니다.",
+    "unsubscribed_body": "이 링크의 주소로는 더 이상 뉴스레터를 보내지 않습니다. 구독 정보는 {retention}일 안에 파기하며, 다시 보내지 않도록 주소의 해시값만 남깁니다.",
     "title_preferences": "구독 설정",
     "status_label": "구독 상태",
     "status_active": "구독 중",
@@ -83,6 +84,7 @@ KO = {
     "resume_button": "다시 받기",
     "paused_done": "일시 중지했습니다.",
     "resumed_done": "다시 보내 드립니다.",
+    "unsubscribed_done": "수신거부되었습니다. 이 주소로는 더 이상 뉴스레터를 보내지 않으며, 처리 결과는 메일로 알려 드립니다.",
     "unsubscribe_heading": "수신거부",
     "unsubscribe_pref_body": "더 이상 받지 않으시려면 누르세요. 처리 결과는 메일로 알려 드립니다.",
     "data_heading": "내 정보 내려받기",
@@ -117,6 +119,15 @@ KO = {
     "too_large_body": "입력 내용을 줄여서 다시 보내 주세요.",
     "title_busy": "잠시 후 다시 시도해 주세요",
     "busy_body": "지금은 요청을 처리하지 못했고, 아무것도 바뀌지 않았습니다. 잠시 뒤 같은 링크로 다시 시도해 주세요.",
+    # A link that could not be verified, and the unsubscribe link mailed by address (issue 15).
+    "title_unsubscribe_unverified": "링크를 확인할 수 없습니다",
+    "unsubscribe_unverified_body": "이 수신거부 링크를 확인할 수 없어 아직 아무것도 바뀌지 않았습니다. 메일 프로그램이 링크를 잘랐거나 손상시켰을 수 있습니다.",
+    "unsubscribe_by_address_body": "받으시는 이메일 주소를 입력하시면 그 주소로 수신거부 링크를 보내 드립니다. 링크를 열고 버튼을 누르시면 바로 처리됩니다.",
+    "title_unsubscribe_by_address": "이메일 주소로 수신거부",
+    "unsubscribe_by_address_button": "수신거부 링크 받기",
+    "title_unsubscribe_sent": "메일함을 확인해 주세요",
+    "unsubscribe_sent_body": "뉴스레터를 받는 주소라면 수신거부 링크를 메일로 보냈습니다. 링크를 열고 [수신거부] 버튼을 누르시면 처리가 끝납니다.",
+    "unsubscribe_sent_help": "메일이 오지 않으면 스팸함을 확인해 주세요. 같은 주소로는 10분에 한 번만 보냅니다.",
 }
 
 EN = {
@@ -168,7 +179,7 @@ EN = {
     "unsubscribe_body": "Press the button and {list_name} will no longer be sent to the address of this link.",
     "unsubscribe_button": "Unsubscribe",
     "title_unsubscribed": "You are unsubscribed",
-    "unsubscribed_body": "No further newsletters will be sent to the address of this link.",
+    "unsubscribed_body": "No further newsletters will be sent to the address of this link. Your data is destroyed within {retention} days; only a hash of the address is kept so that it is never mailed again.",
     "title_preferences": "Preferences",
     "status_label": "Status",
     "status_active": "Subscribed",
@@ -187,6 +198,7 @@ EN = {
     "resume_button": "Resume",
     "paused_done": "Paused.",
     "resumed_done": "Resumed.",
+    "unsubscribed_done": "You are unsubscribed. No further newsletters go to this address; a mail confirms it.",
     "unsubscribe_heading": "Unsubscribe",
     "unsubscribe_pref_body": "Stop receiving the newsletter. We confirm it by mail.",
     "data_heading": "Download my data",
@@ -221,6 +233,15 @@ EN = {
     "too_large_body": "Please shorten your entries and send them again.",
     "title_busy": "Please try again shortly",
     "busy_body": "Your request could not be completed just now, and nothing was changed. Please try the same link again in a moment.",
+    # A link that could not be verified, and the unsubscribe link mailed by address (issue 15).
+    "title_unsubscribe_unverified": "We could not verify this link",
+    "unsubscribe_unverified_body": "This unsubscribe link could not be verified, so nothing has changed yet. Your mail program may have cut or damaged the link.",
+    "unsubscribe_by_address_body": "Enter the address that receives the newsletter and we mail it an unsubscribe link. Open it and press the button to unsubscribe at once.",
+    "title_unsubscribe_by_address": "Unsubscribe by address",
+    "unsubscribe_by_address_button": "Mail me the link",
+    "title_unsubscribe_sent": "Check your inbox",
+    "unsubscribe_sent_body": "If this address receives the newsletter, an unsubscribe link is on its way. Open it and press the button to finish.",
+    "unsubscribe_sent_help": "No mail? Check your spam folder. We send at most one link per address every 10 minutes.",
 }
 
 
@@ -235,6 +256,7 @@ def catalogues(settings: Settings) -> dict[str, dict[str, str]]:
         "email": compliance.email,
         "ttl": f"{settings.subscriptions.confirm_ttl_hours:g}",
         "hours": f"{settings.subscriptions.data_link_hours:g}",
+        "retention": retention_days_text(settings.subscriptions),
         "expires": "{expires}",
         "name": "{name}",
         "limit": "{limit}",

@@ -9,21 +9,20 @@ the same answer whether or not the address is on the list.
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from mailer import subscribers
-from mailer.errors import InvalidSubscriberInput, SignupThrottled
+from mailer.errors import InvalidSubscriberInput
+from mailer.web.address_form import SHOWN_LENGTH, submit_address_form
 from mailer.web.deps import Bell, Context, CsrfGuard
 from mailer.web.forms import field
 from mailer.web.i18n import choose_language
-from mailer.web.pages import NO_STORE, Pages, PublicPages, SubmittedForm, client_ip
+from mailer.web.pages import NO_STORE, Pages, PublicPages, SubmittedForm
 
 router = APIRouter()
-
-#: How much of a submitted address the form shows again.
-SHOWN_LENGTH = 400
 
 
 def _request_page(
@@ -42,7 +41,10 @@ def _request_page(
 
 @router.get("/my-data", response_class=HTMLResponse)
 async def data_request_form(request: Request, pages: Pages) -> Response:
-    return _request_page(pages, request, choose_language(request))
+    lang = choose_language(request)
+    if request.query_params.get("done") == "sent":  # where a request lands (POST-redirect-GET)
+        return pages.render(request, "data_sent.html", lang)
+    return _request_page(pages, request, lang)
 
 
 @router.post("/my-data", response_class=HTMLResponse)
@@ -53,25 +55,16 @@ async def data_request(
     csrf: CsrfGuard,
     form: SubmittedForm,
 ) -> Response:
-    if form is None:
-        return pages.too_large(request, choose_language(request))
-    lang = choose_language(request, field(form, "lang"))
-    email = field(form, "email")
-    if not csrf.valid(request, form):
-        return _request_page(pages, request, lang, email=email, notice="csrf_expired", status=400)
-    try:
-        # Queued or not (unknown address, one link per address per interval): one answer.
-        await context.database.run(
-            subscribers.request_data_link, context, email, ip=client_ip(request)
-        )
-    except SignupThrottled as exc:
-        response = pages.message(request, lang, "title_too_many", "too_many_body", status=429)
-        response.headers["Retry-After"] = str(int(exc.retry_after))
-        return response
-    except InvalidSubscriberInput as exc:
-        errors = pages.problem_texts(lang, exc.problems)
-        return _request_page(pages, request, lang, email=email, errors=errors, status=400)
-    return pages.render(request, "data_sent.html", lang)
+    return await submit_address_form(
+        request,
+        context,
+        pages,
+        csrf,
+        form,
+        use_case=subscribers.request_data_link,
+        form_page=partial(_request_page, pages),
+        done_url="/my-data",
+    )
 
 
 def _invalid_link(pages: PublicPages, request: Request, lang: str) -> Response:

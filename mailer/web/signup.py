@@ -8,7 +8,7 @@ sent by the delivery worker after the answer (``deps.mail_bell`` wakes it), neve
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from mailer import subscribers
 from mailer.context import AppContext
@@ -59,6 +59,8 @@ def _signup_page(
 async def subscribe_form(request: Request, context: Context, pages: Pages) -> Response:
     lang = choose_language(request)
     query = request.query_params
+    if query.get("done") == "sent":  # where a signup lands (POST-redirect-GET)
+        return pages.render(request, "sent.html", lang)
     # Prefill from the embeddable snippet (a GET form on another site, see the CLI).
     values = {key: query.get(key, "")[:SHOWN_LENGTH] for key in SHOWN_FIELDS}
     return await context.database.run(_signup_page, pages, context, request, lang, values)
@@ -77,9 +79,13 @@ async def subscribe_submit(
         return pages.too_large(request, choose_language(request))
     lang = choose_language(request, field(form, "lang"))
     values = {key: field(form, key)[:SHOWN_LENGTH] for key in SHOWN_FIELDS}
+    # The tick comes back only from the person's own POST, never from a link's query:
+    # consent is given on this page, not prefilled by another site (issue 15, item 8).
+    values["consent"] = "yes" if field(form, "consent") == "yes" else ""
+    sent = RedirectResponse(f"/subscribe?done=sent&lang={lang}", status_code=303)
     if field(form, "website"):
         # Honeypot filled: a bot. Same answer as a real signup, nothing stored or sent.
-        return pages.render(request, "sent.html", lang)
+        return sent
     if not csrf.valid(request, form):
         return await context.database.run(
             _signup_page, pages, context, request, lang, values, notice="csrf_expired", status=400
@@ -114,7 +120,7 @@ async def subscribe_submit(
             _signup_page, pages, context, request, lang, values, notice=notice, status=400
         )
     bell.ring()
-    return pages.render(request, "sent.html", lang)
+    return sent
 
 
 # --- confirmation ------------------------------------------------------------------------

@@ -3,17 +3,21 @@
 The preferences page (/preferences/{token}) changes the profile, pauses and resumes,
 and unsubscribes. The permanent token every mail carries opens nothing more: the data
 download and erasure are behind a short-lived link mailed on request (web/my_data.py,
-issue 11, item 8). Every token gets the same answer whether it is known or not, so a
-page reveals nothing about who subscribes.
+issue 11, item 8). A token that names nobody is told so, never "unsubscribed", and
+is offered the unsubscribe link by mail to an address, with the same answer for any
+address (issue 15, item 5).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from mailer import subscribers
 from mailer.errors import InvalidSubscriberInput, NotFoundError
+from mailer.web.address_form import submit_address_form
 from mailer.web.deps import Bell, Context, CsrfGuard
 from mailer.web.forms import field
 from mailer.web.i18n import choose_language
@@ -30,17 +34,45 @@ router = APIRouter()
 ONE_CLICK_KEY, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 
 #: What ``?done=`` may announce on the preferences page (anything else is ignored).
-DONE_NOTICES = frozenset({"saved", "paused_done", "resumed_done"})
+DONE_NOTICES = frozenset({"saved", "paused_done", "resumed_done", "unsubscribed_done"})
 ACTIONS = frozenset({"profile", "pause", "resume", "unsubscribe"})
 
 
 # --- unsubscribe (RFC 8058) --------------------------------------------------------------
 
 
+def _by_address_page(
+    pages: PublicPages,
+    request: Request,
+    lang: str,
+    *,
+    unverified: bool = False,
+    email: str = "",
+    errors: dict[str, str] | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The address form; ``unverified`` says first that the link named nobody (nothing changed)."""
+    values = {"unverified": unverified, "email": email, "errors": errors or {}, "notice": notice}
+    return pages.render(
+        request, "unsubscribe_by_address.html", lang, values, status=status, with_form=True
+    )
+
+
+def _unverified(pages: PublicPages, request: Request, lang: str) -> Response:
+    # 404, never "unsubscribed": a reader whose mail client broke the link must not
+    # believe she left while her address keeps getting mail (issue 15, item 5).
+    return _by_address_page(pages, request, lang, unverified=True, status=404)
+
+
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
-async def unsubscribe_page(request: Request, token: str, pages: Pages) -> Response:
-    # The same page for every token, known or not: it reveals nothing.
-    return pages.render(request, "unsubscribe.html", choose_language(request))
+async def unsubscribe_page(
+    request: Request, token: str, context: Context, pages: Pages
+) -> Response:
+    lang = choose_language(request)
+    if not await context.database.run(subscribers.unsubscribe_token_known, context, token):
+        return _unverified(pages, request, lang)
+    return pages.render(request, "unsubscribe.html", lang)
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
@@ -52,10 +84,13 @@ async def unsubscribe_one_click(
     bell: Bell,
     form: SubmittedForm,
 ) -> Response:
-    """RFC 8058 §3.2: body ``List-Unsubscribe=One-Click``, no cookie, no CSRF; 200, never a redirect."""
+    """RFC 8058 §3.2: body ``List-Unsubscribe=One-Click``, no cookie, no CSRF; 200, never a redirect.
+
+    A token that names nobody gets 404 and the honest page, never the success page.
+    """
     lang = choose_language(request, field(form, "lang") if form else None)
     if form is None or field(form, ONE_CLICK_KEY) != ONE_CLICK_VALUE:
-        return pages.render(request, "unsubscribe.html", lang)
+        return await unsubscribe_page(request, token, context, pages)
     source = "unsubscribe-page" if field(form, "via") == "page" else "one-click"
     changed = await context.database.run(
         subscribers.unsubscribe,
@@ -67,7 +102,42 @@ async def unsubscribe_one_click(
     )
     if changed:
         bell.ring()
+    elif not await context.database.run(subscribers.unsubscribe_token_known, context, token):
+        # Only the no-change answer pays for this second look-up: a known token that
+        # changed nothing is an address already unsubscribed, and the success page is true.
+        return _unverified(pages, request, lang)
     return pages.render(request, "unsubscribed.html", lang)
+
+
+# --- unsubscribe by address (when a link cannot be verified) ----------------------------
+
+
+@router.get("/unsubscribe", response_class=HTMLResponse)
+async def unsubscribe_by_address_form(request: Request, pages: Pages) -> Response:
+    lang = choose_language(request)
+    if request.query_params.get("done") == "sent":  # where a request lands (POST-redirect-GET)
+        return pages.render(request, "unsubscribe_sent.html", lang)
+    return _by_address_page(pages, request, lang)
+
+
+@router.post("/unsubscribe", response_class=HTMLResponse)
+async def unsubscribe_by_address(
+    request: Request,
+    context: Context,
+    pages: Pages,
+    csrf: CsrfGuard,
+    form: SubmittedForm,
+) -> Response:
+    return await submit_address_form(
+        request,
+        context,
+        pages,
+        csrf,
+        form,
+        use_case=subscribers.request_unsubscribe_link,
+        form_page=partial(_by_address_page, pages),
+        done_url="/unsubscribe",
+    )
 
 
 # --- preferences -------------------------------------------------------------------------
@@ -171,6 +241,6 @@ async def preferences_action(
             user_agent=agent,
         )
         bell.ring()
-        return pages.render(request, "unsubscribed.html", lang)
+        return RedirectResponse(f"{back}&done=unsubscribed_done", status_code=303)
     except NotFoundError:
         return pages.not_found(request, lang)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from mailer import delivery
 from mailer import subscribers as subscriptions
 from mailer.config import PROJECT_ROOT
+from mailer.models import retention_days_text
 from mailer.seed import initialise
 from mailer.store.tables import consent_events, consent_texts
 from tests.support.races import writer_racing_insert
@@ -32,7 +33,9 @@ def test_init_stores_the_korean_and_english_wording_once(ctx):
         assert word in ko.text
     for word in ("Purpose", "Items collected", "Retention", "Right to refuse"):
         assert word in en.text
-    assert ko.text == (PROJECT_ROOT / "config" / "consent.ko.txt").read_text("utf-8").strip()
+    wording = (PROJECT_ROOT / "config" / "consent.ko.txt").read_text("utf-8").strip()
+    days = retention_days_text(ctx.settings.subscriptions)
+    assert ko.text == wording.replace("{retention_days}", days)
     assert initialise(ctx).seeded == []  # a second init adds nothing
     assert subscriptions.current_consent_text(ctx, language="xx").language == "ko"
 

@@ -88,7 +88,7 @@ def sign_up(http: httpx.Client, email: str, *, headers: dict[str, str] | None = 
         "email": email,
         "website": "",
     }
-    return http.post("/subscribe", data=data, headers=headers or {})
+    return http.post("/subscribe", data=data, headers=headers or {}, follow_redirects=True)
 
 
 def confirmation_path(relay, address: str) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import update
 from mailer.bootstrap import build_context
 from mailer.context import AppContext
 from mailer.digest import create_edition, neutral_values
+from mailer.digest.web_copy import without_personal_links
 from mailer.models import EditionState, PersonalField
 from mailer.render import fill_personal_fields
 from mailer.store import db
@@ -134,9 +135,19 @@ def test_an_edition_page_is_the_mail_with_neutral_values(serve, database_url):
     assert page.headers["content-type"].startswith("text/html")
     assert "script-src" not in page.headers["content-security-policy"]
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    assert page.text == fill_personal_fields(first.html, neutral_values(site.url), html=True)
+    shown = fill_personal_fields(
+        without_personal_links(first.html, site.url), neutral_values(site.url), html=True
+    )
+    assert page.text == shown
     assert "%%MAILER_" not in page.text
     assert "/unsubscribe/" not in page.text and "/preferences/" not in page.text
+    # No sentence speaks of a personal link on the web copy; it offers 구독하기 once
+    # (issue 15, item 6: the old copy linked 수신거부 / 수신 설정 to the home page).
+    for personal in ("수신거부", "수신 설정", ">Unsubscribe<", "preferences</a>"):
+        assert personal not in page.text, personal
+    assert page.text.count(f'<a href="{site.url}/subscribe" ') == 2  # 구독하기 (Subscribe)
+    assert page.text.count("구독하기</a>") == 1
+    assert f'href="{site.url}/"' not in page.text
     assert "구독자 (subscriber)" in page.text
     assert f"{site.url}/archive/1" in page.text  # "view in browser" points here
     # Not yet sent (draft), never sent (skipped), or not there: not public.
@@ -220,9 +231,10 @@ def test_the_html_part_fits_phone_and_desktop_in_chromium(serve, tmp_path):
                     # ... and the archive page served over HTTP.
                     page.goto(f"{site.url}/archive/1")
                     assert page.evaluate("document.documentElement.scrollWidth") <= width
-                    assert (
-                        page.locator("a.unsubscribe").first.get_attribute("href") == f"{site.url}/"
-                    )
+                    # The web copy offers 구독하기, no unsubscribe link (issue 15, item 6).
+                    assert page.locator("a.unsubscribe").count() == 0
+                    subscribe = page.get_by_role("link", name="구독하기")
+                    assert subscribe.get_attribute("href") == f"{site.url}/subscribe"
                     page.screenshot(
                         path=str(shots / f"archive-{width}-{scheme}.png"), full_page=True
                     )
