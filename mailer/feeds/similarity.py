@@ -34,7 +34,7 @@ from mailer.feeds.dedupe import ABBREVIATIONS, _fold, strip_decorations
 from mailer.feeds.story_facts import StoryFacts, codes, quantities, story_facts
 
 #: A pair at or above this score (and without a conflict) is one piece of news.
-THRESHOLD = 0.32
+THRESHOLD = 0.30
 
 #: What each fact both stories state adds to the score.
 AGREEMENT_BONUS = 0.04
@@ -51,6 +51,7 @@ _TAGS = re.compile(
 )
 _NOT_WORD = re.compile(r"[\W_]+")
 _TAG = re.compile(r"<[^>]*>")
+_LATIN_TOKEN = re.compile(r"[a-z0-9][a-z0-9&+.\-'’]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class StoryPrint:
     summary_grams: frozenset[str]
     text: str  #: headline + summary, folded: where another story's names are looked up
     compact: str  #: ``text`` without spaces and punctuation (Korean spacing varies)
+    words: frozenset[str]  #: the Latin words of ``text``, where Latin names are looked up
     facts: StoryFacts  #: what the headline states
     codes: frozenset[str]  #: product codes of the summary, names too (mRNA-1010 / mRNA-1083)
     quantities: frozenset[tuple[str, float]]  #: every number of headline and summary
@@ -73,16 +75,28 @@ def story_print(title: str, summary: str = "", *, outlets: Iterable[str] = ()) -
     headline = _fold(cased)
     plain = " ".join(_TAG.sub(" ", unicodedata.normalize("NFKC", summary)).split())[:SUMMARY_CHARS]
     text = f"{headline} {_fold(plain)}"
+    facts = story_facts(cased)
     return StoryPrint(
         headline=headline,
         title_grams=_bigrams(headline),
         summary_grams=_bigrams(_fold(plain)),
         text=text,
         compact=_NOT_WORD.sub("", text),
-        facts=story_facts(cased),
+        words=_latin_words(text),
+        facts=facts,
         codes=codes(plain),
-        quantities=quantities(cased) | quantities(plain),
+        quantities=facts.quantities | quantities(plain),
     )
+
+
+def _latin_words(text: str) -> frozenset[str]:
+    """Latin words with and without a possessive, and their hyphenated parts ("ai-designed")."""
+    words: set[str] = set()
+    for token in _LATIN_TOKEN.findall(text):
+        token = token.rstrip(".-'’").removesuffix("'s").removesuffix("’s")
+        words.add(token)
+        words.update(part for part in re.split(r"[-./]", token) if part)
+    return frozenset(words)
 
 
 def _undecorated(title: str, outlets: Iterable[str]) -> str:
@@ -117,14 +131,18 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return shared / (len(a) + len(b) - shared)
 
 
-def score(a: StoryPrint, b: StoryPrint) -> float:
-    """The words' similarity plus :data:`AGREEMENT_BONUS` per fact both state (at most 5)."""
-    return text_similarity(a, b) + AGREEMENT_BONUS * min(5, agreement(a, b))
+def score(a: StoryPrint, b: StoryPrint, *, title: float | None = None) -> float:
+    """The words' similarity plus :data:`AGREEMENT_BONUS` per fact both state (at most 5).
+
+    ``title`` is the headlines' Jaccard when the caller has it already.
+    """
+    return text_similarity(a, b, title=title) + AGREEMENT_BONUS * min(5, agreement(a, b))
 
 
-def text_similarity(a: StoryPrint, b: StoryPrint) -> float:
+def text_similarity(a: StoryPrint, b: StoryPrint, *, title: float | None = None) -> float:
     """In [0, 1]: the headlines' bigram Jaccard, or its mean with the summaries' if larger."""
-    title = jaccard(a.title_grams, b.title_grams)
+    if title is None:
+        title = jaccard(a.title_grams, b.title_grams)
     if a.summary_grams and b.summary_grams:
         return max(title, (title + jaccard(a.summary_grams, b.summary_grams)) / 2)
     return title
@@ -148,6 +166,24 @@ def agreement(a: StoryPrint, b: StoryPrint) -> int:
 
 def same_news(a: StoryPrint, b: StoryPrint, *, threshold: float = THRESHOLD) -> bool:
     return score(a, b) >= threshold and conflict(a, b) is None
+
+
+def similar_enough(
+    a: StoryPrint, b: StoryPrint, *, title: float, threshold: float = THRESHOLD
+) -> float | None:
+    """The pair's text similarity if its :func:`score` reaches ``threshold``, else None.
+
+    The same decision as ``score(a, b) >= threshold``, faster: the facts are counted
+    only when the words alone neither reach the threshold nor miss it by more than
+    the largest bonus. ``title`` is the headlines' Jaccard, which the caller has.
+    """
+    words = text_similarity(a, b, title=title)
+    missing = threshold - words
+    if missing <= 0:
+        return words
+    if missing > AGREEMENT_BONUS * 5 or AGREEMENT_BONUS * min(5, agreement(a, b)) < missing:
+        return None
+    return words
 
 
 def conflict(a: StoryPrint, b: StoryPrint) -> str | None:
@@ -194,6 +230,6 @@ def _missing_name(names: frozenset[str], other: StoryPrint) -> bool:
 
 def _mentions(story: StoryPrint, name: str) -> bool:
     """Latin names as words ("ai" is not in "said"), Korean ones anywhere, spacing ignored."""
-    if name.isascii():
-        return re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", story.text) is not None
+    if name.isascii() and " " not in name:
+        return name in story.words
     return _NOT_WORD.sub("", name) in story.compact
