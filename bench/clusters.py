@@ -26,7 +26,7 @@ from mailer.digest.clusters import cluster, merge_near_duplicates
 from mailer.feeds import THRESHOLD, story_print
 from mailer.feeds import similarity as measure
 from mailer.models import StoryView
-from tests.labelled_pairs import evaluate, load_pairs
+from tests.labelled import evaluate, load_pairs
 
 TARGET_SECONDS = 1.0
 NOW = datetime(2026, 12, 7, tzinfo=UTC)

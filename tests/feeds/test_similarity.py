@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from mailer.feeds import conflict, same_news, story_print
-from tests.labelled_pairs import evaluate, load_pairs
+from tests.labelled import evaluate, load_pairs
 
 PRECISION_FLOOR = 0.98
 RECALL_FLOOR = 0.9
