@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark one after another, each in its own process.
 
-`python -m bench [NAME ...]` runs only the named ones (feeds, digest, subscribe, delivery, startup, unsubscribe).
+`python -m bench [NAME ...]` runs only the named ones (feeds, digest, subscribe, delivery, startup, unsubscribe, clusters, sections).
 Each prints its own figures; bench/README.md records what they gave on this machine.
 """
 
@@ -10,7 +10,16 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("feeds", "digest", "subscribe", "delivery", "startup", "unsubscribe")
+BENCHMARKS = (
+    "feeds",
+    "digest",
+    "subscribe",
+    "delivery",
+    "startup",
+    "unsubscribe",
+    "clusters",
+    "sections",
+)
 
 
 def main(argv: list[str]) -> int:

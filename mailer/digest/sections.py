@@ -5,7 +5,9 @@ counts twice, one in the summary or in the poll step's matched keywords once; a 
 goes to the section listed first. A story that matches no section goes to the
 fallback section (기타), which comes last. Korean keywords match anywhere in a word
 (particles attach to nouns: "임상을", "정부는"); ASCII keywords match whole words only,
-so "EU" does not match "neutral".
+so "EU" does not match "neutral", with an English ending allowed ("deal" matches
+"deals", "approve" matches "approved"); a trailing ``*`` makes one a prefix
+("acquir*" matches "acquire", "acquires", "acquiring").
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ def _matcher(keywords: Sequence[str]) -> re.Pattern[str] | None:
     for keyword in sorted(
         {k.strip().casefold() for k in keywords if k.strip()}, key=len, reverse=True
     ):
-        escaped = re.escape(keyword)
-        alternatives.append(
-            rf"(?<![0-9a-z]){escaped}(?![0-9a-z])" if keyword.isascii() else escaped
-        )
+        if not keyword.isascii():
+            alternatives.append(re.escape(keyword))
+        elif keyword.endswith("*") and len(keyword) > 1:
+            alternatives.append(rf"(?<![0-9a-z]){re.escape(keyword[:-1])}[0-9a-z]*")
+        else:
+            alternatives.append(rf"(?<![0-9a-z]){re.escape(keyword)}(?:s|es|d|ed|ing)?(?![0-9a-z])")
     return re.compile("|".join(alternatives)) if alternatives else None
 
 

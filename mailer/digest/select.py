@@ -5,8 +5,10 @@ The rules, in order:
 1. Candidates are the stories the poll step marked relevant, published within
    ``digest.max_age_days`` before the edition is made, and not part of an edition
    already sent (every member of a sent cluster counts as sent).
-2. Near-duplicates (one ``cluster_key``) are one entry, shown by the best-ranked
-   member, the other outlets listed as "also reported by".
+2. Near-duplicates are one entry, shown by the best-ranked member, the other
+   outlets listed as "also reported by" (함께 보도): equal headlines once desk tags
+   and outlet names are removed (one ``cluster_key``, joined by the store), and
+   reworded reprints of the same news (:mod:`mailer.digest.clusters`).
 3. Entries rank by relevance, then recency; at most ``digest.max_stories`` are kept.
 4. Each entry goes to the configured section its keywords match best, unmatched
    ones to the fallback section (:mod:`mailer.digest.sections`).
@@ -27,6 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from mailer.config import Settings
+from mailer.digest.clusters import merge_near_duplicates
 from mailer.digest.sections import Section, group_into_sections
 from mailer.models import StoryView
 from mailer.store.stories import select_candidates
@@ -50,9 +53,8 @@ def select_stories(conn: Connection, settings: Settings, /, *, now: datetime) ->
     """Choose and group the stories of an edition made at ``now`` (rules in the module docstring)."""
     digest = settings.digest
     since = now - timedelta(days=digest.max_age_days)
-    candidates = [
-        _cleaned(story) for story in select_candidates(conn, since=since, limit=digest.max_stories)
-    ]
+    entries = merge_near_duplicates(select_candidates(conn, since=since))
+    candidates = [_cleaned(story) for story in entries[: digest.max_stories]]
     sections = group_into_sections(
         candidates, sections=digest.sections, fallback=digest.fallback_section
     )

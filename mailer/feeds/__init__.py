@@ -33,6 +33,15 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "get_feed": "catalog",
         "list_feeds": "catalog",
         "remove_feed": "catalog",
+        # near-duplicates: is this the same news? (the digest step joins them)
+        "StoryPrint": "similarity",
+        "story_print": "similarity",
+        "score": "similarity",
+        "conflict": "similarity",
+        "jaccard": "similarity",
+        "same_news": "similarity",
+        "similar_enough": "similarity",
+        "THRESHOLD": "similarity",
         # config/feeds.toml, the feeds ``mailer init`` seeds
         "feeds_file": "feedlist",
         "load_feed_list": "feedlist",

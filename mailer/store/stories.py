@@ -13,12 +13,16 @@ from mailer.models import EditionState, IncomingStory, StoryView
 from mailer.store.tables import edition_stories, editions, stories, story_sources
 
 
-def select_candidates(conn: Connection, /, *, since: datetime, limit: int) -> list[StoryView]:
+def select_candidates(
+    conn: Connection, /, *, since: datetime, limit: int | None = None
+) -> list[StoryView]:
     """Relevant stories published since ``since`` and not in an earlier sent edition.
 
-    Ranked by relevance, then recency; a cluster of near-duplicates (same
-    ``cluster_key``) becomes one entry, shown by its best-ranked member, with the
-    other outlets listed in ``also_reported_by``. At most ``limit`` entries.
+    Ranked by relevance, then recency; stories with one ``cluster_key`` (equal
+    headlines once decorations are removed) become one entry, shown by its
+    best-ranked member, with the other outlets listed in ``also_reported_by``. At
+    most ``limit`` entries (None: all; the digest step joins reworded reprints
+    before it caps the edition).
     """
     already_sent = exists(
         select(edition_stories.c.story_id)
@@ -38,7 +42,7 @@ def select_candidates(conn: Connection, /, *, since: datetime, limit: int) -> li
     clusters: dict[str, list] = {}
     for row in rows:
         clusters.setdefault(row["cluster_key"], []).append(row)
-    chosen = list(clusters.values())[:limit]
+    chosen = list(clusters.values())[:limit] if limit is not None else list(clusters.values())
     other_sources = _sources_by_story(conn, [row["id"] for members in chosen for row in members])
     views = []
     for members in chosen:
