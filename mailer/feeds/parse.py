@@ -76,10 +76,17 @@ def parse_feed(
     headers = {name.lower(): value for name, value in headers.items()}
     body, content_type = declare_encoding(body, headers.get("content-type", ""))
     body = strip_doctype(body)
-    # No Content-Location: feedparser would then urljoin the base onto every element
-    # (a third of its run time). Links are made absolute here instead, against the
-    # xml:base feedparser still tracks and, under it, the feed's URL.
+    base_url = _content_base(url, headers.get("content-location"))
+    # Links are made absolute here, against the xml:base feedparser tracks and, under
+    # it, ``base_url``. feedparser is given that base only when the document uses
+    # xml:base: with a base it urljoins it onto every element (a third of its run
+    # time) and resolves relative ids too, and without one the xml:base of an item
+    # outlives the item (its base stack cannot restore an empty root), so later items'
+    # links are read against it, or lost when it is no URL at all. Whether a feed uses
+    # xml:base does not change from poll to poll, so neither do its items' ids.
     response_headers = {"content-type": content_type}
+    if b"xml:base" in body:
+        response_headers["content-location"] = base_url
     if "content-language" in headers:
         response_headers["content-language"] = headers["content-language"]
     parsed = feedparser.parse(
@@ -94,7 +101,6 @@ def parse_feed(
     version = parsed.get("version") or ""
     if not version and not entries_raw:
         raise FeedError(_not_a_feed(parsed, content_type, body))
-    base_url = _content_base(url, headers.get("content-location"))
     tz = ZoneInfo(zone)
     entries: list[FeedEntry] = []
     skipped = 0
@@ -132,6 +138,8 @@ def _entry(
     raw: Mapping, *, feed_url: str, zone: ZoneInfo, warnings: ItemWarnings, label: str
 ) -> FeedEntry | None:
     link = _http_url(raw.get("link"), base=_base(raw, "link", feed_url))
+    if link is None and _malformed(raw.get("link")):
+        warnings.add(label, f"its link {_shown(raw['link'])} is no valid URL and was left out")
     guid = strip_unsafe(raw.get("id") or "").strip() or None
     summary_html = raw.get("summary") or ""
     detail = raw.get("summary_detail") or {}
@@ -216,6 +224,26 @@ def _http_url(value: str | None, *, base: str) -> str | None:
     return url
 
 
+def _own(raw: Mapping, key: str):
+    return dict.get(raw, key) if isinstance(raw, dict) else raw.get(key)
+
+
+def _malformed(value: str | None) -> bool:
+    """Whether a link cannot even be split into URL parts (a bad IPv6 literal, say)."""
+    if not value:
+        return False
+    try:
+        urlsplit(value.strip()).hostname  # noqa: B018 — parsing is the check
+    except ValueError:
+        return True
+    return False
+
+
+def _shown(value: str) -> str:
+    value = " ".join(strip_unsafe(value).split())
+    return '"' + (value if len(value) <= 80 else value[:79] + "…") + '"'
+
+
 def _published(raw: Mapping, *, zone: ZoneInfo) -> tuple[datetime | None, str | None]:
     """(the item's time in UTC, or None; why a date it gives could not be read, or None).
 
@@ -224,11 +252,13 @@ def _published(raw: Mapping, *, zone: ZoneInfo) -> tuple[datetime | None, str | 
     """
     problem = None
     for name in ("published", "updated", "created"):
-        text = raw.get(name)
+        # dict.get: feedparser's own get() answers "updated" with "published" (and a
+        # DeprecationWarning), which would only read the same string twice.
+        text = _own(raw, name)
         if not isinstance(text, str) or not text.strip():
             continue
         try:
-            return read_date(text, zone=zone, parsed=raw.get(f"{name}_parsed")), None
+            return read_date(text, zone=zone, parsed=_own(raw, f"{name}_parsed")), None
         except UnreadableDate as exc:
             problem = problem or f"date {exc}"
     return None, problem
