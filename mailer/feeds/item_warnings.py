@@ -19,22 +19,34 @@ MAX_WARNING_LENGTH = 300
 
 
 class ItemWarnings:
-    """Collects one poll's item warnings; :meth:`lines` gives what is stored."""
+    """Collects one poll's item warnings; :meth:`lines` gives what is stored.
 
-    def __init__(self, carried: tuple[str, ...] = ()) -> None:
-        self._lines: list[str] = list(carried)
+    Only the first :data:`MAX_WARNINGS` are kept (a feed of 10 000 broken items must
+    not carry 10 000 lines between processes); the rest are counted.
+    """
+
+    def __init__(self, carried: tuple[str, ...] = (), *, total: int | None = None) -> None:
+        self._lines: list[str] = list(carried[:MAX_WARNINGS])
+        self.total = len(carried) if total is None else total
 
     def add(self, label: str, problem: str) -> None:
-        line = f"{label}: {problem}"
-        if len(line) > MAX_WARNING_LENGTH:
-            line = line[: MAX_WARNING_LENGTH - 1] + "…"
-        self._lines.append(line)
+        self.total += 1
+        if len(self._lines) < MAX_WARNINGS:
+            line = f"{label}: {problem}"
+            if len(line) > MAX_WARNING_LENGTH:
+                line = line[: MAX_WARNING_LENGTH - 1] + "…"
+            self._lines.append(line)
+
+    def kept(self) -> tuple[str, ...]:
+        """The warnings kept, without the count of the others (to carry on with ``total``)."""
+        return tuple(self._lines)
 
     def lines(self) -> tuple[str, ...]:
-        if len(self._lines) <= MAX_WARNINGS:
+        """What staff see: the first warnings and, past :data:`MAX_WARNINGS`, how many more."""
+        if self.total <= MAX_WARNINGS:
             return tuple(self._lines)
         kept = self._lines[: MAX_WARNINGS - 1]
-        return (*kept, f"… and {len(self._lines) - len(kept)} more item warnings")
+        return (*kept, f"… and {self.total - len(kept)} more item warnings")
 
 
 def item_label(raw: Mapping, position: int) -> str:

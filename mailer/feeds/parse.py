@@ -57,8 +57,10 @@ class ParsedFeed:
     #: Set when the document was malformed and the entries are what could be recovered.
     problem: str | None = None
     skipped: int = 0
-    #: What single items lost (an unreadable date, the whole item), one line each.
+    #: What single items lost (an unreadable date, the whole item), one line each:
+    #: the first ``item_warnings.MAX_WARNINGS`` of ``warning_count``.
     warnings: tuple[str, ...] = ()
+    warning_count: int = 0
 
 
 def parse_feed(
@@ -106,12 +108,12 @@ def parse_feed(
     skipped = 0
     warnings = ItemWarnings()
     for position, raw in enumerate(entries_raw, start=1):
-        label = item_label(raw, position)
         try:
-            entry = _entry(raw, feed_url=base_url, zone=tz, warnings=warnings, label=label)
+            entry = _entry(raw, feed_url=base_url, zone=tz, warnings=warnings, position=position)
         except MemoryError:
             raise
         except Exception as exc:  # a bug or an input nobody foresaw: this item only
+            label = item_label(raw, position)
             log.debug("feed %s: %s could not be read", url, label, exc_info=True)
             warnings.add(label, f"skipped, it could not be read ({exc.__class__.__name__}: {exc})")
             entry = None
@@ -130,16 +132,20 @@ def parse_feed(
         entries=entries,
         problem=problem,
         skipped=skipped,
-        warnings=warnings.lines(),
+        warnings=warnings.kept(),
+        warning_count=warnings.total,
     )
 
 
 def _entry(
-    raw: Mapping, *, feed_url: str, zone: ZoneInfo, warnings: ItemWarnings, label: str
+    raw: Mapping, *, feed_url: str, zone: ZoneInfo, warnings: ItemWarnings, position: int
 ) -> FeedEntry | None:
     link = _http_url(raw.get("link"), base=_base(raw, "link", feed_url))
     if link is None and _malformed(raw.get("link")):
-        warnings.add(label, f"its link {_shown(raw['link'])} is no valid URL and was left out")
+        warnings.add(
+            item_label(raw, position),
+            f"its link {_shown(raw['link'])} is no valid URL and was left out",
+        )
     guid = strip_unsafe(raw.get("id") or "").strip() or None
     summary_html = raw.get("summary") or ""
     detail = raw.get("summary_detail") or {}
@@ -158,7 +164,7 @@ def _entry(
         title = shorten(text, 80) if text else (link or "")
     published, date_problem = _published(raw, zone=zone)
     if date_problem:
-        warnings.add(label, f"{date_problem}; dated when first seen instead")
+        warnings.add(item_label(raw, position), f"{date_problem}; dated when first seen instead")
     return FeedEntry(
         link=link,
         guid=guid[:2000] if guid else None,

@@ -68,7 +68,7 @@ def prepare_feed(job: ParseJob) -> PreparedFeed:
     # A feed that gives several different items the same link (a section page,
     # say) must not collapse them into one story: those items are told apart by
     # guid or content instead.
-    warnings = ItemWarnings(parsed.warnings)
+    warnings = ItemWarnings(parsed.warnings, total=parsed.warning_count)
     failed: set[int] = set()
 
     def item_failed(index: int, step: str, exc: Exception) -> None:

@@ -162,6 +162,23 @@ async def test_a_date_that_cannot_be_stored_costs_only_the_date(make_context, fe
     assert warnings_of(ctx, url) == []
 
 
+async def test_a_feed_keeps_ten_warnings_and_counts_the_rest(make_context, feed_server):
+    ctx = make_context()
+    items = "".join(
+        item(f"기사 {number}", f"https://news.example.kr/{number}", date="다음 주 언젠가")
+        for number in range(1, 16)
+    )
+    url = feed_server.add("/many.xml", rss(items))
+    result = await poll_one(ctx, url)
+    assert (str(result.status), result.new) == ("ok", 15)
+    warnings = warnings_of(ctx, url)
+    assert len(warnings) == 10
+    assert [line.split(":")[0] for line in warnings[:9]] == [
+        f'item {number} "기사 {number}"' for number in range(1, 10)
+    ]
+    assert warnings[9] == "… and 6 more item warnings"
+
+
 async def test_feeds_list_shows_the_warnings(tmp_path, database_url, feed_server):
     cli = make_cli(tmp_path, database_url)
     url = feed_server.add(
