@@ -83,6 +83,8 @@ def list_(
         say("        " + "; ".join(details))
         if item["last_error"]:
             say(f"        error: {item['last_error']}")
+        for warning in item["warnings"]:
+            say(f"        warning: {warning}")
 
 
 @app.command("remove")
@@ -151,6 +153,11 @@ def _print_poll(results: list[FeedPollResult], *, waiting: int) -> None:
     for result in results:
         if str(result.status) == "ok":
             outcome = f"ok, {result.new} new"
+            if result.warnings:
+                count = len(result.warnings)
+                outcome += (
+                    f", {count} warning{'s' if count > 1 else ''} (`mailer feeds list` shows them)"
+                )
         elif str(result.status) == "not_modified":
             outcome = "not modified"
         else:

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 #: Query parameters that only track the reader (campaigns, click ids); they never
 #: select content, so two links differing only in these are the same article.
@@ -90,16 +90,24 @@ def _is_tracker(name: str) -> bool:
 
 
 def clean_link(url: str) -> str:
-    """The link to show readers: tracking parameters removed, everything else as published."""
-    parts = urlsplit(url.strip())
-    if not parts.query:
-        return url.strip()
-    kept = [
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracker(name)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(kept)))
+    """The link to show readers: tracking parameters removed, everything else byte for byte.
+
+    The query is cut at ``&`` and only the fields naming a tracker go; the others
+    are not decoded and re-encoded, so ``?a=1&b=2&c`` keeps its bare ``c`` and
+    ``%20`` stays ``%20`` (a server may tell them apart).
+    """
+    url = url.strip()
+    # Split as urlsplit does: the fragment after the first "#", the query after the first "?".
+    before_fragment, hash_sign, fragment = url.partition("#")
+    path, question_mark, query = before_fragment.partition("?")
+    if not query:
+        return url
+    fields = query.split("&")
+    kept = [field for field in fields if not _is_tracker(unquote_plus(field.split("=", 1)[0]))]
+    if len(kept) == len(fields):
+        return url
+    query = "&".join(kept)
+    return path + ("?" + query if query else "") + hash_sign + fragment
 
 
 def content_hash(title: str, text: str) -> str:

@@ -1,11 +1,13 @@
 """Turn one feed response into stories: parse, normalise, score and identify every item.
 
 Pure CPU work with no I/O, so that it can run in a worker process: the input
-(:class:`ParseJob`) and output (:class:`PreparedFeed`) are picklable values.
+(:class:`ParseJob`) and output (:class:`PreparedFeed`) are picklable values. An item
+that fails here is left out with a warning naming it; the feed's other items go on.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -18,15 +20,20 @@ from mailer.feeds.dedupe import (
     outlet_names,
     story_uid,
 )
+from mailer.feeds.item_warnings import ItemWarnings
 from mailer.feeds.parse import FeedEntry, parse_feed
 from mailer.feeds.relevance import CompiledRules, RelevanceRules, compile_rules
 from mailer.models import IncomingStory
+
+log = logging.getLogger(__name__)
 
 #: A published time this far in the future is not believed (clock skew, typos);
 #: the first-seen time is used instead so the story cannot sit on top for weeks.
 FUTURE_TOLERANCE = timedelta(hours=1)
 #: Longest link the stories table holds (links longer than this are dropped at parsing).
 MAX_URL_LENGTH = 2000
+#: Longest cluster key the stories table holds.
+MAX_CLUSTER_KEY_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,8 @@ class PreparedFeed:
     stories: list[IncomingStory]
     problem: str | None
     skipped: int
+    #: What single items lost, one line each (shown with the feed in `mailer feeds list`).
+    warnings: tuple[str, ...] = ()
 
 
 def prepare_feed(job: ParseJob) -> PreparedFeed:
@@ -59,25 +68,55 @@ def prepare_feed(job: ParseJob) -> PreparedFeed:
     # A feed that gives several different items the same link (a section page,
     # say) must not collapse them into one story: those items are told apart by
     # guid or content instead.
-    canonical = [canonical_url(entry.link) if entry.link else None for entry in parsed.entries]
+    warnings = ItemWarnings(parsed.warnings, total=parsed.warning_count)
+    failed: set[int] = set()
+
+    def item_failed(index: int, step: str, exc: Exception) -> None:
+        label = f'item {index + 1} "{parsed.entries[index].title[:60]}"'
+        log.debug("feed %s: %s failed at %s", job.url, label, step, exc_info=True)
+        warnings.add(label, f"skipped, {step} failed ({exc.__class__.__name__}: {exc})")
+        failed.add(index)
+
+    canonical: list[str | None] = []
+    for index, entry in enumerate(parsed.entries):
+        try:
+            canonical.append(canonical_url(entry.link) if entry.link else None)
+        except MemoryError:
+            raise
+        except Exception as exc:  # a bug or an input nobody foresaw: this item only
+            item_failed(index, "reading its link", exc)
+            canonical.append(None)
     titles_by_link: dict[str, set[str]] = {}
     for entry, link in zip(parsed.entries, canonical, strict=True):
         if link:
             titles_by_link.setdefault(link, set()).add(entry.title)
     shared = {link for link, titles in titles_by_link.items() if len(titles) > 1}
-    stories = [
-        _story(
-            entry,
-            job=job,
-            rules=rules,
-            outlets=outlets,
-            fallback_link=fallback_link,
-            identity_link=None if link in shared else link,
-        )
-        for entry, link in zip(parsed.entries, canonical, strict=True)
-    ]
+    stories = []
+    for index, (entry, link) in enumerate(zip(parsed.entries, canonical, strict=True)):
+        if index in failed:
+            continue
+        try:
+            story = _story(
+                entry,
+                job=job,
+                rules=rules,
+                outlets=outlets,
+                fallback_link=fallback_link,
+                identity_link=None if link in shared else link,
+            )
+            _check_storable(story)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            item_failed(index, "preparing it for storage", exc)
+            continue
+        stories.append(story)
     return PreparedFeed(
-        title=parsed.title, stories=stories, problem=parsed.problem, skipped=parsed.skipped
+        title=parsed.title,
+        stories=stories,
+        problem=parsed.problem,
+        skipped=parsed.skipped + len(failed),
+        warnings=warnings.lines(),
     )
 
 
@@ -116,6 +155,25 @@ def _story(
 
 
 def _guid_link(guid: str | None) -> str | None:
-    if guid and urlsplit(guid).scheme in ("http", "https") and len(guid) <= 2000:
-        return guid
-    return None
+    if not guid or len(guid) > 2000:
+        return None
+    try:
+        scheme = urlsplit(guid).scheme
+    except ValueError:  # "http://[::1/…" is no link to show
+        return None
+    return guid if scheme in ("http", "https") else None
+
+
+def _check_storable(story: IncomingStory) -> None:
+    """ValueError when a value would not fit its column: one item refused, not the whole batch."""
+    for name, value, limit in (
+        ("uid", story.uid, 2000),
+        ("url", story.url, MAX_URL_LENGTH),
+        ("guid", story.guid or "", 2000),
+        ("cluster key", story.cluster_key, MAX_CLUSTER_KEY_LENGTH),
+    ):
+        if len(value) > limit:
+            raise ValueError(f"its {name} is longer than {limit} characters")
+    for value in (story.uid, story.url, story.guid or "", story.title, story.summary):
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise ValueError("it contains a NUL character")

@@ -8,6 +8,13 @@ protocol tricks never reach a mail or a page (design §4 "Feeds"). Both lose eve
 control, bidi and zero-width character (``mailer.unsafe_text``), also one written as
 an entity such as ``&#x1b;`` (issue 11: a title's ESC sequences recoloured staff
 terminals and reached the Subject).
+
+Text is kept as the feed wrote it (issue 13): a field the feed marks as plain text
+(Atom ``type="text"``, whatever feedparser reports as ``text/plain``) keeps its
+literal ``<`` and ``&``; a removed block element (``<div>``, ``<td>``, ``<h2>`` …)
+leaves a space, so "낸다.</div><div>자세히" stays two words; and the text inside a
+removed element is kept wherever feedparser keeps it (``<iframe>``, ``<object>``,
+``<noscript>``, ``<template>`` fallbacks), only script and style being dropped whole.
 """
 
 from __future__ import annotations
@@ -28,8 +35,8 @@ SUMMARY_TAGS = frozenset(
 )
 SUMMARY_ATTRIBUTES = {"a": {"href", "title"}}
 URL_SCHEMES = frozenset({"http", "https"})
-#: Removed together with everything inside them.
-DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "object", "embed", "template"})
+#: Removed together with everything inside them (what feedparser's sanitizer drops whole).
+DROPPED_WITH_CONTENT = frozenset({"script", "style", "applet"})
 LINK_REL = "noopener noreferrer nofollow"
 
 #: A summary longer than this (in characters of text) is cut to plain text.
@@ -40,6 +47,43 @@ MAX_TITLE = 500
 
 _SPACES = re.compile(r"\s+")
 
+#: Elements that start a new line where they are; removed, they must still part words.
+BLOCK_ELEMENTS = frozenset(
+    """address article aside blockquote br caption center dd details dialog dir div dl dt
+    fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li legend main
+    menu nav ol option p pre section summary table tbody td tfoot th thead tr ul""".split()
+)
+
+
+def _tag_start(names: frozenset[str]) -> re.Pattern[str]:
+    """Where an opening or closing tag of one of ``names`` starts."""
+    return re.compile(r"<(?=/?(?:" + "|".join(sorted(names)) + r")\b)", re.I)
+
+
+#: In titles every tag goes; in summaries the allowed ones stay and part words themselves.
+_BLOCK_IN_TITLE = _tag_start(BLOCK_ELEMENTS)
+_BLOCK_IN_SUMMARY = _tag_start(BLOCK_ELEMENTS - SUMMARY_TAGS)
+#: Tags of elements whose content an HTML5 parser reads as raw text (nh3 would then
+#: show their markup as literal text, or drop it) while feedparser reads it as HTML:
+#: the tags go, the content is sanitised like the rest.
+_UNWRAPPED = re.compile(
+    r"<\s*/?\s*(?:iframe|noscript|noembed|noframes|xmp|plaintext|template|textarea|title)\b"
+    r"(?:[^>\"']|\"[^\"]*\"|'[^']*')*>",
+    re.I,
+)
+
+
+def _prepared(fragment: str, blocks: re.Pattern[str]) -> str:
+    """HTML ready for nh3: a space where a removed block starts or ends, raw-text containers unwrapped."""
+    if "<" not in fragment:
+        return fragment
+    return _UNWRAPPED.sub(" ", blocks.sub(" <", fragment))
+
+
+def is_plain_text(content_type: str | None) -> bool:
+    """Whether feedparser reports a field as plain text (not HTML or XHTML markup)."""
+    return bool(content_type) and "html" not in content_type.lower()
+
 
 def plain_text(fragment: str | None) -> str:
     """Text of an HTML fragment: tags removed, entities decoded, whitespace collapsed."""
@@ -47,7 +91,11 @@ def plain_text(fragment: str | None) -> str:
         return ""
     if "<" not in fragment and "&" not in fragment:
         return _SPACES.sub(" ", strip_unsafe(fragment)).strip()  # already plain: most headlines
-    stripped = nh3.clean(fragment, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT))
+    stripped = nh3.clean(
+        _prepared(fragment, _BLOCK_IN_TITLE),
+        tags=set(),
+        clean_content_tags=set(DROPPED_WITH_CONTENT),
+    )
     return _SPACES.sub(" ", strip_unsafe(html.unescape(stripped))).strip()
 
 
@@ -61,29 +109,47 @@ def _text_of_clean_html(cleaned: str) -> str:
     return _SPACES.sub(" ", html.unescape(text)).strip()
 
 
-def clean_title(fragment: str | None) -> str:
-    """A headline as plain text, cut to a sane length."""
-    text = plain_text(fragment)
+def clean_title(fragment: str | None, *, plain: bool = False) -> str:
+    """A headline as plain text, cut to a sane length.
+
+    ``plain``: the feed says the title is text already, so ``<`` and ``&`` in it are
+    characters of the headline, not markup.
+    """
+    if plain:
+        text = _SPACES.sub(" ", strip_unsafe(fragment or "")).strip()
+    else:
+        text = plain_text(fragment)
     if len(text) > MAX_TITLE:
         text = text[: MAX_TITLE - 1].rstrip() + "…"
     return text
 
 
-def clean_summary(fragment: str | None, *, base_url: str) -> tuple[str, str]:
-    """(safe HTML, its plain text): allow-listed tags, absolute http(s) links; long ones shortened."""
+def clean_summary(fragment: str | None, *, base_url: str, plain: bool = False) -> tuple[str, str]:
+    """(safe HTML, its plain text): allow-listed tags, absolute http(s) links; long ones shortened.
+
+    ``plain``: the feed says the summary is text, shown as written (escaped as HTML).
+    """
     if not fragment:
         return "", ""
+    if plain:
+        text = _SPACES.sub(" ", strip_unsafe(fragment)).strip()
+        if len(text) > MAX_SUMMARY_TEXT:
+            text = shorten(text, SHORT_SUMMARY_TEXT)
+        return html.escape(text, quote=False), text
 
     def absolute(tag: str, attribute: str, value: str) -> str | None:
         # nh3 hands over only the relative URLs here; absolute ones are checked
         # against URL_SCHEMES by nh3 itself.
         if attribute != "href":
             return value
-        resolved = urljoin(base_url, value.strip())
-        return resolved if urlsplit(resolved).scheme in URL_SCHEMES else None
+        try:
+            resolved = urljoin(base_url, value.strip())
+            return resolved if urlsplit(resolved).scheme in URL_SCHEMES else None
+        except ValueError:  # "http://[::1/": no link rather than no summary
+            return None
 
     cleaned = nh3.clean(
-        fragment,
+        _prepared(fragment, _BLOCK_IN_SUMMARY),
         tags=set(SUMMARY_TAGS),
         clean_content_tags=set(DROPPED_WITH_CONTENT),
         attributes={tag: set(names) for tag, names in SUMMARY_ATTRIBUTES.items()},
