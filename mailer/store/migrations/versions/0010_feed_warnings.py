@@ -1,7 +1,7 @@
 """feeds keep the warnings of their last read: items or dates that were lost
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2027-01-20 10:00:00
 
 Issue 13: one bad item never fails its feed. What an item lost instead (an unreadable
@@ -12,8 +12,8 @@ that reads the feed again and shown by ``mailer feeds list``.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
