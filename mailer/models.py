@@ -83,6 +83,8 @@ class FeedPollResult:
     status: FeedStatus
     new: int = 0
     error: str | None = None
+    #: What the read warns about (shown by ``feeds list``; not part of the JSON contract).
+    warnings: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         return {"url": self.url, "status": str(self.status), "new": self.new, "error": self.error}

@@ -82,6 +82,8 @@ def list_(
         say("        " + "; ".join(details))
         if item["last_error"]:
             say(f"        error: {item['last_error']}")
+        for warning in item["warnings"]:
+            say(f"        warning: {warning}")
 
 
 @app.command("remove")
@@ -136,6 +138,11 @@ def poll(
     for result in results:
         if str(result.status) == "ok":
             outcome = f"ok, {result.new} new"
+            if result.warnings:
+                count = len(result.warnings)
+                outcome += (
+                    f", {count} warning{'s' if count > 1 else ''} (`mailer feeds list` shows them)"
+                )
         elif str(result.status) == "not_modified":
             outcome = "not modified"
         else:

@@ -54,6 +54,8 @@ class FeedView:
     last_polled_at: datetime | None
     #: How many stories the feed has delivered.
     stories: int
+    #: What the last read warns about (garbled text; items or dates lost, issue 13).
+    warnings: tuple[str, ...] = ()
 
     @property
     def display_url(self) -> str:
@@ -80,6 +82,7 @@ class FeedView:
             "next_attempt_at": stamp(self.next_attempt_at),
             "last_polled_at": stamp(self.last_polled_at),
             "stories": self.stories,
+            "warnings": list(self.warnings),
         }
 
 
@@ -261,4 +264,5 @@ def _view(row: dict[str, Any], *, stories: int) -> FeedView:
         next_attempt_at=row["next_attempt_at"],
         last_polled_at=row["last_polled_at"],
         stories=stories,
+        warnings=tuple(row.get("warnings") or ()),
     )

@@ -23,6 +23,7 @@ import feedparser
 
 from mailer.errors import FeedError
 from mailer.feeds.encoding import declare_encoding
+from mailer.feeds.mojibake import text_warnings
 from mailer.feeds.sanitize import clean_summary, clean_title
 from mailer.shorten import shorten
 from mailer.unsafe_text import quote_unsafe, strip_unsafe
@@ -50,6 +51,8 @@ class ParsedFeed:
     #: Set when the document was malformed and the entries are what could be recovered.
     problem: str | None = None
     skipped: int = 0
+    #: What staff should know although the feed was read (text that may be garbled).
+    warnings: tuple[str, ...] = ()
 
 
 def parse_feed(
@@ -63,7 +66,8 @@ def parse_feed(
     if not body.strip():
         raise FeedError("not a feed: the response was empty")
     headers = {name.lower(): value for name, value in headers.items()}
-    body, content_type = declare_encoding(body, headers.get("content-type", ""))
+    declared = declare_encoding(body, headers.get("content-type", ""))
+    body, content_type = declared.body, declared.content_type
     body = strip_doctype(body)
     # No Content-Location: feedparser would then urljoin the base onto every element
     # (a third of its run time). Links are made absolute here instead, against the
@@ -96,13 +100,16 @@ def parse_feed(
     if parsed.get("bozo"):
         problem = _bozo_text(parsed.get("bozo_exception"))
     channel = parsed.get("feed") or {}
+    title = clean_title(channel.get("title"))
+    texts = [title, *(text for entry in entries for text in (entry.title, entry.text))]
     return ParsedFeed(
-        title=clean_title(channel.get("title")),
+        title=title,
         link=_http_url(channel.get("link"), base=url),
         version=version,
         entries=entries,
         problem=problem,
         skipped=skipped,
+        warnings=text_warnings(declared.decision, texts),
     )
 
 

@@ -179,11 +179,14 @@ class _FeedPoller:
                 update_validators=True,
                 name=name,
                 moved_to=fetched.moved_to,
+                warnings=prepared.warnings,
             )
             return new
 
         new = await self.writer.run(store)
-        return FeedPollResult(url=feed["url"], status=FeedStatus.OK, new=new)
+        return FeedPollResult(
+            url=feed["url"], status=FeedStatus.OK, new=new, warnings=prepared.warnings
+        )
 
     async def _parse(self, feed: dict[str, Any], fetched: Fetched) -> PreparedFeed:
         settings = self.settings.feeds
@@ -206,6 +209,8 @@ class _FeedPoller:
         prepared = await self.parse(job)
         if prepared.problem:
             log.info("feed %s is malformed but readable: %s", feed["url"], prepared.problem)
+        for warning in prepared.warnings:
+            log.info("feed %s: %s", feed["url"], warning)
         return prepared
 
     async def _record_failure(

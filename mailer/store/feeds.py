@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -173,8 +173,12 @@ def record_fetched(
     update_validators: bool = False,
     name: str | None = None,
     moved_to: str | None = None,
+    warnings: Sequence[str] | None = None,
 ) -> str | None:
-    """Record a successful poll (``ok`` or ``not_modified``); returns the new URL if it moved."""
+    """Record a successful poll (``ok`` or ``not_modified``); returns the new URL if it moved.
+
+    ``warnings`` replace the feed's warnings (None keeps them: a 304 re-reads nothing).
+    """
     values: dict[str, Any] = {
         "last_status": status,
         "last_error": None,
@@ -186,6 +190,8 @@ def record_fetched(
         values.update(etag=_clip(etag, 500), last_modified=_clip(last_modified, 100))
     if name:
         values["name"] = name[:200]
+    if warnings is not None:
+        values["warnings"] = list(warnings)
     moved = None
     if moved_to and len(moved_to) <= 2000:
         taken = conn.execute(

@@ -87,6 +87,8 @@ feeds = Table(
     _ts("next_attempt_at"),
     _ts("last_polled_at"),
     _ts("created_at", nullable=False),
+    # What the last read warns about: garbled text, lost items or dates (issue 13).
+    Column("warnings", JSON, nullable=False, default=list, server_default="[]"),
 )
 
 stories = Table(
