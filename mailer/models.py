@@ -84,7 +84,7 @@ class FeedPollResult:
     status: FeedStatus
     new: int = 0
     error: str | None = None
-    #: What single items lost (shown by ``feeds list``; not part of the JSON contract).
+    #: What the read warns about (shown by ``feeds list``; not part of the JSON contract).
     warnings: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, object]:

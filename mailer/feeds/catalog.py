@@ -54,7 +54,7 @@ class FeedView:
     last_polled_at: datetime | None
     #: How many stories the feed has delivered.
     stories: int
-    #: What single items lost at the last read (an unreadable date, a skipped item).
+    #: What the last read warns about (garbled text; items or dates lost, issue 13).
     warnings: tuple[str, ...] = ()
 
     @property

@@ -28,6 +28,7 @@ from mailer.errors import FeedError
 from mailer.feeds.dates import UnreadableDate, read_date
 from mailer.feeds.encoding import declare_encoding
 from mailer.feeds.item_warnings import ItemWarnings, item_label
+from mailer.feeds.mojibake import text_warnings
 from mailer.feeds.sanitize import clean_summary, clean_title, is_plain_text
 from mailer.shorten import shorten
 from mailer.unsafe_text import quote_unsafe, strip_unsafe
@@ -76,7 +77,8 @@ def parse_feed(
     if not body.strip():
         raise FeedError("not a feed: the response was empty")
     headers = {name.lower(): value for name, value in headers.items()}
-    body, content_type = declare_encoding(body, headers.get("content-type", ""))
+    declared = declare_encoding(body, headers.get("content-type", ""))
+    body, content_type = declared.body, declared.content_type
     body = strip_doctype(body)
     base_url = _content_base(url, headers.get("content-location"))
     # Links are made absolute here, against the xml:base feedparser tracks and, under
@@ -125,15 +127,18 @@ def parse_feed(
     if parsed.get("bozo"):
         problem = _bozo_text(parsed.get("bozo_exception"))
     channel = parsed.get("feed") or {}
+    title = _title(channel)
+    texts = [title, *(text for entry in entries for text in (entry.title, entry.text))]
+    read_warnings = text_warnings(declared.decision, texts)
     return ParsedFeed(
-        title=_title(channel),
+        title=title,
         link=_http_url(channel.get("link"), base=base_url),
         version=version,
         entries=entries,
         problem=problem,
         skipped=skipped,
-        warnings=warnings.kept(),
-        warning_count=warnings.total,
+        warnings=read_warnings + warnings.kept(),
+        warning_count=len(read_warnings) + warnings.total,
     )
 
 

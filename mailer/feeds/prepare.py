@@ -21,6 +21,7 @@ from mailer.feeds.dedupe import (
     story_uid,
 )
 from mailer.feeds.item_warnings import ItemWarnings
+from mailer.feeds.jsonfeed import is_json_feed, parse_json_feed
 from mailer.feeds.parse import FeedEntry, parse_feed
 from mailer.feeds.relevance import CompiledRules, RelevanceRules, compile_rules
 from mailer.models import IncomingStory
@@ -55,13 +56,15 @@ class PreparedFeed:
     stories: list[IncomingStory]
     problem: str | None
     skipped: int
-    #: What single items lost, one line each (shown with the feed in `mailer feeds list`).
+    #: What staff should know about the read, one line each (shown in `mailer feeds list`).
     warnings: tuple[str, ...] = ()
 
 
 def prepare_feed(job: ParseJob) -> PreparedFeed:
     """Parse, normalise, score and identify one feed's items (pure; no I/O)."""
-    parsed = parse_feed(job.body, url=job.url, headers=job.headers, zone=job.zone)
+    # JSON Feed is mapped onto the entries RSS and Atom give; all below is shared.
+    read = parse_json_feed if is_json_feed(job.body, job.headers) else parse_feed
+    parsed = read(job.body, url=job.url, headers=job.headers, zone=job.zone)
     rules = compile_rules(job.rules)
     outlets = outlet_names(job.outlets)
     fallback_link = parsed.link or job.url

@@ -189,7 +189,7 @@ def record_fetched(
 ) -> str | None:
     """Record a successful poll (``ok`` or ``not_modified``); returns the new URL if it moved.
 
-    ``warnings`` replace the feed's item warnings (None keeps them: a 304 re-reads nothing).
+    ``warnings`` replace the feed's warnings (None keeps them: a 304 re-reads nothing).
     """
     values: dict[str, Any] = {
         "last_status": status,

@@ -87,7 +87,7 @@ feeds = Table(
     _ts("next_attempt_at"),
     _ts("last_polled_at"),
     _ts("created_at", nullable=False),
-    # What single items lost at the last read (unreadable dates, skipped items; issue 13).
+    # What the last read warns about: garbled text, lost items or dates (issue 13).
     Column("warnings", JSON, nullable=False, default=list, server_default="[]"),
 )
 

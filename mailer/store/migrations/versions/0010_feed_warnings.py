@@ -1,12 +1,13 @@
-"""feeds keep the warnings of their last read: items or dates that were lost
+"""feeds keep the warnings of their last read: garbled text, items or dates that were lost
 
 Revision ID: 0010
 Revises: 0009
 Create Date: 2027-01-20 10:00:00
 
-Issue 13: one bad item never fails its feed. What an item lost instead (an unreadable
-date, the whole item) is a warning naming it, kept with the feed until the next poll
-that reads the feed again and shown by ``mailer feeds list``.
+Issue 13: text that still looks garbled after decoding (a wrong or missing character
+set), and what a bad item lost instead of failing its feed (an unreadable date, the
+whole item), are warnings kept with the feed until the next poll that reads the feed
+again, and shown by ``mailer feeds list``.
 """
 
 import sqlalchemy as sa
