@@ -153,7 +153,7 @@ DEFAULT_SECTIONS: dict[str, list[str]] = {
         "researchers", "gene*", "submit*", "application",
     ],
     "해외": [
-        "미국", "중국", "일본", "유럽", "EU", "글로벌", "해외", "FDA", "EMA", "보스턴", "global", "overseas",
+        "미국", "중국", "일본", "유럽", "EU", "글로벌", "해외", "보스턴", "global", "overseas",
         "tariff*", "export*", "administration", "pricing", "china", "japan", "india*",
         "europe*",
     ],
