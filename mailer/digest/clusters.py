@@ -24,7 +24,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from itertools import combinations
 
-from mailer.feeds import StoryPrint, conflict, jaccard, similar_enough, story_print
+from mailer.feeds import (
+    StoryPrint,
+    conflict,
+    jaccard,
+    outlet_names,
+    similar_enough,
+    story_print,
+)
 from mailer.models import StoryView
 
 #: A bigram shared by more stories than this is too common to be a key.
@@ -38,7 +45,8 @@ def merge_near_duplicates(
     stories: Sequence[StoryView], /, *, outlets: Iterable[str] = ()
 ) -> list[StoryView]:
     """``stories`` (ranked, best first) with the same news joined into one entry each, in rank order."""
-    names = {*outlets, *(story.source for story in stories)}
+    # The window's outlets, so "… - 시흥신문" loses its tail even if no list knows it.
+    names = outlet_names(tuple(sorted({*outlets, *(story.source for story in stories)})))
     prints = [story_print(story.title, story.summary, outlets=names) for story in stories]
     groups = cluster(prints)
     return [_joined([stories[index] for index in members]) for members in groups]

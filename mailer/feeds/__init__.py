@@ -41,6 +41,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "jaccard": "similarity",
         "same_news": "similarity",
         "similar_enough": "similarity",
+        "outlet_names": "dedupe",
         "THRESHOLD": "similarity",
         # config/feeds.toml, the feeds ``mailer init`` seeds
         "feeds_file": "feedlist",

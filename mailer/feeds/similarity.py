@@ -6,21 +6,24 @@ Korean outlets reprint a story with a desk tag, a different verb or the subject 
 
 1. no fact of one contradicts the other (:func:`conflict`): other numbers of the same
    kind (3분기 / 2분기, phase 2 / 3, $4.5B / $5B), other places or regulators (FDA /
-   EMA, 오송 / 송도), events that do not overlap (허가 / 출시), a setback on one side
-   only (허가 / 허가 불발), or each naming something the other never mentions
-   ('스테키마' / '옴리클로', 큐로셀 / 에이인비); and
+   EMA, 오송 / 송도), events that do not overlap (허가 / 출시), other diseases (sleep
+   apnea / weight loss), a setback on one side only (허가 / 허가 불발), or each
+   naming something the other never mentions ('스테키마' / '옴리클로', 큐로셀 /
+   에이인비); and
 2. their :func:`score` reaches :data:`THRESHOLD`.
 
 The score compares character bigrams — Korean has no reliable word boundaries and
 particles attach to nouns, so whole words would miss "허가를"/"허가" — of the
 headlines with decorations removed (:func:`mailer.feeds.dedupe.strip_decorations`),
-spacing and punctuation ignored. It is the larger of the headlines' Jaccard
-similarity and the mean of that and the summaries' (a rewritten headline over the
-same wire copy still matches). rapidfuzz computes it: its ``Indel`` ratio over sorted
-bigrams was measured against set Jaccard in Python on the labelled pairs and gave the
-same decisions about four times faster (bench/README.md, "Near-duplicates").
-The threshold and the rules were chosen on ``tests/data/near_duplicates.jsonl``;
-bench/README.md reports their precision and recall and how they were chosen.
+spacing and punctuation ignored: the larger of the headlines' Jaccard similarity and
+the mean of that and the summaries' (a rewritten headline over the same wire copy
+still matches), plus :data:`AGREEMENT_BONUS` for each fact both state (the same
+company, drug, amount, regulator). Plain Python sets compute it: rapidfuzz's
+``fuzz.ratio`` and datasketch's MinHash were measured on the same pairs with the same
+rules and gave no better decisions (bench/README.md, "Near-duplicates"), and the
+similarity is not where the time goes — the facts are.
+The threshold and the rules were chosen on the development pairs of
+``tests/data/near_duplicates.jsonl``; bench/README.md reports precision and recall.
 """
 
 from __future__ import annotations

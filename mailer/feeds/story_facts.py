@@ -49,6 +49,7 @@ _WON = re.compile(
     r"(?:(\d+(?:\.\d+)?)\s*조\s*)?(?:(\d+)\s*천\s*)?(\d+(?:\.\d+)?)?\s*억|(\d+(?:\.\d+)?)\s*조"
 )
 _COUNTED = re.compile(r"(\d+)\s*(" + "|".join(sorted(_COUNTERS, key=len, reverse=True)) + ")")
+_BARE_NUMBER = re.compile(r"(?<![\d.$€£¥A-Za-z가-힣-])(\d+)(?![\d.%A-Za-z가-힣-]|\s*(?:%|[가-힣]))")
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _QUOTED = re.compile(r"['‘’\"“”「」『』]([^'‘’\"“”「」『』]{2,30})['‘’\"“”「」『』]")
@@ -205,6 +206,8 @@ def _quantities(headline: str) -> set[tuple[str, float]]:
         found.add((counter, float(match.group(1))))
     for match in _YEAR.finditer(text):
         found.add(("year", float(match.group(1))))
+    # A number with no unit still tells two headlines apart ("바이오 소식 5" / "… 7").
+    found.update(("number", float(number)) for number in _BARE_NUMBER.findall(text))
     for match in _PEOPLE.finditer(text):
         found.add(("people", float(match.group(1))))
     for match in _PERCENT.finditer(text):

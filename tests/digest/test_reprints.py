@@ -64,13 +64,13 @@ def test_each_story_appears_once_with_the_other_outlets(ctx):
         ids = _week(conn)
     edition = create_edition(ctx, schedule="digest", scheduled_for=MONDAY, now=MONDAY)
 
-    titles = [story["title"] for story in edition.stories]
-    assert titles == [
-        "셀트리온, 美 FDA서 '짐펜트라' 품목허가 획득",
-        "셀트리온, 졸레어 시밀러 '옴리클로' 美 FDA 허가",
-        "Pfizer inks $4.9B deal for obesity biotech Metsera",
+    sections = [(story["section"], story["title"]) for story in edition.stories]
+    assert sections == [
+        ("기업·투자", "Pfizer inks $4.9B deal for obesity biotech Metsera"),
+        ("연구·임상", "셀트리온, 美 FDA서 '짐펜트라' 품목허가 획득"),
+        ("연구·임상", "셀트리온, 졸레어 시밀러 '옴리클로' 美 FDA 허가"),
     ]
-    lead, other, pfizer = edition.stories
+    pfizer, lead, other = edition.stories
     assert lead["source"] == "연합뉴스"
     assert lead["also_reported_by"] == ["한국경제", "약업신문"]
     assert lead["member_ids"] == [ids["lead"], ids["reworded"]]
