@@ -46,6 +46,8 @@ RUNGS = {
     "mailer.feeds.parse_pool": ADAPTER,
     "mailer.feeds.encoding": ADAPTER,
     "mailer.feeds.sanitize": ADAPTER,
+    "mailer.feeds.dates": ADAPTER,
+    "mailer.feeds.item_warnings": ADAPTER,
     "mailer.feeds.relevance": ADAPTER,
     "mailer.feeds.dedupe": ADAPTER,
     "mailer.feeds.story_facts": ADAPTER,

@@ -80,6 +80,10 @@ def _prepared(fragment: str, blocks: re.Pattern[str]) -> str:
     return _UNWRAPPED.sub(" ", blocks.sub(" <", fragment))
 
 
+#: A tag a summary may keep: in a "plain text" summary it says the type was left out.
+_SUMMARY_MARKUP = re.compile(r"</?(?:" + "|".join(sorted(SUMMARY_TAGS)) + r")\b[^<>]*>", re.I)
+
+
 def is_plain_text(content_type: str | None) -> bool:
     """Whether feedparser reports a field as plain text (not HTML or XHTML markup)."""
     return bool(content_type) and "html" not in content_type.lower()
@@ -127,11 +131,13 @@ def clean_title(fragment: str | None, *, plain: bool = False) -> str:
 def clean_summary(fragment: str | None, *, base_url: str, plain: bool = False) -> tuple[str, str]:
     """(safe HTML, its plain text): allow-listed tags, absolute http(s) links; long ones shortened.
 
-    ``plain``: the feed says the summary is text, shown as written (escaped as HTML).
+    ``plain``: the feed says the summary is text, shown as written (escaped as HTML),
+    unless it holds summary markup such as ``<p>`` or ``<a href>``: Atom feeds that
+    leave out ``type="html"`` are common, and their readers expect the formatting.
     """
     if not fragment:
         return "", ""
-    if plain:
+    if plain and not _SUMMARY_MARKUP.search(fragment):
         text = _SPACES.sub(" ", strip_unsafe(fragment)).strip()
         if len(text) > MAX_SUMMARY_TEXT:
             text = shorten(text, SHORT_SUMMARY_TEXT)

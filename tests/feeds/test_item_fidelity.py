@@ -340,12 +340,18 @@ async def test_a_plain_text_summary_is_shown_as_written(make_context, feed_serve
         "/atom-summary.xml",
         atom(
             '<entry><title>Release</title><link href="https://a.example.com/s"/><id>s1</id>'
-            '<summary type="text">Use &lt;b&gt; for bold &amp; more</summary></entry>'
+            '<summary type="text">Dose &lt; 5 mg &amp; R&amp;D &lt;unchanged&gt;</summary></entry>'
+            # No type="html" although it is HTML: the formatting is what its readers expect.
+            '<entry><title>Untyped</title><link href="https://a.example.com/u"/><id>s2</id>'
+            "<summary>&lt;p&gt;Phase 3 &lt;b&gt;met&lt;/b&gt; its endpoint&lt;/p&gt;</summary>"
+            "</entry>"
         ),
         content_type="application/atom+xml",
     )
     assert str((await poll_one(ctx, url)).status) == "ok"
-    assert stored(ctx)["Release"]["summary"] == "Use &lt;b&gt; for bold &amp; more"
+    found = stored(ctx)
+    assert found["Release"]["summary"] == "Dose &lt; 5 mg &amp; R&amp;D &lt;unchanged&gt;"
+    assert found["Untyped"]["summary"] == "<p>Phase 3 <b>met</b> its endpoint</p>"
 
 
 async def test_content_location_is_the_base_of_relative_links(make_context, feed_server):
