@@ -48,6 +48,8 @@ RUNGS = {
     "mailer.feeds.sanitize": ADAPTER,
     "mailer.feeds.dates": ADAPTER,
     "mailer.feeds.item_warnings": ADAPTER,
+    "mailer.feeds.jsonfeed": ADAPTER,
+    "mailer.feeds.mojibake": ADAPTER,
     "mailer.feeds.relevance": ADAPTER,
     "mailer.feeds.dedupe": ADAPTER,
     "mailer.feeds.story_facts": ADAPTER,
