@@ -183,6 +183,9 @@ def test_an_edit_reaches_a_running_serve_and_a_once_a_minute_digest_is_delivered
         wait_until(lambda: len(live_instances(context)) == 2, timeout=30, processes=[serve, second])
         assert httpx.get(health).json()["checks"]["scheduler"] == "ok"
 
+        # "Within seconds" needs seconds before the next minute: an edit at :59 could
+        # only reach the processes after that fire time, whatever the reload does.
+        wait_until(lambda: datetime.now(UTC).second < 30, timeout=40)
         edited_at = datetime.now(UTC)
         changed = run_cli("schedules", "set", "digest", "* * * * *", env=env, cwd=tmp_path)
         assert changed.returncode == 0, changed.stderr
