@@ -24,6 +24,7 @@ RUNGS = {
     # leaves: settings, the exception tree, plain values, the typed context
     "mailer": LEAF,
     "mailer.config": LEAF,
+    "mailer.config_sections": LEAF,
     "mailer.errors": LEAF,
     "mailer.models": LEAF,
     "mailer.keys": LEAF,
