@@ -5,7 +5,8 @@ subscribers step), send it over a pool of SMTP connections, record each outcome
 (sent, deferred and retried with backoff, failed, unknown) and recover what a dead
 worker had in flight. Modules: worker (the loop; ``run_worker``, ``deliver_notices``),
 senders (one task per SMTP connection), editions (the digest side: claims, prepared
-mail, pausing), outgoing (claimed messages into bytes), books (one transaction per
+mail, pausing), auto_resume (resuming an edition paused by relay failures once the
+relay answers again), outgoing (claimed messages into bytes), books (one transaction per
 tick), liveness (registry, heartbeat, recovery), retry (the one retry policy), queue
 (queueing an edition, the staff commands), status (what staff see), test_mail
 (one test message over the worker's kind of connection).

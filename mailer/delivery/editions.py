@@ -4,7 +4,10 @@ An edition is encoded once per worker run (mailer.mail.prepared) and every claim
 delivery personalised from it. When more than ``delivery.pause_error_rate`` of an
 edition's last ``delivery.pause_window`` attempts failed for transport reasons, the
 relay is unusable: the edition is paused and its unsent claims given back, until
-staff run ``mailer digest resume``.
+staff run ``mailer digest resume`` or, with ``delivery.auto_resume``, the relay has
+answered again for ``delivery.auto_resume_after`` seconds (auto_resume.py). Only a
+pause whose reason starts with :data:`RELAY_PAUSE` resumes by itself: an edition that
+cannot be built would fail the same way again.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ from mailer.store.installation import message_id_part
 from mailer.store.offloop import DatabaseRunner
 
 log = logging.getLogger("mailer.delivery")
+
+#: How the reason of a pause for transport failures begins (the edition row keeps no
+#: other mark of why it was paused).
+RELAY_PAUSE = "paused by relay failures: "
+
+
+def paused_by_relay(reason: str | None, /) -> bool:
+    """Whether a paused edition's reason says the relay failed (so it may resume by itself)."""
+    return bool(reason) and reason.startswith(RELAY_PAUSE)
 
 
 class EditionClaims:
@@ -135,7 +147,7 @@ class EditionClaims:
             failures = sum(window)
             if failures / len(window) > self.delivery.pause_error_rate:
                 reason = (
-                    f"paused: {failures} of the last {len(window)} attempts failed for transport "
+                    f"{RELAY_PAUSE}{failures} of the last {len(window)} attempts failed for transport "
                     f"reasons (last: {self.last_transport_error.get(edition_id, '?')})"
                 )
                 await self._pause(edition_id, reason)

@@ -122,6 +122,8 @@ class WorkerSummary:
     recovered_unknown: int = 0
     completed_editions: list[int] = field(default_factory=list)
     paused: dict[int, str] = field(default_factory=dict)
+    #: Editions this worker resumed by itself once the relay answered again (auto_resume.py).
+    resumed: list[int] = field(default_factory=list)
     notices: NoticeTally = field(default_factory=NoticeTally)
     elapsed: float = 0.0
 

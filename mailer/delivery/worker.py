@@ -35,6 +35,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from mailer.context import AppContext
+from mailer.delivery.auto_resume import AutoResume
 from mailer.delivery.books import Tick, release
 from mailer.delivery.editions import EditionClaims
 from mailer.delivery.liveness import Liveness
@@ -133,6 +134,11 @@ class _Worker:
                 asyncio.create_task(self.liveness.beat_forever()),
                 asyncio.create_task(self._on_stop()),
             ]
+            if not self.notices_only:
+                # An edition paused by relay failures resumes once the relay answers again.
+                helpers.append(
+                    asyncio.create_task(AutoResume(self.ctx, summary=self.summary).watch_forever())
+                )
             self.senders.start()
             await self._loop()
         finally:

@@ -32,6 +32,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         # SMTP
         "open_connection": "smtp",
         "relay_address": "smtp",
+        "probe_relay": "smtp",
         "RelayConnection": "pool",
         "SmtpPool": "pool",
         "TokenBucket": "pool",

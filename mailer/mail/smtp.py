@@ -59,3 +59,20 @@ async def open_connection(smtp: SmtpSettings) -> aiosmtplib.SMTP:
         client.close()
         raise
     return client
+
+
+async def probe_relay(smtp: SmtpSettings) -> None:
+    """Connect, greet (TLS and AUTH as configured), NOOP and QUIT; raise TransportError if the relay is unusable.
+
+    The same path as a message takes up to MAIL, so a probe that passes says the
+    relay would take mail again (issue 14 item 4: a paused edition resumes itself).
+    """
+    client = await open_connection(smtp)
+    try:
+        await client.noop()
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise TransportError(f"relay probe failed: {exc}") from exc
+    finally:
+        # QUIT closed it when all went well; otherwise close the socket here.
+        client.close()

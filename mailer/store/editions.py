@@ -1,4 +1,4 @@
-"""Edition rows: insert a frozen edition with its story links, find one, list the sent ones."""
+"""Edition rows: insert a frozen edition with its story links, find one, list the sent or paused ones."""
 
 from __future__ import annotations
 
@@ -162,6 +162,25 @@ def list_sent(conn: Connection, /, *, limit: int = 200, offset: int = 0) -> list
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class PausedEdition:
+    """A paused edition and why it was paused (the reason its pauser recorded)."""
+
+    id: int
+    number: int | None
+    reason: str
+
+
+def list_paused(conn: Connection, /) -> list[PausedEdition]:
+    """Every paused edition, oldest first."""
+    rows = conn.execute(
+        select(editions.c.id, editions.c.number, editions.c.reason)
+        .where(editions.c.state == str(EditionState.PAUSED))
+        .order_by(editions.c.id)
+    )
+    return [PausedEdition(row.id, row.number, row.reason or "") for row in rows]
 
 
 def _lead_title(stories: list[dict[str, Any]] | None) -> str:
