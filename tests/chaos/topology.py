@@ -83,5 +83,15 @@ def wait_until(
                     f"{stop(process)[-5000:]}"
                 )
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
+            raise AssertionError(f"{what}: not within {timeout} s\n{tails(processes)}")
         time.sleep(interval)
+
+
+def tails(processes, *, chars: int = 3000) -> str:
+    """The end of what each process printed so far (read by tests.helpers' output thread)."""
+    parts = []
+    for process in processes:
+        watcher = getattr(process, "_test_output", None)
+        text = watcher.text if watcher is not None else "(output not read)"
+        parts.append(f"--- {' '.join(process.args[2:])} (pid {process.pid}):\n{text[-chars:]}")
+    return "\n".join(parts)
