@@ -26,18 +26,23 @@ def state(ctx, edition_id: int) -> str:
     return edition_row(ctx.engine, edition_id)["state"]
 
 
-async def paused_by_an_outage(ctx, smtp_server, *, count: int = 10, number: int = 3):
-    """Queue an edition and start a worker with the relay down: the edition pauses itself."""
+async def paused_by_an_outage(
+    ctx, smtp_server, *, count: int = 10, number: int = 3, workers: int = 1
+):
+    """Queue an edition and start ``workers`` workers with the relay down: the edition pauses itself.
+
+    Returns the edition, the stop event and one task gathering the workers' summaries.
+    """
     add_subscribers(ctx.engine, count, prefix=f"e{number}reader")
     edition_id = add_edition(ctx.engine, number=number)
     send.queue_edition(ctx, edition_id)
     smtp_server.stop()
     stop = asyncio.Event()
-    worker = asyncio.create_task(send.run_worker(ctx, stop=stop))
-    await wait_for(lambda: state(ctx, edition_id) == "paused" or worker.done(), timeout=DEADLINE)
+    running = asyncio.gather(*(send.run_worker(ctx, stop=stop) for _ in range(workers)))
+    await wait_for(lambda: state(ctx, edition_id) == "paused" or running.done(), timeout=DEADLINE)
     assert state(ctx, edition_id) == "paused"
     assert "paused by relay failures" in edition_row(ctx.engine, edition_id)["reason"]
-    return edition_id, stop, worker
+    return edition_id, stop, running
 
 
 async def test_a_paused_edition_resumes_by_itself_and_every_copy_arrives_once(
@@ -45,16 +50,18 @@ async def test_a_paused_edition_resumes_by_itself_and_every_copy_arrives_once(
 ):
     caplog.set_level(logging.INFO, logger="mailer.delivery")
     ctx = make_ctx(pause_window=4, pause_error_rate=0.5, batch_size=3, auto_resume_after=0.5)
-    edition_id, stop, worker = await paused_by_an_outage(ctx, smtp_server)
+    # Two workers watch the relay: one of them resumes the edition, once.
+    edition_id, stop, worker = await paused_by_an_outage(ctx, smtp_server, workers=2)
     try:
         smtp_server.start()
         await wait_for(lambda: state(ctx, edition_id) == "sent" or worker.done(), timeout=DEADLINE)
     finally:
         stop.set()
-        summary = await worker
+        summaries = await worker
 
     assert state(ctx, edition_id) == "sent"
-    assert summary.resumed == [edition_id]
+    assert sorted(summary.resumed for summary in summaries) == [[], [edition_id]]
+    assert caplog.text.count("resumed by itself") == 1
     assert received(smtp_server) == Counter({f"e3reader{i}@example.kr": 1 for i in range(10)})
     assert Counter(row["state"] for row in delivery_rows(ctx.engine, edition_id)) == {"sent": 10}
     assert "edition 3 resumed by itself" in caplog.text
@@ -78,7 +85,7 @@ async def test_with_auto_resume_off_the_edition_waits_for_a_person(make_ctx, smt
         await wait_for(lambda: state(ctx, edition_id) == "sent" or worker.done(), timeout=DEADLINE)
     finally:
         stop.set()
-        summary = await worker
+        [summary] = await worker
     assert summary.resumed == []
     assert received(smtp_server) == Counter({f"e3reader{i}@example.kr": 1 for i in range(10)})
 
@@ -103,7 +110,7 @@ async def test_a_pause_for_another_reason_never_resumes_by_itself(make_ctx, smtp
         await wait_for(lambda: state(ctx, edition_id) == "sent" or worker.done(), timeout=DEADLINE)
     finally:
         stop.set()
-        summary = await worker
+        [summary] = await worker
 
     assert summary.resumed == [edition_id]
     assert state(ctx, broken) == "paused"
