@@ -78,7 +78,9 @@ async def test_with_auto_resume_off_the_edition_waits_for_a_person(make_ctx, smt
         # The watch saw the relay answer for the whole interval and said so.
         await wait_for(lambda: "delivery.auto_resume is off" in caplog.text, timeout=DEADLINE)
         assert state(ctx, edition_id) == "paused"
-        assert smtp_server.messages == []
+        # Only what was already on its way when the edition paused (one per connection)
+        # may have gone out since; nothing new was claimed.
+        assert len(smtp_server.messages) <= 2
 
         # The manual command still works, and the running worker finishes the edition.
         assert send.resume_edition(ctx, edition_id) > 0
