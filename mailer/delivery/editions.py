@@ -154,7 +154,12 @@ class EditionClaims:
 
     async def _pause(self, edition_id: int, reason: str) -> None:
         number = self.numbers.get(edition_id, edition_id)
-        reason = f"{reason}; fix the cause, then run `mailer digest resume {number}`"
+        then = f"run `mailer digest resume {number}`"
+        if paused_by_relay(reason) and self.delivery.auto_resume:
+            wait = self.delivery.auto_resume_after
+            reason = f"{reason}; it resumes by itself once the relay has answered for {wait:g} s, or {then}"
+        else:
+            reason = f"{reason}; fix the cause, then {then}"
         if await self.db.transaction(store.pause_edition, edition_id, reason=reason):
             log.warning("edition %s %s", number, reason)
         self.summary.paused[edition_id] = reason
