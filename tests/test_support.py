@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers import cli_env
 from tests.support import network
+from tests.support.chaos_relay import ChaosRelay
 from tests.support.feed_server import FeedServer
 from tests.support.smtp_server import FaultySMTPServer
 
@@ -164,6 +165,33 @@ def test_stop_closes_open_sessions(smtp_server: FaultySMTPServer) -> None:
         smtp_server.stop()
         with pytest.raises(smtplib.SMTPServerDisconnected):
             client.noop()
+
+
+def test_the_chaos_relay_injects_each_fault_and_counts_it() -> None:
+    relay = ChaosRelay(temp_failure_rate=1.0, drop_rate=0.0, refused={"gone@example.com"})
+    relay.start()
+    try:
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            send_sync(relay, make_message(to="gone@example.com"))
+        with pytest.raises(smtplib.SMTPDataError, match="try again later"):
+            send_sync(relay, make_message(to="later@example.com"))
+        assert relay.copies == []
+        dropping = ChaosRelay(temp_failure_rate=0.0, drop_rate=1.0)
+        with dropping, smtplib.SMTP(dropping.host, dropping.port, timeout=5) as client:
+            message = make_message(to="maybe@example.com")
+            message["Message-ID"] = "<e1.s2.x@example.com>"
+            with pytest.raises(smtplib.SMTPServerDisconnected):
+                client.send_message(message)
+        # The message was kept, though its reply was lost; a stop cuts open sessions.
+        assert dropping.copies == [("<e1.s2.x@example.com>", "maybe@example.com")]
+        assert dropping.injected == {"dropped": 1}
+        with smtplib.SMTP(relay.host, relay.port, timeout=5) as client:
+            client.ehlo()
+            relay.stop()
+        assert relay.cut == 1
+    finally:
+        relay.stop()
+    assert relay.injected == {"refused": 1, "deferred": 1}
 
 
 def test_fault_arguments_are_validated() -> None:
