@@ -74,7 +74,7 @@ def edition_state(engine, edition_id: int) -> str:
         return conn.execute(select(editions.c.state).where(editions.c.id == edition_id)).scalar()
 
 
-def schedule_digest(engine, env, tmp_path, scheduler) -> datetime:
+def schedule_digest(env, tmp_path, scheduler) -> datetime:
     """Set the digest's fire time a little ahead, then kill the scheduler before it. Returns it."""
     wait_until(lambda: datetime.now(UTC).second < 30, timeout=40, what="a minute's first 30 s")
     fire = (datetime.now(UTC) + timedelta(minutes=1)).replace(second=0, microsecond=0)
@@ -131,7 +131,7 @@ def test_chaos_loses_nothing_and_sends_nothing_twice(tmp_path, database_url):
         # The scheduler: killed before the digest's fire time, started again after it.
         scheduler = start("scheduler", env=env, cwd=tmp_path, ready=SCHEDULER_STARTED)
         if scenario.real_fire_time:
-            fire = schedule_digest(engine, env, tmp_path, scheduler)
+            fire = schedule_digest(env, tmp_path, scheduler)
         else:
             kill(scheduler)
             fire = backdate_digest(engine)
