@@ -77,6 +77,10 @@ class EditionClaims:
         """Add up to ``limit`` deliveries to the backlog; completes editions with nothing left."""
         editions = await self.db.read(store.sendable_editions)
         sendable = set(editions)
+        for edition_id in [e for e in self.windows if e not in sendable]:
+            # Paused, maybe by another worker: the failures so far have been judged, and
+            # after a resume the count starts again (or the edition would pause at once).
+            del self.windows[edition_id]
         stale = [item for item in self._deliveries() if item.edition_id not in sendable]
         if stale:
             # Another worker paused that edition: give the rows back unsent.
