@@ -30,6 +30,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "resume_schedule": "edit",
         "set_schedule": "edit",
         # cron expressions and fire times
+        "cron_for": "cron_words",
+        "describe_cron": "cron_words",
+        "WEEKDAYS": "cron_words",
         "check_timezone": "crontab",
         "cron_trigger": "crontab",
         "describe_seconds": "fire_times",
