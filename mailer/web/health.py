@@ -128,9 +128,9 @@ def _workers(readings: SystemReadings, own: OwnWorker | None) -> tuple[Level, st
 def _paused(readings: SystemReadings) -> tuple[Level, str]:
     if not readings.paused:
         return ("ok", "ok")
+    # The recorded reason says why and how to continue (`mailer digest resume N`).
     lines = [
-        f"edition {edition.label} paused ({edition.reason or 'no reason recorded'}); "
-        f"`mailer digest resume {edition.number}` continues it"
+        f"edition {edition.label}: {edition.reason or 'paused; `mailer digest resume` continues it'}"
         for edition in readings.paused
     ]
     return ("degraded", "degraded: " + " | ".join(lines))
