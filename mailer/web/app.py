@@ -80,8 +80,10 @@ def _own_worker(app: FastAPI) -> OwnWorker | None:
     error = task.exception()
     if error is None:
         return OwnWorker("the delivery worker of this process ended while the app serves")
+    # The error's first line only: a traceback's worth of text does not belong in a probe.
+    reason = str(error).partition("\n")[0][:300]
     return OwnWorker(
-        f"the delivery worker of this process stopped: {error.__class__.__name__}: {error}"
+        f"the delivery worker of this process stopped: {error.__class__.__name__}: {reason}"
     )
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from mailer.bootstrap import database_write_problem, require_database
 from mailer.errors import StoreError
+from mailer.logs import redact
 from mailer.metrics_readings import WORKER, SystemReadings, read_system
 from mailer.schedules import describe_seconds, scheduler_liveness
 
@@ -98,7 +99,9 @@ def _answer(results: dict[str, tuple[str, str]], workers: list[dict]) -> Health:
     status = max((level for level, _ in results.values()), key=_ORDER.__getitem__)
     return Health(
         status,
-        {name: results[name][1] for name in CHECKS},
+        # /healthz is not behind a login: its lines are redacted like a log line (an
+        # error or a pause reason quoting a relay reply must not show an address).
+        {name: redact(results[name][1]) for name in CHECKS},
         {name: results[name][0] for name in CHECKS if _ORDER[results[name][0]]},
         workers,
     )

@@ -191,7 +191,7 @@ async def test_a_paused_edition_is_reported(make_ctx, smtp_server):
     add_subscribers(context.engine, 8)
     edition_id = add_edition(context.engine, number=3)
     delivery.queue_edition(context, edition_id)
-    smtp_server.fail("MAIL", 451, "sender refused", times=None)
+    smtp_server.fail("MAIL", 451, "<news@example.or.kr> sender refused", times=None)
     await delivery.run_worker(context, until_idle=True)
     assert edition_row(context.engine, edition_id)["state"] == "paused"
     with serve_app(context, worker=False) as base:
@@ -201,6 +201,9 @@ async def test_a_paused_edition_is_reported(make_ctx, smtp_server):
     assert body["failed"]["paused"] == "degraded"
     assert body["checks"]["paused"].startswith("degraded: edition 3: paused: 4 of the last 4")
     assert "`mailer digest resume 3`" in body["checks"]["paused"]
+    # The relay's reply is quoted, its address redacted as in the logs.
+    assert "[email]> sender refused" in body["checks"]["paused"]
+    assert "@" not in body["checks"]["paused"]
 
 
 async def test_a_stuck_backlog_is_reported_until_a_worker_takes_it(make_ctx, smtp_server):
