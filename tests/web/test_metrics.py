@@ -92,6 +92,20 @@ def make_edition(ctx) -> tuple[int, int]:
     return edition.id, edition.number
 
 
+def process_env(tmp_path, ctx, smtp_server) -> dict[str, str]:
+    """The environment of a `mailer` process on ``ctx``'s database, sending to the test relay."""
+    return cli_env(
+        MAILER_DATABASE_URL=str(ctx.settings.database_url),
+        MAILER_DATA_DIR=str(tmp_path / "var"),
+        MAILER_SECRET_KEY=ctx.settings.secret(),
+        MAILER_BASE_URL="https://news.example.or.kr",
+        MAILER_SMTP__HOST=smtp_server.host,
+        MAILER_SMTP__PORT=str(smtp_server.port),
+        MAILER_DELIVERY__POLL_SECONDS="0.2",
+        MAILER_LOG_LEVEL="warning",
+    )
+
+
 def states_in_database(ctx, edition_id: int) -> Counter:
     return Counter(row["state"] for row in delivery_rows(ctx.engine, edition_id))
 
@@ -150,23 +164,12 @@ async def test_metrics_after_an_edition_match_the_database(ctx, smtp_server, fee
     assert len(ages) == 1 and ages[0] >= 0
 
 
-def test_a_separate_worker_shows_on_the_web_and_on_its_own_port(
-    tmp_path, ctx, smtp_server, database_url
-):
+def test_a_separate_worker_shows_on_the_web_and_on_its_own_port(tmp_path, ctx, smtp_server):
     """`mailer serve --no-worker` beside a `mailer worker` process: the web's /metrics sees
     the deliveries (database); the worker's counters are on its own --metrics-port."""
     smtp_server.fail("RCPT", 550, "no such user", times=None, when=REFUSED.__contains__)
     edition_id, number = make_edition(ctx)
-    env = cli_env(
-        MAILER_DATABASE_URL=database_url,
-        MAILER_DATA_DIR=str(tmp_path / "var"),
-        MAILER_SECRET_KEY=ctx.settings.secret(),
-        MAILER_BASE_URL="https://news.example.or.kr",
-        MAILER_SMTP__HOST=smtp_server.host,
-        MAILER_SMTP__PORT=str(smtp_server.port),
-        MAILER_DELIVERY__POLL_SECONDS="0.2",
-        MAILER_LOG_LEVEL="warning",
-    )
+    env = process_env(tmp_path, ctx, smtp_server)
     with serve_app(ctx, worker=False) as base:
         before = scrape(base)
         assert deliveries_shown(before, number)["queued"] == SUBSCRIBERS
@@ -195,3 +198,20 @@ def test_a_separate_worker_shows_on_the_web_and_on_its_own_port(
     assert value(own, "mailer_smtp_reply_seconds_count", reply="5xx") == len(REFUSED)
     # The worker's own endpoint holds no database view (that would be counted twice).
     assert not any(name == "mailer_deliveries" for name, _ in own)
+
+
+def test_a_scheduler_process_serves_its_own_counters(tmp_path, ctx, smtp_server):
+    scheduler = start_cli(
+        "scheduler",
+        "--metrics-port",
+        "0",
+        env=process_env(tmp_path, ctx, smtp_server),
+        cwd=tmp_path,
+    )
+    try:
+        address = wait_for_output(scheduler, re.compile(r"metrics of this process on (\S+)"))
+        own = scrape(address.group(1))
+    finally:
+        stop(scheduler)
+    assert ("mailer_feed_polls_total", frozenset({("status", "error")})) in own
+    assert not any(name == "mailer_queue_depth" for name, _ in own)
