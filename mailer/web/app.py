@@ -1,4 +1,4 @@
-"""Build the FastAPI application for one AppContext: health, home page, the routers, the edge middleware, and the process's delivery worker."""
+"""Build the FastAPI application for one AppContext: health, metrics, home page, the routers, the edge middleware, and the process's delivery worker."""
 
 from __future__ import annotations
 
