@@ -50,6 +50,7 @@ from mailer.delivery.queue import new_worker_id, utcnow
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.senders import Senders
 from mailer.mail import SmtpPool
+from mailer.models import DeliveryState
 from mailer.store import deliveries as store
 from mailer.store import notices as notice_store
 from mailer.store.notices import ClaimedNotice
@@ -102,7 +103,7 @@ class _Worker:
         )
         self.liveness = Liveness(ctx, self.id, db=self.db, summary=self.summary)
         self.senders = Senders(
-            SmtpPool(ctx.settings.smtp),
+            SmtpPool(ctx.settings.smtp, observe=ctx.metrics.get().observe_smtp_reply),
             digest=self.editions.envelope,
             notice=self._notice_envelope,
             clock=self.clock,
@@ -203,8 +204,13 @@ class _Worker:
         self.outstanding += len(held) - len(results)
         for item in held:
             self.senders.put(item)
+        sent = self.ctx.metrics.get().messages_sent
         for result, outcome in zip(tick.results, tick.outcomes, strict=True):
             self.summary.count(result.item, outcome.state)
+            if outcome.state == DeliveryState.SENT:
+                sent.labels(
+                    kind="notice" if isinstance(result.item, ClaimedNotice) else "digest"
+                ).inc()
 
     async def _loop(self) -> None:
         bucket = self.senders.pool.bucket

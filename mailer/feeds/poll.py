@@ -63,7 +63,11 @@ async def poll_feeds(
         poller = _FeedPoller(
             settings, client=client, parse=parse, writer=writer, now=now, outlets=outlets
         )
-        return list(await asyncio.gather(*(poller.poll(feed) for feed in due)))
+        results = list(await asyncio.gather(*(poller.poll(feed) for feed in due)))
+    polls = ctx.metrics.get().feed_polls
+    for result in results:
+        polls.labels(status=str(result.status)).inc()
+    return results
 
 
 def count_waiting(ctx: AppContext, /, *, now: datetime) -> int:
