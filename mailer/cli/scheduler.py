@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def scheduler(ctx: typer.Context) -> None:
     """Run the scheduler only: fire poll, digest and housekeeping schedules until stopped."""
     context = runtime(ctx).context
-    configure_logging(context.settings.log_level)
+    configure_logging(context.settings.log_level, log_format=context.settings.log.format)
     asyncio.run(run_until_signalled(context))
 
 
