@@ -67,6 +67,7 @@ RUNGS = {
     "mailer.schedules": USE_CASE,
     "mailer.staff": USE_CASE,
     "mailer.seed": USE_CASE,
+    "mailer.backup": USE_CASE,
     "mailer.bootstrap": BOOTSTRAP,
     # entry points: they call use cases only
     "mailer.jobs": ENTRY,

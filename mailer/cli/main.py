@@ -7,6 +7,7 @@ the leaves only; each command imports what it uses when it runs.
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 import typer
 
@@ -88,6 +89,19 @@ def test_mail(
     reply = asyncio.run(send_test_mail(context, to))
     host, port = relay_address(context.settings.smtp)
     say(f"sent to {to} via {host}:{port}: {reply}")
+
+
+@app.command()
+@handle_errors
+def backup(
+    ctx: typer.Context,
+    target: Path = typer.Argument(..., help="The new file to write the copy to."),
+) -> None:
+    """Copy the SQLite database to TARGET while the service runs (online backup; PostgreSQL: pg_dump)."""
+    from mailer.backup import backup_database
+
+    done = backup_database(runtime(ctx).context, target)
+    say(f"backed up to {done.path}: {done.size} bytes, {done.subscribers} subscribers")
 
 
 class Role(enum.StrEnum):
