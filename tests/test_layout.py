@@ -69,6 +69,7 @@ RUNGS = {
     "mailer.staff": USE_CASE,
     "mailer.seed": USE_CASE,
     "mailer.metrics_readings": USE_CASE,
+    "mailer.backup": USE_CASE,
     "mailer.bootstrap": BOOTSTRAP,
     # entry points: they call use cases only
     "mailer.jobs": ENTRY,

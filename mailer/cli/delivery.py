@@ -310,7 +310,7 @@ def worker(
 ) -> None:
     """Deliver queued digests and notice mails until stopped (SIGTERM or Ctrl+C finish the messages in flight)."""
     context = runtime(ctx).context
-    configure_logging(context.settings.log_level)
+    configure_logging(context.settings.log_level, log_format=context.settings.log.format)
     smtp = context.settings.smtp
     target = "the built-in outbox" if smtp.uses_outbox else f"{smtp.host}:{smtp.effective_port}"
     say(f"worker started: {smtp.connections} connections to {target}")

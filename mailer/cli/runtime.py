@@ -51,7 +51,7 @@ class Runtime:
             # last-resort handler would print its warnings unredacted (issue 11 item 7).
             # One-shot commands print their own summary, so only warnings and errors;
             # serve, worker and scheduler raise this to the configured level.
-            configure_logging("warning")
+            configure_logging("warning", log_format=self._settings.log.format)
         return self._settings
 
     @property

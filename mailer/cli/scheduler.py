@@ -25,7 +25,7 @@ def scheduler(
 ) -> None:
     """Run the scheduler only: fire poll, digest and housekeeping schedules until stopped."""
     context = runtime(ctx).context
-    configure_logging(context.settings.log_level)
+    configure_logging(context.settings.log_level, log_format=context.settings.log.format)
     with process_metrics(context, host=metrics_host, port=metrics_port):
         asyncio.run(run_until_signalled(context))
 

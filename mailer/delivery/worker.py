@@ -35,6 +35,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from mailer.context import AppContext
+from mailer.delivery.batch_log import BatchLog
 from mailer.delivery.books import Tick, release
 from mailer.delivery.editions import EditionClaims
 from mailer.delivery.liveness import Liveness
@@ -84,6 +85,7 @@ class _Worker:
         self.progress = progress
         self.id = new_worker_id()
         self.summary = WorkerSummary(worker_id=self.id)
+        self.batches = BatchLog(self.summary)
         self.digests = RetryPolicy.for_digests(ctx.settings)
         self.notices = RetryPolicy.for_notices(ctx.settings)
         # One thread with one connection: this worker's writes stay in order and never
@@ -149,6 +151,7 @@ class _Worker:
                 log.exception("worker %s could not close its books", self.id)
             finally:
                 await self.db.aclose()
+            self.batches.close()
             self.summary.elapsed = time.monotonic() - started
         return self.summary
 
@@ -264,6 +267,7 @@ class _Worker:
         self._claim_after = 0.0
         if await self._claim():
             return True
+        self.batches.close()  # the work in hand is done: its batch line
         poll = self.delivery.poll_seconds
         due = await self.db.read(self._next_due_tx)
         now = self.clock()
@@ -298,7 +302,9 @@ class _Worker:
         """Top up the backlog, due notices first; completes editions with nothing left."""
         claimed = await self._claim_notices()
         if not self.notices_only:
-            claimed += await self.editions.claim(limit=self.want)
+            editions = await self.editions.claim(limit=self.want)
+            self.batches.claimed(editions)
+            claimed += editions
         if not claimed:
             self._claim_after = time.monotonic() + self.delivery.poll_seconds
         return claimed
@@ -311,6 +317,7 @@ class _Worker:
         )
         # At the front: the next free connections take them.
         self.backlog.extendleft(reversed(notices))
+        self.batches.claimed(len(notices))
         return len(notices)
 
     async def _give_back(self, items: list[Claimed]) -> None:

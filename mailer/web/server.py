@@ -51,7 +51,7 @@ async def serve_forever(
     context: AppContext, *, host: str, port: int, scheduler: bool, worker: bool
 ) -> None:
     """Serve until SIGTERM/SIGINT; the outbox and the scheduler live exactly as long as the server."""
-    configure_logging(context.settings.log_level)
+    configure_logging(context.settings.log_level, log_format=context.settings.log.format)
     # Bound first: the port it got (port 0: any free one) is where links in mail lead
     # unless base_url is set (issue 15 item 1), and the app is built with those links.
     sock = _listening_socket(host, port)
