@@ -23,6 +23,7 @@ from mailer.web.health import health
 from mailer.web.i18n import choose_language
 from mailer.web.outbox import outbox_allowed
 from mailer.web.pages import Pages, PublicPages
+from mailer.web.static_files import StaticAssets
 
 log = logging.getLogger("mailer.serve")
 
@@ -89,6 +90,12 @@ def create_app(
     app.state.health_turn = asyncio.Lock()
     # One template environment for every router (its loader caches compiled templates).
     app.state.pages = templates = page_templates(settings)
+    # The vendored front-end files (htmx, the template editor), no CDN (issue 12 item 3);
+    # pages link them as {{ static_url("vendor/htmx.min.js") }}, a URL that changes with
+    # the file, so browsers may cache each for a year.
+    static = StaticAssets()
+    app.mount("/static", static, name="static")
+    templates.env.globals["static_url"] = static.url
     app.state.csrf = csrf = Csrf(settings.secret(), secure=settings.base_url.startswith("https://"))
     app.state.public_pages = PublicPages(settings, templates, csrf)
     app.include_router(router)
