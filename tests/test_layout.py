@@ -313,6 +313,7 @@ PUBLIC_PACKAGES = (
     "mailer.delivery",
     "mailer.subscribers",
     "mailer.schedules",
+    "mailer.staff",
 )
 
 
