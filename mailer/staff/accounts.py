@@ -103,13 +103,14 @@ def _user(row: dict) -> StaffUser:
 
 def check_email(address: str, /) -> str:
     """The canonical form of a staff address, or InvalidInputError (field ``email``)."""
+    email = normalise_email(address)
     try:
-        validate_email(address, check_deliverability=False, allow_smtputf8=True)
+        validate_email(email, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
         raise InvalidInputError(
             f"invalid email address {address!r}: {exc}", field="email"
         ) from None
-    return normalise_email(address)
+    return email
 
 
 def check_role(role: str, /) -> str:

@@ -42,7 +42,7 @@ class PasswordRefused(InvalidInputError):
 def common_passwords() -> frozenset[str]:
     """The refused passwords, case-folded (read once per process)."""
     lines = COMMON_PASSWORDS.read_text("utf-8").splitlines()
-    return frozenset(line for line in lines if line and not line.startswith("# "))
+    return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
 def _folded(text: str) -> str:
