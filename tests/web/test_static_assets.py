@@ -104,6 +104,17 @@ def test_a_versioned_url_is_served_as_javascript_and_cached_for_a_year(served, n
     assert response.content == (VENDOR / name).read_bytes()
     head = served.head(url)
     assert head.status_code == 200 and head.content == b""
+    identity = served.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in identity.headers
+    assert identity.content == response.content
+
+
+def test_the_bundle_is_sent_compressed_to_who_accepts_it(served):
+    with served.stream("GET", StaticAssets().url("vendor/codemirror.js")) as response:
+        sent = sum(len(chunk) for chunk in response.iter_raw())
+    assert response.headers["content-encoding"] == "gzip"
+    assert "accept-encoding" in response.headers["vary"].lower()
+    assert sent < (VENDOR / "codemirror.js").stat().st_size / 2
 
 
 def test_an_unversioned_or_outdated_url_is_cached_briefly(served):
@@ -160,6 +171,10 @@ def test_the_bundle_turns_a_textarea_into_a_highlighting_editor(browser):
         page.keyboard.type("!")
         assert page.locator("#body").input_value() == TEMPLATE + "!"
         assert page.evaluate("window.changes.at(-1)") == TEMPLATE + "!"
+
+        # Tab leaves the editor (keyboard users are not trapped in it, issue 12 item 3).
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.closest('.cm-editor') === null")
     finally:
         page.close()
 
