@@ -111,12 +111,15 @@ def pause_schedules(database_url: str, *names: str) -> None:
 
 
 def run_cli(
-    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60, stdin: str | None = None
 ) -> subprocess.CompletedProcess:
+    """Run ``mailer ARGS…``; ``stdin`` is its standard input (else none: it reads end of file)."""
     return subprocess.run(
         [sys.executable, "-m", "mailer", *args],
         env=env,
         cwd=cwd,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,

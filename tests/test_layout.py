@@ -316,6 +316,7 @@ PUBLIC_PACKAGES = (
     "mailer.delivery",
     "mailer.subscribers",
     "mailer.schedules",
+    "mailer.staff",
 )
 
 

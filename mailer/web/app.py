@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.exc import OperationalError
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from mailer import __version__
@@ -25,6 +26,7 @@ from mailer.web.health import OwnWorker, health
 from mailer.web.i18n import choose_language
 from mailer.web.outbox import outbox_allowed
 from mailer.web.pages import Pages, PublicPages
+from mailer.web.static_files import StaticAssets
 
 log = logging.getLogger("mailer.serve")
 
@@ -132,6 +134,14 @@ def create_app(
     app.state.metrics_turn = asyncio.Lock()
     # One template environment for every router (its loader caches compiled templates).
     app.state.pages = templates = page_templates(settings)
+    # The vendored front-end files (htmx, the template editor), no CDN (issue 12 item 3);
+    # pages link them as {{ static_url("vendor/htmx.min.js") }}, a URL that changes with
+    # the file, so browsers may cache each for a year.
+    # Compressed for clients that accept it: the editor bundle shrinks from about
+    # 580 KB to 200 KB, and with a year of caching each browser fetches it once.
+    static = StaticAssets()
+    app.mount("/static", GZipMiddleware(static, compresslevel=6), name="static")
+    templates.env.globals["static_url"] = static.url
     app.state.csrf = csrf = Csrf(settings.secret(), secure=settings.base_url.startswith("https://"))
     app.state.public_pages = PublicPages(settings, templates, csrf)
     app.include_router(router)
