@@ -57,9 +57,15 @@ class Runtime:
     @property
     def context(self) -> AppContext:
         if self._context is None:
-            from mailer.bootstrap import build_context
+            from mailer.bootstrap import build_context, refuse_another_secret
 
-            self._context = build_context(self.settings)
+            context = build_context(self.settings)
+            try:
+                refuse_another_secret(context)
+            except BaseException:
+                context.close()
+                raise
+            self._context = context
         return self._context
 
     def close(self) -> None:
