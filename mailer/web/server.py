@@ -76,8 +76,9 @@ async def serve_forever(
 def _announce_first_admin_link(context: AppContext) -> None:
     """With no enabled admin, print a one-time link that creates the first one (issue 12 item 1).
 
-    Printed, not logged: the log redacts every token, and this one is meant to be
-    opened. Each start makes a new link and kills the one printed before.
+    Printed on standard output, not logged: the log redacts every token, and this one
+    is meant to be opened; the log (standard error) stays one JSON object per line under
+    ``log.format = "json"``. Each start makes a new link and kills the one printed before.
     """
     try:
         link = first_admin_link(context)
@@ -86,14 +87,14 @@ def _announce_first_admin_link(context: AppContext) -> None:
         return
     if link is not None:
         expires = link.expires_at.astimezone(ZoneInfo(context.settings.timezone))
-        sys.stderr.write(
+        sys.stdout.write(
             "관리자 계정이 아직 없습니다. 이 링크를 열어 첫 관리자를 만드세요 "
             f"({expires:%Y-%m-%d %H:%M %Z}까지, 한 번만 쓸 수 있습니다)\n"
             "No admin account yet: open this link to create the first admin "
             f"(until {expires:%Y-%m-%d %H:%M %Z}, works once):\n"
             f"  {link.url}\n"
         )
-        sys.stderr.flush()
+        sys.stdout.flush()
 
 
 async def _serve(
