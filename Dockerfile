@@ -1,4 +1,6 @@
-# One image, three commands: `mailer serve`, `mailer scheduler`, `mailer worker`.
+# One image, three commands: `mailer serve`, `mailer scheduler`, `mailer worker` (docker-compose.yml
+# runs one web, one scheduler and two workers; their healthchecks are /healthz and
+# `mailer heartbeat scheduler|worker`).
 # The image runs in production: it needs MAILER_SECRET_KEY, a relay (MAILER_SMTP__HOST) and
 # the public MAILER_BASE_URL at `docker run`, and never serves the development /outbox page. Behind a reverse proxy
 # set MAILER_WEB__TRUSTED_PROXIES to the proxy's address (README, "Running in production").

@@ -44,6 +44,23 @@ def require_database(ctx: AppContext, /) -> None:
         check_secret(conn, ctx.keys.check)
 
 
+def refuse_another_secret(ctx: AppContext, /) -> None:
+    """Raise ConfigError when the database was set up with another secret key.
+
+    Every command that opens the database asks this first (README "Secret key"): with
+    another key, serve would mail links that open nothing and a worker would no longer
+    recognise suppressed addresses. A database that cannot be read yet (not set up,
+    unreachable) passes: ``mailer init`` sets it up, and other commands report it.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with ctx.engine.connect() as conn:
+            check_secret(conn, ctx.keys.check)
+    except SQLAlchemyError:
+        return
+
+
 def database_write_problem(ctx: AppContext, /) -> str | None:
     """None when a writer could start now; else why not, found within a short bound.
 

@@ -144,6 +144,9 @@ class DeliverySettings(Section):
     poll_seconds: float = Field(default=2, gt=0)
     heartbeat_seconds: float = Field(default=5, gt=0)
     stale_after: float = Field(default=60, gt=0)
+    # Mail due this long with no send attempt started anywhere makes /healthz "degraded"
+    # (a stuck backlog: no worker takes it); long enough for a worker restart (issue 14).
+    stuck_after: float = Field(default=600, gt=0)
     # An edition paused by a relay outage resumes by itself once the relay has answered
     # for ``auto_resume_after`` seconds in a row (issue 14 item 4); off: only by command.
     auto_resume: bool = True

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mailer.config import Settings
     from mailer.keys import IdentityKeys
     from mailer.mail.dkim import DkimSigner
+    from mailer.metrics import ProcessMetrics
     from mailer.render import MailRenderer, RenderPool
     from mailer.store.notices import ClaimedNotice
     from mailer.store.offloop import DatabaseRunner
@@ -105,6 +106,13 @@ class MailBell:
             callback()
 
 
+def _process_metrics() -> ProcessMetrics:
+    # Imported on first use: prometheus_client costs a tenth of a second to load.
+    from mailer.metrics import ProcessMetrics
+
+    return ProcessMetrics()
+
+
 @dataclass
 class AppContext:
     """Everything a use case or entry point needs, created once per process by bootstrap."""
@@ -129,6 +137,8 @@ class AppContext:
     build_notice: NoticeBuilder
     #: Rung after a commit that queued mail, so this process's delivery workers wake at once.
     mail_bell: MailBell = field(default_factory=MailBell)
+    #: This process's own counters and histograms (its own registry: mailer/metrics.py).
+    metrics: Lazy[ProcessMetrics] = field(default_factory=lambda: Lazy(_process_metrics))
 
     def close(self) -> None:
         # The database thread ends before the engine it uses goes.

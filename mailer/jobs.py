@@ -11,11 +11,15 @@ blocking store work goes through ``ctx.database.run``, off the event loop.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from datetime import UTC
 
 from mailer.errors import JobSkipped, LeaseTaken
 from mailer.schedules import JobFunction, JobRun, held_lease
+
+log = logging.getLogger("mailer.digest")
 
 
 async def poll(run: JobRun) -> str:
@@ -48,13 +52,28 @@ async def digest(run: JobRun) -> str:
 
     database = run.context.database
     scheduled_for = run.fire_time.astimezone(UTC)
+    started = time.monotonic()
     edition = await database.run(
         create_edition, run.context, schedule=run.schedule, scheduled_for=scheduled_for
     )
+    built = round(time.monotonic() - started, 3)
     # queue_edition queues a draft only (and does nothing to any other edition); the
     # state the edition came back in says which of the two happened.
-    await database.run(queue_edition, run.context, edition.id)
+    queued = await database.run(queue_edition, run.context, edition.id)
     if edition.state == EditionState.DRAFT:
+        # The edition's one summary line (issue 14 item 3), its figures as JSON fields too.
+        figures = {
+            "edition": edition.number,
+            "stories": len(edition.stories),
+            "deliveries_queued": queued,
+            "build_seconds": built,
+        }
+        log.info(
+            "edition %(edition)s: %(stories)d stories, %(deliveries_queued)d deliveries "
+            "queued, built in %(build_seconds).2f s",
+            figures,
+            extra={"event": "edition_created", "schedule": run.schedule, **figures},
+        )
         return f"edition {edition.number} created and queued"
     if edition.number is None:  # skipped: it takes no number (issue 15 item 3)
         return f"edition skipped, no number given: {edition.reason or 'no reason'}"

@@ -111,35 +111,53 @@ def pause_schedules(database_url: str, *names: str) -> None:
 
 
 def run_cli(
-    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60, stdin: str | None = None
 ) -> subprocess.CompletedProcess:
+    """Run ``mailer ARGS…``; ``stdin`` is its standard input (else none: it reads end of file)."""
     return subprocess.run(
         [sys.executable, "-m", "mailer", *args],
         env=env,
         cwd=cwd,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
 
 
-def start_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mailer", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def start_cli(
+    *args: str, env: dict[str, str], cwd: Path, stdout: Path | None = None
+) -> subprocess.Popen:
+    """`mailer ARGS…` with its output in one pipe; with ``stdout``, what it prints goes to
+    that file and the pipe carries its log (stderr) alone, as a JSON-log test reads it."""
+    if stdout is None:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mailer", *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    with stdout.open("w") as printed:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mailer", *args],
+            env=env,
+            cwd=cwd,
+            stdout=printed,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
 
 class _Output:
     """A process's stdout, read on a thread as it comes (a full pipe would stall the process)."""
 
     def __init__(self, process: subprocess.Popen) -> None:
-        assert process.stdout is not None
-        self._stream = process.stdout
+        stream = process.stdout if process.stdout is not None else process.stderr
+        assert stream is not None
+        self._stream = stream
         self._lines: list[str] = []
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._read, name="process-output", daemon=True)
@@ -261,11 +279,12 @@ def stop(process: subprocess.Popen) -> str:
     watcher = getattr(process, "_test_output", None)
     if watcher is None:
         try:
-            output, _ = process.communicate(timeout=15)
+            output, log = process.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-            output, _ = process.communicate()
-        return output or ""
+            output, log = process.communicate()
+        # One of the two is None: the pipe carries stdout and stderr, or stderr alone.
+        return (output or "") + (log or "")
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:

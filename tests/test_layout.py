@@ -35,6 +35,7 @@ RUNGS = {
     "mailer.logs": LEAF,
     "mailer.unsafe_text": LEAF,
     "mailer.particles": LEAF,
+    "mailer.metrics": LEAF,
     # adapters: Jinja2, MIME + SMTP, SQLAlchemy, and the HTTP/feedparser half of feeds
     "mailer.render": ADAPTER,
     "mailer.mail": ADAPTER,
@@ -67,6 +68,8 @@ RUNGS = {
     "mailer.schedules": USE_CASE,
     "mailer.staff": USE_CASE,
     "mailer.seed": USE_CASE,
+    "mailer.metrics_readings": USE_CASE,
+    "mailer.backup": USE_CASE,
     "mailer.bootstrap": BOOTSTRAP,
     # entry points: they call use cases only
     "mailer.jobs": ENTRY,
@@ -313,6 +316,7 @@ PUBLIC_PACKAGES = (
     "mailer.delivery",
     "mailer.subscribers",
     "mailer.schedules",
+    "mailer.staff",
 )
 
 

@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mailer import delivery, feeds, mail
+from mailer.cli.metrics import METRICS_HOST, METRICS_PORT, process_metrics
 from mailer.cli.output import say
 from mailer.cli.runtime import EXIT_FAILED, fail, handle_errors, out_console, runtime
 from mailer.config import Settings
@@ -304,14 +305,17 @@ def worker(
     until_idle: bool = typer.Option(
         False, "--until-idle", help="Stop once nothing is queued or due (for cron-style runs)."
     ),
+    metrics_port: int | None = METRICS_PORT,
+    metrics_host: str = METRICS_HOST,
 ) -> None:
     """Deliver queued digests and notice mails until stopped (SIGTERM or Ctrl+C finish the messages in flight)."""
     context = runtime(ctx).context
-    configure_logging(context.settings.log_level)
+    configure_logging(context.settings.log_level, log_format=context.settings.log.format)
     smtp = context.settings.smtp
     target = "the built-in outbox" if smtp.uses_outbox else f"{smtp.host}:{smtp.effective_port}"
     say(f"worker started: {smtp.connections} connections to {target}")
-    summary = asyncio.run(_run_worker_until_signalled(context, until_idle=until_idle))
+    with process_metrics(context, host=metrics_host, port=metrics_port):
+        summary = asyncio.run(_run_worker_until_signalled(context, until_idle=until_idle))
     say(
         f"worker {summary.worker_id} stopped after {summary.elapsed:.1f} s: "
         f"sent {summary.sent}, deferred {summary.deferred}, failed {summary.failed}, "

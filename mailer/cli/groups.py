@@ -57,6 +57,12 @@ def _schedules() -> typer.Typer:
     return schedules.app
 
 
+def _users() -> typer.Typer:
+    from mailer.cli import users
+
+    return users.app
+
+
 def _worker() -> Callable[..., None]:
     from mailer.cli.delivery import worker
 
@@ -75,6 +81,7 @@ BUILT: dict[str, Callable[[], typer.Typer | Callable[..., None]]] = {
     "digest": _digest,
     "subscribers": _subscribers,
     "schedules": _schedules,
+    "users": _users,
     "worker": _worker,
     "scheduler": _scheduler,
 }

@@ -6,11 +6,14 @@ the leaves only; each command imports what it uses when it runs.
 
 from __future__ import annotations
 
+import enum
+from pathlib import Path
+
 import typer
 
 from mailer.cli.groups import LazyGroup
 from mailer.cli.output import say
-from mailer.cli.runtime import handle_errors, out_console, runtime
+from mailer.cli.runtime import EXIT_FAILED, handle_errors, out_console, runtime
 
 app = typer.Typer(
     cls=LazyGroup,
@@ -86,6 +89,40 @@ def test_mail(
     reply = asyncio.run(send_test_mail(context, to))
     host, port = relay_address(context.settings.smtp)
     say(f"sent to {to} via {host}:{port}: {reply}")
+
+
+@app.command()
+@handle_errors
+def backup(
+    ctx: typer.Context,
+    target: Path = typer.Argument(..., help="The new file to write the copy to."),
+) -> None:
+    """Copy the SQLite database to TARGET while the service runs (online backup; PostgreSQL: pg_dump)."""
+    from mailer.backup import backup_database
+
+    done = backup_database(runtime(ctx).context, target)
+    say(f"backed up to {done.path}: {done.size} bytes, {done.subscribers} subscribers")
+
+
+class Role(enum.StrEnum):
+    SCHEDULER = "scheduler"
+    WORKER = "worker"
+
+
+@app.command()
+@handle_errors
+def heartbeat(
+    ctx: typer.Context,
+    role: Role = typer.Argument(..., help="The process to look for: scheduler or worker."),
+) -> None:
+    """Exit 0 if a ROLE process on this host beat recently, else 1: a container healthcheck."""
+    from mailer.schedules import beating_here
+
+    alive = beating_here(runtime(ctx).context, role.value)
+    if not alive:
+        say(f"no {role} on this host has recorded a heartbeat recently")
+        raise typer.Exit(EXIT_FAILED)
+    say(f"{alive} {role}(s) on this host beating")
 
 
 def main() -> None:

@@ -51,15 +51,21 @@ class Runtime:
             # last-resort handler would print its warnings unredacted (issue 11 item 7).
             # One-shot commands print their own summary, so only warnings and errors;
             # serve, worker and scheduler raise this to the configured level.
-            configure_logging("warning")
+            configure_logging("warning", log_format=self._settings.log.format)
         return self._settings
 
     @property
     def context(self) -> AppContext:
         if self._context is None:
-            from mailer.bootstrap import build_context
+            from mailer.bootstrap import build_context, refuse_another_secret
 
-            self._context = build_context(self.settings)
+            context = build_context(self.settings)
+            try:
+                refuse_another_secret(context)
+            except BaseException:
+                context.close()
+                raise
+            self._context = context
         return self._context
 
     def close(self) -> None:

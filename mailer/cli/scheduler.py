@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from mailer import schedules
+from mailer.cli.metrics import METRICS_HOST, METRICS_PORT, process_metrics
 from mailer.cli.runtime import handle_errors, runtime
 from mailer.logs import configure_logging
 
@@ -17,11 +18,16 @@ if TYPE_CHECKING:
 
 
 @handle_errors
-def scheduler(ctx: typer.Context) -> None:
+def scheduler(
+    ctx: typer.Context,
+    metrics_port: int | None = METRICS_PORT,
+    metrics_host: str = METRICS_HOST,
+) -> None:
     """Run the scheduler only: fire poll, digest and housekeeping schedules until stopped."""
     context = runtime(ctx).context
-    configure_logging(context.settings.log_level)
-    asyncio.run(run_until_signalled(context))
+    configure_logging(context.settings.log_level, log_format=context.settings.log.format)
+    with process_metrics(context, host=metrics_host, port=metrics_port):
+        asyncio.run(run_until_signalled(context))
 
 
 async def run_until_signalled(context: AppContext) -> None:

@@ -114,6 +114,8 @@ def describe_view(view: ScheduleView) -> list[str]:
         f"{view.name} ({view.kind}): {view.state}",
         f"  cron      {view.cron}  ({view.timezone}), grace {schedules.describe_seconds(view.grace_seconds)}",
     ]
+    if not view.problem:
+        lines.append(f"  when      {view.described()}")
     if view.problem:
         lines.append(f"  problem   {view.problem}")
     elif view.enabled:

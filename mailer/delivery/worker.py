@@ -36,6 +36,7 @@ from sqlalchemy import Connection
 
 from mailer.context import AppContext
 from mailer.delivery.auto_resume import AutoResume
+from mailer.delivery.batch_log import BatchLog
 from mailer.delivery.books import Tick, release
 from mailer.delivery.editions import EditionClaims
 from mailer.delivery.liveness import Liveness
@@ -51,6 +52,7 @@ from mailer.delivery.queue import new_worker_id, utcnow
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.senders import Senders
 from mailer.mail import SmtpPool
+from mailer.models import DeliveryState
 from mailer.store import deliveries as store
 from mailer.store import notices as notice_store
 from mailer.store.notices import ClaimedNotice
@@ -84,6 +86,7 @@ class _Worker:
         self.progress = progress
         self.id = new_worker_id()
         self.summary = WorkerSummary(worker_id=self.id)
+        self.batches = BatchLog(self.summary)
         self.digests = RetryPolicy.for_digests(ctx.settings)
         self.notices = RetryPolicy.for_notices(ctx.settings)
         # One thread with one connection: this worker's writes stay in order and never
@@ -103,7 +106,7 @@ class _Worker:
         )
         self.liveness = Liveness(ctx, self.id, db=self.db, summary=self.summary)
         self.senders = Senders(
-            SmtpPool(ctx.settings.smtp),
+            SmtpPool(ctx.settings.smtp, observe=ctx.metrics.get().observe_smtp_reply),
             digest=self.editions.envelope,
             notice=self._notice_envelope,
             clock=self.clock,
@@ -154,6 +157,7 @@ class _Worker:
                 log.exception("worker %s could not close its books", self.id)
             finally:
                 await self.db.aclose()
+            self.batches.close()
             self.summary.elapsed = time.monotonic() - started
         return self.summary
 
@@ -209,8 +213,13 @@ class _Worker:
         self.outstanding += len(held) - len(results)
         for item in held:
             self.senders.put(item)
+        sent = self.ctx.metrics.get().messages_sent
         for result, outcome in zip(tick.results, tick.outcomes, strict=True):
             self.summary.count(result.item, outcome.state)
+            if outcome.state == DeliveryState.SENT:
+                sent.labels(
+                    kind="notice" if isinstance(result.item, ClaimedNotice) else "digest"
+                ).inc()
 
     async def _loop(self) -> None:
         bucket = self.senders.pool.bucket
@@ -264,6 +273,7 @@ class _Worker:
         self._claim_after = 0.0
         if await self._claim():
             return True
+        self.batches.close()  # the work in hand is done: its batch line
         poll = self.delivery.poll_seconds
         due = await self.db.read(self._next_due_tx)
         now = self.clock()
@@ -298,7 +308,9 @@ class _Worker:
         """Top up the backlog, due notices first; completes editions with nothing left."""
         claimed = await self._claim_notices()
         if not self.notices_only:
-            claimed += await self.editions.claim(limit=self.want)
+            editions = await self.editions.claim(limit=self.want)
+            self.batches.claimed(editions)
+            claimed += editions
         if not claimed:
             self._claim_after = time.monotonic() + self.delivery.poll_seconds
         return claimed
@@ -311,6 +323,7 @@ class _Worker:
         )
         # At the front: the next free connections take them.
         self.backlog.extendleft(reversed(notices))
+        self.batches.claimed(len(notices))
         return len(notices)
 
     async def _give_back(self, items: list[Claimed]) -> None:

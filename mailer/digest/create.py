@@ -10,6 +10,7 @@ never needs to know how schedules fire.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,7 @@ def create_edition(
     if not schedule.strip():
         raise InvalidInputError("schedule name must not be empty", field="schedule")
     now = now or datetime.now(UTC)
+    started = time.monotonic()
     for _attempt in range(_CREATE_ATTEMPTS):
         existing = _find(ctx, schedule=schedule, scheduled_for=scheduled_for)
         if existing is not None:
@@ -86,6 +88,8 @@ def create_edition(
             # this very edition (found at the top of the next attempt) or another edition
             # that took the number computed here (the next attempt takes the next one).
             continue
+        build = ctx.metrics.get().edition_build_seconds
+        build.labels(state=str(edition.state)).observe(time.monotonic() - started)
         log.info(
             "edition %s (%s %s) created: %s, %d stories",
             edition.number or "without a number",

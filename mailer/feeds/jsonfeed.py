@@ -28,11 +28,13 @@ import html
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from mailer.errors import FeedError
+from mailer.feeds.dates import UnreadableDate, read_date
 from mailer.feeds.encoding import decode_body
+from mailer.feeds.item_warnings import ItemWarnings
 from mailer.feeds.mojibake import text_warnings
 from mailer.feeds.parse import FeedEntry, ParsedFeed, _http_url
 from mailer.feeds.sanitize import MAX_TITLE, clean_summary
@@ -42,8 +44,6 @@ from mailer.unsafe_text import strip_unsafe
 #: Media types a JSON Feed is served as (the first is the registered one).
 JSON_TYPES = frozenset({"application/feed+json", "application/json"})
 _VERSION = re.compile(r"^https?://jsonfeed\.org/version/(1(?:\.\d+)?)/?$")
-#: Item warnings kept per feed; the rest are counted in one last line.
-MAX_WARNINGS = 10
 _SPACES = re.compile(r"\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
@@ -81,12 +81,12 @@ def parse_json_feed(
         raise FeedError('not a feed: the JSON Feed has no "items" list')
     tz = ZoneInfo(zone)
     entries: list[FeedEntry] = []
-    warnings: list[str] = []
+    warnings = ItemWarnings()
     skipped = 0
     for position, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             skipped += 1
-            warnings.append(f"item {position}: skipped, it is not a JSON object")
+            warnings.add(f"item {position}", "skipped, it is not a JSON object")
             continue
         entry = _entry(item, feed_url=url, zone=tz, label=_label(item, position), warnings=warnings)
         if entry is None:
@@ -95,15 +95,15 @@ def parse_json_feed(
             entries.append(entry)
     title = _plain_title(document.get("title"))
     texts = [title, *(part for entry in entries for part in (entry.title, entry.text))]
-    read_warnings = text_warnings(decision, texts) + _capped(warnings)
+    read_warnings = text_warnings(decision, texts)
     return ParsedFeed(
         title=title,
         link=_http_url(_string(document.get("home_page_url")), base=url),
         version=version,
         entries=entries,
         skipped=skipped,
-        warnings=read_warnings,
-        warning_count=len(read_warnings),
+        warnings=read_warnings + warnings.kept(),
+        warning_count=len(read_warnings) + warnings.total,
     )
 
 
@@ -133,7 +133,7 @@ def _version(document: dict) -> str:
 
 
 def _entry(
-    item: dict, *, feed_url: str, zone: ZoneInfo, label: str, warnings: list[str]
+    item: dict, *, feed_url: str, zone: ZoneInfo, label: str, warnings: ItemWarnings
 ) -> FeedEntry | None:
     permalink = _http_url(_string(item.get("url")), base=feed_url)
     link = permalink or _http_url(_string(item.get("external_url")), base=feed_url)
@@ -153,7 +153,7 @@ def _entry(
         if published is not None:
             break
         shown = value.strip()[:40]
-        warnings.append(f"{label}: date {shown!r} could not be read; dated when first seen instead")
+        warnings.add(label, f"date {shown!r} could not be read; dated when first seen instead")
     return FeedEntry(
         link=link,
         guid=guid[:2000] if guid else None,
@@ -198,13 +198,10 @@ def _plain_title(value: object) -> str:
 
 
 def _date(value: str, *, zone: ZoneInfo) -> datetime | None:
-    """An RFC 3339 time in UTC (zone-less ones read in ``zone``), or None when unreadable."""
+    """The time in UTC, read like any feed's dates (zone-less ones in ``zone``); None when unreadable."""
     try:
-        stamp = datetime.fromisoformat(value.strip())
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=zone)
-        return stamp.astimezone(UTC)
-    except (ValueError, OverflowError):
+        return read_date(value, zone=zone)
+    except UnreadableDate:
         return None
 
 
@@ -226,10 +223,3 @@ def _label(item: dict, position: int) -> str:
     title = _plain_title(item.get("title")) or _string(item.get("url")) or ""
     shown = title if len(title) <= 60 else title[:59] + "…"
     return f'item {position} "{shown}"' if shown else f"item {position}"
-
-
-def _capped(warnings: list[str]) -> tuple[str, ...]:
-    if len(warnings) <= MAX_WARNINGS:
-        return tuple(warnings)
-    kept = warnings[: MAX_WARNINGS - 1]
-    return (*kept, f"… and {len(warnings) - len(kept)} more item warnings")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,8 +42,33 @@ MAX_RETRY_AFTER = timedelta(days=7)
 async def poll_feeds(
     ctx: AppContext, /, *, now: datetime | None = None, only_due: bool = True
 ) -> list[FeedPollResult]:
-    """Poll enabled feeds (with ``only_due``, skip those backing off); one result per feed."""
-    now = now or datetime.now(UTC)
+    """Poll enabled feeds (with ``only_due``, skip those backing off); one result per feed.
+
+    Each run writes one summary line (issue 14 item 3), its figures also as ``extra=``
+    fields for the JSON log format; it names no feed, so it carries no URL's query.
+    """
+    started = time.monotonic()
+    results = await _poll_due(ctx, now=now or datetime.now(UTC), only_due=only_due)
+    totals, seconds = summarise(results), round(time.monotonic() - started, 3)
+    figures = {
+        "feeds": totals["feeds"],
+        "ok": totals["ok"],
+        "not_modified": totals["not_modified"],
+        "error": totals["error"],
+        "new_stories": totals["new"],
+        "duration_seconds": seconds,
+    }
+    log.info(
+        "feed poll: %(feeds)d feed(s) polled, %(ok)d ok, %(not_modified)d not modified, "
+        "%(error)d error(s), %(new_stories)d new stories in %(duration_seconds).2f s",
+        figures,
+        extra={"event": "feed_poll", **figures},
+    )
+    return results
+
+
+async def _poll_due(ctx: AppContext, /, *, now: datetime, only_due: bool) -> list[FeedPollResult]:
+    """The poll itself: the due feeds, concurrently, through one client, parser pool and writer."""
 
     def read_due() -> tuple[list[dict[str, Any]], tuple[str, ...]]:
         with ctx.engine.connect() as conn:
@@ -63,7 +89,11 @@ async def poll_feeds(
         poller = _FeedPoller(
             settings, client=client, parse=parse, writer=writer, now=now, outlets=outlets
         )
-        return list(await asyncio.gather(*(poller.poll(feed) for feed in due)))
+        results = list(await asyncio.gather(*(poller.poll(feed) for feed in due)))
+    polls = ctx.metrics.get().feed_polls
+    for result in results:
+        polls.labels(status=str(result.status)).inc()
+    return results
 
 
 def count_waiting(ctx: AppContext, /, *, now: datetime) -> int:

@@ -23,15 +23,20 @@ from collections.abc import Callable
 import aiosmtplib
 
 from mailer.config import SmtpSettings
-from mailer.errors import LostReply, NoSmtpUtf8, RefusedAt, TransportError
+from mailer.errors import DeliveryError, LostReply, NoSmtpUtf8, RefusedAt, TransportError
 from mailer.mail.smtp import open_connection
+
+#: Told the reply code (None: no reply, the connection failed) and the monotonic start
+#: of each message's SMTP exchange (ProcessMetrics.observe_smtp_reply).
+ReplyObserver = Callable[[int | None, float], None]
 
 
 class RelayConnection:
     """One persistent connection to the relay, opened on first use and re-opened after a drop."""
 
-    def __init__(self, smtp: SmtpSettings, /) -> None:
+    def __init__(self, smtp: SmtpSettings, /, *, observe: ReplyObserver | None = None) -> None:
         self._smtp = smtp
+        self._observe = observe
         self._client: aiosmtplib.SMTP | None = None
         self._messages_on_client = 0
         self._on_wire = False
@@ -72,6 +77,25 @@ class RelayConnection:
             self._drop()
 
     async def deliver(self, data: bytes, /, *, sender: str, recipient: str, utf8: bool) -> str:
+        """Send one prepared message to one recipient; return the relay's reply.
+
+        The time to the final reply and its class go to ``observe`` (the process's
+        SMTP latency histogram); a refusal before any command (SMTPUTF8) is not a reply.
+        """
+        started = time.monotonic()
+        try:
+            reply = await self._deliver(data, sender=sender, recipient=recipient, utf8=utf8)
+        except NoSmtpUtf8:
+            raise
+        except DeliveryError as exc:
+            if self._observe is not None:
+                self._observe(None if isinstance(exc, LostReply) else exc.code, started)
+            raise
+        if self._observe is not None:
+            self._observe(250, started)
+        return reply
+
+    async def _deliver(self, data: bytes, /, *, sender: str, recipient: str, utf8: bool) -> str:
         """Send one prepared message to one recipient; return the relay's reply.
 
         ``data`` must be CRLF-terminated lines, none starting with "." (prepared
@@ -190,8 +214,17 @@ class TokenBucket:
 class SmtpPool:
     """``MAILER_SMTP__CONNECTIONS`` relay connections and the shared rate limit of one worker."""
 
-    def __init__(self, smtp: SmtpSettings, /, *, connections: int | None = None) -> None:
-        self.connections = [RelayConnection(smtp) for _ in range(connections or smtp.connections)]
+    def __init__(
+        self,
+        smtp: SmtpSettings,
+        /,
+        *,
+        connections: int | None = None,
+        observe: ReplyObserver | None = None,
+    ) -> None:
+        self.connections = [
+            RelayConnection(smtp, observe=observe) for _ in range(connections or smtp.connections)
+        ]
         self.bucket = TokenBucket(smtp.rate)
 
     async def close(self) -> None:

@@ -8,7 +8,8 @@ scheduler processes run, missed ones caught up within grace or recorded as skipp
 - when a schedule fires, what was missed, run or skip: :mod:`mailer.schedules.fire_times`;
 - how a schedule fires, exactly once: :mod:`mailer.schedules.firing`, driven by the
   APScheduler runner :mod:`mailer.schedules.runner`;
-- is any scheduler alive: :mod:`mailer.schedules.liveness`; a job's lease: ``leases``.
+- is any scheduler alive: :mod:`mailer.schedules.liveness`; a job's lease: ``leases``;
+  is this host's scheduler or worker beating (a container healthcheck): ``host_liveness``.
 
 May import: the leaves (config, errors, models, context), ``store`` and APScheduler 3.
 It does not import another step, nor the jobs: what each kind of schedule does comes
@@ -30,6 +31,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "resume_schedule": "edit",
         "set_schedule": "edit",
         # cron expressions and fire times
+        "cron_for": "cron_words",
+        "describe_cron": "cron_words",
+        "WEEKDAYS": "cron_words",
         "check_timezone": "crontab",
         "cron_trigger": "crontab",
         "describe_seconds": "fire_times",
@@ -39,6 +43,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "SCHEDULER_ROLE": "liveness",
         "SchedulerLiveness": "liveness",
         "scheduler_liveness": "liveness",
+        "beating_here": "host_liveness",
         # running
         "JobFunction": "job_run",
         "JobRun": "job_run",

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mailer.errors import ConfigError, InvalidInputError, NotFoundError
+from mailer.schedules.cron_words import describe_cron, with_zone
 from mailer.schedules.crontab import cron_trigger, normalise_cron, trigger_for
 from mailer.schedules.fire_times import next_fire_times, zone_or_utc
 from mailer.store import schedules as store
@@ -49,12 +50,18 @@ class ScheduleView:
             return "invalid"
         return "enabled" if self.enabled else "paused"
 
+    def described(self, *, language: str = "ko") -> str:
+        """When it runs, in words with its zone ("매주 월요일 오전 9:00 (Asia/Seoul)"); else its cron."""
+        words = describe_cron(self.cron, language="en" if language == "en" else "ko")
+        return with_zone(words or self.cron, self.timezone)
+
     def as_json(self) -> dict[str, object]:
         last = self.last_run
         return {
             "name": self.name,
             "kind": self.kind,
             "cron": self.cron,
+            "description": self.described(),
             "timezone": self.timezone,
             "state": self.state,
             "grace_seconds": self.grace_seconds,

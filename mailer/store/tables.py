@@ -6,69 +6,26 @@ Every change here needs a new migration in ``migrations/versions`` (linear chain
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.types import TypeDecorator
 
-# Deterministic constraint names so that migrations can refer to them on every backend.
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-
-class UtcDateTime(TypeDecorator):
-    """A timestamp that goes in as aware UTC and comes out aware UTC on every backend.
-
-    SQLite has no time zone type and hands back naive values; this keeps the rest
-    of the code free of "is it naive?" checks.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _ts(name: str, **kw) -> Column:
-    return Column(name, UtcDateTime(), **kw)
-
-
-# An integer primary key that is BIGINT on PostgreSQL but stays INTEGER on SQLite,
-# where only "INTEGER PRIMARY KEY" is an alias of the rowid (autoincrement).
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The shared parts and the staff tables live in their own modules; they are imported
+# here so that this module still names the whole schema (``UtcDateTime`` and the staff
+# tables are used from here).
+from mailer.store.columns import BigId, UtcDateTime, metadata  # noqa: F401
+from mailer.store.columns import timestamp as _ts
+from mailer.store.staff_tables import staff_password_links, staff_users  # noqa: F401
 
 feeds = Table(
     "feeds",
@@ -361,17 +318,6 @@ template_versions = Table(
     Column("created_by", String(320)),
     _ts("created_at", nullable=False),
     UniqueConstraint("name", "version", name="uq_template_versions_name_version"),
-)
-
-staff_users = Table(
-    "staff_users",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("email", String(320), nullable=False, unique=True),
-    Column("password_hash", String(200)),
-    Column("role", String(20), nullable=False),
-    Column("disabled", Boolean, nullable=False, default=False),
-    _ts("created_at", nullable=False),
 )
 
 api_tokens = Table(

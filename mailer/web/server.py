@@ -10,18 +10,21 @@ import contextlib
 import logging
 import signal
 import socket
+import sys
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from mailer.context import AppContext
-from mailer.errors import MailerError
+from mailer.errors import MailerError, StoreError
 from mailer.jobs import JOBS
 from mailer.logs import configure_logging
 from mailer.mail import Outbox, start_outbox
 from mailer.public_url import listen_address_warnings, serving_at
 from mailer.schedules import SchedulerWhenReady
+from mailer.staff import first_admin_link
 from mailer.web.app import create_app
 
 log = logging.getLogger("mailer.serve")
@@ -51,7 +54,7 @@ async def serve_forever(
     context: AppContext, *, host: str, port: int, scheduler: bool, worker: bool
 ) -> None:
     """Serve until SIGTERM/SIGINT; the outbox and the scheduler live exactly as long as the server."""
-    configure_logging(context.settings.log_level)
+    configure_logging(context.settings.log_level, log_format=context.settings.log.format)
     # Bound first: the port it got (port 0: any free one) is where links in mail lead
     # unless base_url is set (issue 15 item 1), and the app is built with those links.
     sock = _listening_socket(host, port)
@@ -63,10 +66,35 @@ async def serve_forever(
     # The one context of this process: its scheduler, worker and pages all read it.
     context.settings = settings = serving_at(context.settings, host, port)
     log.info("links in mail point at %s", settings.base_url)
+    _announce_first_admin_link(context)
     try:
         await _serve(context, sock, host=host, scheduler=scheduler, worker=worker)
     finally:
         sock.close()
+
+
+def _announce_first_admin_link(context: AppContext) -> None:
+    """With no enabled admin, print a one-time link that creates the first one (issue 12 item 1).
+
+    Printed on standard output, not logged: the log redacts every token, and this one
+    is meant to be opened; the log (standard error) stays one JSON object per line under
+    ``log.format = "json"``. Each start makes a new link and kills the one printed before.
+    """
+    try:
+        link = first_admin_link(context)
+    except StoreError as exc:
+        log.warning("no first-admin link: %s", exc)
+        return
+    if link is not None:
+        expires = link.expires_at.astimezone(ZoneInfo(context.settings.timezone))
+        sys.stdout.write(
+            "관리자 계정이 아직 없습니다. 이 링크를 열어 첫 관리자를 만드세요 "
+            f"({expires:%Y-%m-%d %H:%M %Z}까지, 한 번만 쓸 수 있습니다)\n"
+            "No admin account yet: open this link to create the first admin "
+            f"(until {expires:%Y-%m-%d %H:%M %Z}, works once):\n"
+            f"  {link.url}\n"
+        )
+        sys.stdout.flush()
 
 
 async def _serve(

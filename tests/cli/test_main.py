@@ -59,3 +59,21 @@ def test_header_injection_in_test_mail_recipient_is_refused(tmp_path):
     result = run_cli("test-mail", "a@example.kr\r\nBcc: b@example.kr", env=cli_env(), cwd=tmp_path)
     assert result.returncode == 2
     assert "invalid recipient" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("subscribers", "list"), ("serve", "--port", "0"), ("worker", "--until-idle"), ("scheduler",)],
+)
+def test_every_command_refuses_a_database_set_up_with_another_key(tmp_path, command):
+    # A restored database started with the wrong key would mail links that open nothing
+    # and forget its suppressions (README "Secret key"): refused before any work.
+    env = cli_env(
+        MAILER_DATA_DIR=str(tmp_path / "var"), MAILER_SECRET_KEY="first-key-0123456789abc"
+    )
+    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
+    other = {**env, "MAILER_SECRET_KEY": "other-key-0123456789abcdef"}
+    result = run_cli(*command, env=other, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is not the key this database was set up with" in result.stderr
+    assert "other-key" not in result.stderr + result.stdout

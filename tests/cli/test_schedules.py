@@ -40,10 +40,11 @@ def test_list_set_pause_and_resume(tmp_path, database_url):
     lines = listed.stdout.splitlines()
     digest = lines.index("digest (digest): enabled")
     assert lines[digest + 1] == "  cron      0 9 * * mon  (Asia/Seoul), grace 6 h"
-    next_runs = lines[digest + 2].removeprefix("  next      ").split(", ")
+    assert lines[digest + 2] == "  when      매주 월요일 오전 9:00 (Asia/Seoul)"
+    next_runs = lines[digest + 3].removeprefix("  next      ").split(", ")
     assert len(next_runs) == 3
     assert all(run.startswith("Mon ") and run.endswith(" 09:00 KST") for run in next_runs)
-    assert lines[digest + 3] == "  last run  none yet"
+    assert lines[digest + 4] == "  last run  none yet"
     # No scheduler has ever run against this database: say so, on stderr.
     assert "warning: no scheduler is running, so no schedule fires" in listed.stderr
 
@@ -52,6 +53,7 @@ def test_list_set_pause_and_resume(tmp_path, database_url):
     )
     assert changed.returncode == 0, changed.stderr
     assert "  cron      */2 * * * *  (UTC), grace 6 h" in changed.stdout
+    assert "  when      2분마다 (UTC)" in changed.stdout
 
     paused = run_cli("schedules", "pause", "poll", env=env, cwd=tmp_path)
     assert paused.returncode == 0, paused.stderr

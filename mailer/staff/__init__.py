@@ -1,0 +1,33 @@
+"""The staff step: accounts and roles of the people who run the admin (issue 12).
+
+- accounts, one-time set-password links, the first admin: :mod:`mailer.staff.accounts`;
+- the password policy and argon2id hashing: :mod:`mailer.staff.passwords`.
+
+May import: the leaves (config, errors, models, context, keys) and ``store``. It does
+not import another step. Other packages use only the names below.
+"""
+
+from mailer.exports import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "LINK_LIFETIME": "accounts",
+        "OpenLink": "accounts",
+        "PasswordLink": "accounts",
+        "StaffUser": "accounts",
+        "add_user": "accounts",
+        "disable_user": "accounts",
+        "enable_user": "accounts",
+        "first_admin_link": "accounts",
+        "list_users": "accounts",
+        "open_link": "accounts",
+        "reset_link": "accounts",
+        "set_password": "accounts",
+        "set_password_with_link": "accounts",
+        "verify_password": "accounts",
+        "MIN_LENGTH": "passwords",
+        "PasswordRefused": "passwords",
+        "check_password": "passwords",
+    },
+)
