@@ -2,8 +2,8 @@
 
 An edition paused because its relay failed (editions.py, :data:`RELAY_PAUSE`) waited
 for a person before issue 14 item 4. Now every worker probes the relay while such an
-edition exists — connect, TLS and AUTH as configured, EHLO, NOOP, QUIT
-(:func:`mailer.mail.probe_relay`) — and once every probe for
+edition exists — connect, TLS and AUTH as configured, EHLO, MAIL FROM our sender,
+RSET, QUIT (:func:`mailer.mail.probe_relay`; no recipient, so nothing is sent) — and once every probe for
 ``delivery.auto_resume_after`` seconds in a row has passed, it resumes the edition
 through the same use case as ``mailer digest resume`` (its deferred deliveries become
 due at once). A failed probe starts the count again.
@@ -52,7 +52,8 @@ class AutoResume:
         self.ctx = ctx
         self.delivery = ctx.settings.delivery
         self.summary = summary
-        self.probe = probe or (lambda: probe_relay(ctx.settings.smtp))
+        sender = ctx.settings.compliance.from_address
+        self.probe = probe or (lambda: probe_relay(ctx.settings.smtp, sender=sender))
         self.clock = clock
         #: Monotonic time of the first passing probe of the current run of passes.
         self.answering_since: float | None = None

@@ -61,16 +61,22 @@ async def open_connection(smtp: SmtpSettings) -> aiosmtplib.SMTP:
     return client
 
 
-async def probe_relay(smtp: SmtpSettings) -> None:
-    """Connect, greet (TLS and AUTH as configured), NOOP and QUIT; raise TransportError if the relay is unusable.
+async def probe_relay(smtp: SmtpSettings, /, *, sender: str) -> None:
+    """Connect, greet (TLS and AUTH as configured), MAIL FROM the sender, RSET and QUIT; raise TransportError if unusable.
 
-    The same path as a message takes up to MAIL, so a probe that passes says the
-    relay would take mail again (issue 14 item 4: a paused edition resumes itself).
+    The same path as a message takes up to RCPT, so a probe that passes says the relay
+    would take mail from us again (issue 14 item 4: a paused edition resumes itself);
+    RSET ends the transaction before any recipient, so nothing is sent.
     """
     client = await open_connection(smtp)
     try:
-        await client.noop()
+        await client.mail(sender)
+        await client.rset()
         await client.quit()
+    except aiosmtplib.SMTPResponseException as exc:
+        raise TransportError(
+            f"relay probe refused: {exc.code} {exc.message}", code=exc.code
+        ) from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise TransportError(f"relay probe failed: {exc}") from exc
     finally:

@@ -122,3 +122,34 @@ async def test_a_pause_for_another_reason_never_resumes_by_itself(make_ctx, smtp
     everyone += [f"e8reader{i}@example.kr" for i in range(10)]
     assert received(smtp_server) == Counter(dict.fromkeys(everyone, 1))
     assert {row["state"] for row in delivery_rows(ctx.engine, broken)} == {"queued"}
+
+
+async def test_a_relay_refusing_our_sender_keeps_the_edition_paused_until_it_takes_it(
+    make_ctx, smtp_server
+):
+    ctx = make_ctx(pause_window=4, pause_error_rate=0.5, batch_size=3, auto_resume_after=0.3)
+    add_subscribers(ctx.engine, 6)
+    edition_id = add_edition(ctx.engine, number=5)
+    send.queue_edition(ctx, edition_id)
+    smtp_server.fail("MAIL", 451, "sender refused", times=None)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(send.run_worker(ctx, stop=stop))
+    try:
+        await wait_for(lambda: state(ctx, edition_id) == "paused", timeout=DEADLINE)
+
+        def mails() -> int:
+            return sum(1 for c in smtp_server.commands if c.command == "MAIL")
+
+        # The probes say MAIL FROM too, and are refused: many times auto_resume_after.
+        seen = mails()
+        await wait_for(lambda: mails() >= seen + 12, timeout=DEADLINE)
+        assert state(ctx, edition_id) == "paused"
+        assert smtp_server.messages == []
+
+        smtp_server.reset_faults()
+        await wait_for(lambda: state(ctx, edition_id) == "sent" or worker.done(), timeout=DEADLINE)
+    finally:
+        stop.set()
+        summary = await worker
+    assert summary.resumed == [edition_id]
+    assert received(smtp_server) == Counter({f"reader{i}@example.kr": 1 for i in range(6)})

@@ -199,7 +199,9 @@ async def test_a_paused_edition_is_reported(make_ctx, smtp_server):
     assert response.status_code == 200
     body = response.json()
     assert body["failed"]["paused"] == "degraded"
-    assert body["checks"]["paused"].startswith("degraded: edition 3: paused: 4 of the last 4")
+    assert body["checks"]["paused"].startswith(
+        "degraded: edition 3: paused by relay failures: 4 of the last 4"
+    )
     assert "`mailer digest resume 3`" in body["checks"]["paused"]
     # The relay's reply is quoted, its address redacted as in the logs.
     assert "[email]> sender refused" in body["checks"]["paused"]
