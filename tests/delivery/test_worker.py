@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from mailer import delivery as send
 from mailer.bootstrap import build_context
@@ -56,6 +56,28 @@ def wait_until(condition, *, timeout: float, what: str, process=None) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def settle_killed_sessions(engine) -> None:
+    """Wait until the database has finished what a killed worker had already sent it.
+
+    SIGKILL closes the worker's sockets, but on PostgreSQL a COMMIT it sent just before
+    dying is still completed by its server process: until that backend is gone, a read
+    may see the rows from before that commit. SQLite commits in the worker's own process,
+    so there is nothing to wait for.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    others = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle'"
+    )
+
+    def settled() -> bool:
+        with engine.connect() as conn:
+            return conn.execute(others).scalar_one() == 0
+
+    wait_until(settled, timeout=30, what="the killed worker's database sessions to end")
+
+
 def received(server) -> Counter:
     return Counter(rcpt for message in server.messages for rcpt in message.rcpt_tos)
 
@@ -75,6 +97,7 @@ def test_sigkill_mid_send_then_restart_loses_nothing_and_sends_nothing_twice(
     worker.kill()  # SIGKILL: no chance to close its books
     worker.wait()
     worker.stdout.close()
+    settle_killed_sessions(ctx.engine)
 
     rows = delivery_rows(ctx.engine, edition_id)
     in_flight = {row["id"] for row in rows if row["state"] == "sending"}
