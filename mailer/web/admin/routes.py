@@ -56,8 +56,8 @@ async def login_page(request: Request, admin: Admin, session: MaybeSession) -> R
 
 
 @router.post("/login")
-async def log_in(request: Request, admin: Admin) -> Response:
-    request.state.staff = None
+async def log_in(request: Request, admin: Admin, _session: MaybeSession) -> Response:
+    # A visitor already logged in (a second tab) checks with the session's CSRF token.
     form = await _form(request, admin)
     lang = choose_language(request, field(form, "lang"))
     email, next_path = field(form, "email"), local_next(field(form, "next"))
