@@ -45,7 +45,7 @@ def test_the_first_admin_sets_up_logs_in_sees_the_home_and_logs_out(make_setting
         )
         assert (logged_in.status_code, logged_in.headers["location"]) == (303, "/admin")
         home = http.get("/admin")
-        assert home.status_code == 200 and "kim@example.kr(관리자)" in home.text
+        assert home.status_code == 200 and "로그인 계정: kim@example.kr · 역할: 관리자" in home.text
         assert (
             "준비 중" in home.text and '<a href="/admin/audit?lang=ko">감사 기록</a>' in home.text
         )

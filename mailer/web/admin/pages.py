@@ -42,8 +42,12 @@ class AdminPages:
     def __init__(self, app_state) -> None:
         settings = app_state.context.settings
         public = app_state.public_pages
+        minimum = str(staff.MIN_LENGTH)
         self.words = {
-            lang: {**public.words[lang], **extra}
+            lang: {
+                **public.words[lang],
+                **{key: text.replace("{min}", minimum) for key, text in extra.items()},
+            }
             for lang, extra in (("ko", words.KO), ("en", words.EN))
         }
         self._templates = app_state.pages

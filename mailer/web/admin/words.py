@@ -26,7 +26,7 @@ KO = {
     "password_saved": "비밀번호를 저장했습니다. 이제 로그인하세요.",
     "link_dead_title": "링크를 사용할 수 없습니다",
     "link_dead_body": "이 링크는 만료되었거나 이미 사용되었습니다. 관리자에게 새 링크를 요청하세요.",
-    "dashboard_intro": "{email}({role})으로 로그인했습니다.",
+    "dashboard_intro": "로그인 계정: {email} · 역할: {role}",
     "sections_heading": "관리 메뉴",
     "coming_soon": "준비 중",
     "section_templates": "템플릿",
