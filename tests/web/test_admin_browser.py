@@ -68,6 +68,16 @@ def test_the_first_admin_sets_a_password_logs_in_by_keyboard_and_looks_around(
         page.click("nav.admin button")
         page.wait_for_url("**/admin/login?done=out**")
         camera.look("logged-out-en", korean=False)
+
+        # An editor asking for an admin-only page gets the 403 page in the admin's look.
+        staff.add_user(ctx, "lee@example.kr", role="editor", password=PASSWORD)
+        page.goto(f"{base}/admin/audit")
+        page.fill("#email", "lee@example.kr")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/admin/audit")
+        assert "권한이 없습니다" in page.inner_text("main")
+        camera.look("forbidden")
     finally:
         context.close()
     assert not camera.problems, "\n".join([*camera.problems, f"(screenshots in {shots})"])
