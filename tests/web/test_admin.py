@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from sqlalchemy import update
 
 from mailer import staff
 from mailer.store.db import write_transaction
 from mailer.store.tables import staff_sessions
+from tests.helpers import cli_env, run_cli, start_serve, stop, wait_for_output
+from tests.staff.test_first_admin import LINK as FIRST_ADMIN_LINK
 from tests.web.admin_support import PASSWORD, add_staff, admin_site, submit, token_path
 from tests.web.serve_support import hidden
 
@@ -233,3 +236,28 @@ def test_log_in_goes_only_to_a_local_admin_path(make_settings, database_url):
                 http, "/admin/login", email="kim@example.kr", password=PASSWORD, next=asked
             )
             assert response.headers["location"] == went, asked
+
+
+def test_the_link_mailer_serve_prints_creates_the_first_admin_who_logs_in(tmp_path):
+    env = cli_env(
+        MAILER_DATABASE_URL=f"sqlite:///{tmp_path / 'mailer.db'}",
+        MAILER_DATA_DIR=str(tmp_path / "var"),
+    )
+    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
+    process, base, _ = start_serve("--no-scheduler", env=env, cwd=tmp_path)
+    try:
+        link = wait_for_output(process, FIRST_ADMIN_LINK)
+        with httpx.Client(base_url=base, timeout=10) as http:
+            path = f"/admin/set-password/{link.group(2)}"
+            page = http.get(path)
+            fields = {"email": "boss@example.kr", "password": PASSWORD, "password_again": PASSWORD}
+            done = http.post(path, data={"csrf_token": hidden(page.text, "csrf_token"), **fields})
+            assert done.status_code == 303
+            logged_in = submit(http, "/admin/login", email="boss@example.kr", password=PASSWORD)
+            assert logged_in.status_code == 303
+            assert "역할: 관리자" in http.get("/admin").text
+    finally:
+        output = stop(process)
+    # Printed once on purpose; the access log of the GET and POST shows it redacted.
+    assert output.count(link.group(2)) == 1
+    assert "/admin/set-password/[token]" in output
