@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from mailer import staff
+from mailer.errors import MailerError
 from mailer.web.admin import words
 from mailer.web.forms import CSRF_FIELD, field
 from mailer.web.i18n import choose_language
@@ -28,11 +29,11 @@ SESSION_COOKIE = "mailer_admin"
 LOGIN_PATH = "/admin/login"
 
 
-class LoginNeeded(Exception):
+class LoginNeeded(MailerError):
     """No live session: the edge answers with a redirect to the log-in page."""
 
 
-class CsrfRefused(Exception):
+class CsrfRefused(MailerError):
     """A form without its CSRF token, or with another session's: the edge answers 403."""
 
 
