@@ -32,6 +32,7 @@ from pydantic_settings import (
 # The sections live in their own module; they are re-exported here because callers
 # name them as settings (``from mailer.config import SmtpSettings``).
 from mailer.config_sections import (
+    AdminSettings,
     ComplianceSettings,
     DeliverySettings,
     DigestSettings,
@@ -59,6 +60,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = [
     "PROJECT_ROOT",
+    "AdminSettings",
     "ComplianceSettings",
     "DeliverySettings",
     "DigestSettings",
@@ -112,6 +114,7 @@ class Settings(BaseSettings):
     subscriptions: SubscriptionSettings = SubscriptionSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     web: WebSettings = WebSettings()
+    admin: AdminSettings = AdminSettings()
 
     #: True when ``base_url`` was not configured and follows the listen address.
     _base_url_derived: bool = PrivateAttr(default=False)

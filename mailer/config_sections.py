@@ -199,6 +199,19 @@ class WebSettings(Section):
     proxy_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
 
 
+class AdminSettings(Section):
+    """Staff sessions and log-in throttling of the admin under /admin (issue 12 item 1)."""
+
+    # A session unused this long ends (idle timeout) …
+    session_idle_minutes: float = Field(default=30, gt=0)
+    # … and every session ends this long after log-in, however busy (absolute timeout).
+    session_hours: float = Field(default=12, gt=0)
+    # Failed log-ins within the window that stop further tries for one account / address.
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_window_minutes: float = Field(default=15, gt=0)
+
+
 class SchedulerSettings(Section):
     # Edits must reach a running scheduler within 10 seconds (issue 6).
     reload_seconds: float = Field(default=5, gt=0, le=10)

@@ -34,7 +34,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 #: Routes whose next path segment is a token (a new token route must be added here;
 #: tests/web/test_headers.py fails for a route with a ``{token}`` parameter not covered).
-TOKEN_ROUTES = ("confirm", "unsubscribe", "preferences", "my-data")
+#: A prefix may have two segments ("admin/set-password"): the pattern joins them as written.
+TOKEN_ROUTES = ("confirm", "unsubscribe", "preferences", "my-data", "admin/set-password")
 
 #: Query keys whose values say nothing about a person and are kept in the log.
 SAFE_QUERY_KEYS = frozenset({"lang", "done", "via"})

@@ -75,6 +75,7 @@ RUNGS = {
     "mailer.jobs": ENTRY,
     "mailer.cli": ENTRY,
     "mailer.web": ENTRY,
+    "mailer.web.admin": ENTRY,
     "mailer.__main__": ENTRY,
 }
 

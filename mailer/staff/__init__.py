@@ -1,7 +1,9 @@
 """The staff step: accounts and roles of the people who run the admin (issue 12).
 
 - accounts, one-time set-password links, the first admin: :mod:`mailer.staff.accounts`;
-- the password policy and argon2id hashing: :mod:`mailer.staff.passwords`.
+- the password policy and argon2id hashing: :mod:`mailer.staff.passwords`;
+- log-in, sessions, throttling and the staff audit log: :mod:`mailer.staff.sessions`;
+- what each role may do: :mod:`mailer.staff.roles`.
 
 May import: the leaves (config, errors, models, context, keys) and ``store``. It does
 not import another step. Other packages use only the names below.
@@ -29,5 +31,18 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "MIN_LENGTH": "passwords",
         "PasswordRefused": "passwords",
         "check_password": "passwords",
+        "PERMISSIONS": "roles",
+        "PermissionDenied": "roles",
+        "allowed": "roles",
+        "require": "roles",
+        "LoginRefused": "sessions",
+        "LoginThrottled": "sessions",
+        "Session": "sessions",
+        "audit": "sessions",
+        "change_password": "sessions",
+        "current_session": "sessions",
+        "log_in": "sessions",
+        "log_out": "sessions",
+        "recent_audit": "sessions",
     },
 )

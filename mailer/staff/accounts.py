@@ -26,6 +26,7 @@ from mailer.staff.passwords import Passwords, check_password
 from mailer.store import staff as store
 from mailer.store.db import check_database, write_transaction
 from mailer.store.staff import FIRST_ADMIN, SET_PASSWORD
+from mailer.store.staff_sessions import end_user_sessions
 from mailer.store.staff_tables import ROLES
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -186,6 +187,7 @@ def disable_user(ctx: AppContext, email: str, /, *, now: datetime | None = None)
             )
         store.set_disabled(conn, row["id"], disabled=True, now=now)
         store.drop_unused_links(conn, user_id=row["id"], purpose=SET_PASSWORD)
+        end_user_sessions(conn, row["id"])
         return _user(store.user_by_id(conn, row["id"]))
 
 
@@ -212,6 +214,7 @@ def reset_link(ctx: AppContext, email: str, /, *, now: datetime | None = None) -
                 f"{row['email']} is disabled: `mailer users enable` it first", field="email"
             )
         store.clear_password(conn, row["id"], now=now)
+        end_user_sessions(conn, row["id"])
         return _new_link(
             ctx, conn, user_id=row["id"], email=row["email"], purpose=SET_PASSWORD, now=now
         )

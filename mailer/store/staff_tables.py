@@ -1,6 +1,6 @@
 """The staff accounts' tables: users with their role and password hash, and one-time set-password links.
 
-Issue 12 item 1 (migration 0011). A user's password hash is empty until the user
+Issue 12 item 1 (migrations 0011 and 0012: sessions). A user's password hash is empty until the user
 opens a set-password link; only the SHA-256 of a link's token is stored.
 """
 
@@ -41,4 +41,21 @@ staff_password_links = Table(
     _ts("created_at", nullable=False),
     _ts("expires_at", nullable=False),
     _ts("used_at"),
+)
+
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # SHA-256 of the session cookie's value: a copy of the database opens no session.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("staff_users.id", ondelete="CASCADE"),
+        index=True,
+        nullable=False,
+    ),
+    _ts("created_at", nullable=False),
+    _ts("last_seen_at", nullable=False),
 )

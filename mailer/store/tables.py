@@ -25,7 +25,7 @@ from sqlalchemy import (
 # tables are used from here).
 from mailer.store.columns import BigId, UtcDateTime, metadata  # noqa: F401
 from mailer.store.columns import timestamp as _ts
-from mailer.store.staff_tables import staff_password_links, staff_users  # noqa: F401
+from mailer.store.staff_tables import staff_password_links, staff_sessions, staff_users  # noqa: F401
 
 feeds = Table(
     "feeds",
@@ -339,4 +339,7 @@ audit_log = Table(
     Column("action", String(100), nullable=False),
     Column("target", String(500)),
     Column("detail", JSON, nullable=False, default=dict),
+    # Where a staff action came from (issue 12 item 8); NULL for jobs and the CLI.
+    Column("client_address", String(45)),
+    Index("ix_audit_log_action_at", "action", "at"),
 )

@@ -16,7 +16,7 @@ from mailer import __version__
 from mailer.context import AppContext
 from mailer.metrics_readings import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mailer.metrics_readings import metrics_text
-from mailer.web import archive, my_data, outbox, signup, unsubscribe
+from mailer.web import admin, archive, my_data, outbox, signup, unsubscribe
 from mailer.web.client_address import ClientAddressMiddleware, TrustedProxies
 from mailer.web.deps import Context, page_templates
 from mailer.web.forms import Csrf
@@ -145,6 +145,7 @@ def create_app(
     app.state.csrf = csrf = Csrf(settings.secret(), secure=settings.base_url.startswith("https://"))
     app.state.public_pages = PublicPages(settings, templates, csrf)
     app.include_router(router)
+    admin.install(app)
     for module in (archive, my_data, signup, unsubscribe):
         app.include_router(module.router)
     if outbox_allowed(settings, listen_host):

@@ -22,7 +22,11 @@ from mailer.web.forms import Csrf
 def page_templates(settings: Settings) -> Jinja2Templates:
     """Our own page templates (not staff-edited), autoescaped, with the ``josa`` filter
     that puts the right Korean particle after an inserted name (``mailer.particles``)."""
-    templates = Jinja2Templates(directory=str(settings.templates_dir / "web"))
+    # The admin's templates are ``admin/NAME`` under the templates directory; they
+    # extend the public ``base.html``, so both share one look.
+    templates = Jinja2Templates(
+        directory=[str(settings.templates_dir / "web"), str(settings.templates_dir)]
+    )
     templates.env.filters["josa"] = with_particle
     return templates
 

@@ -1,4 +1,4 @@
-"""Migration 0011 (SQLite and PostgreSQL): a staff row from before keeps its values; down and up again work."""
+"""Migrations 0011 and 0012 (SQLite and PostgreSQL): a staff row from before keeps its values; sessions and the audit address; down and up again work."""
 
 from __future__ import annotations
 
@@ -51,6 +51,27 @@ def test_upgrade_keeps_an_old_staff_row_and_downgrade_undoes_it(empty_database_u
         assert "staff_password_links" not in inspect(engine).get_table_names()
         columns = {c["name"] for c in inspect(engine).get_columns("staff_users")}
         assert "updated_at" not in columns and "password_set_at" not in columns
+        db.upgrade(engine)
+        assert db.current_revision(engine) == db.head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_migration_0012_adds_sessions_and_the_audit_address_and_goes_down_again(
+    empty_database_url,
+):
+    engine = db.make_engine(empty_database_url)
+    try:
+        db.upgrade(engine, to="0011")
+        assert "staff_sessions" not in inspect(engine).get_table_names()
+        db.upgrade(engine)
+        assert "staff_sessions" in inspect(engine).get_table_names()
+        audit_columns = {c["name"] for c in inspect(engine).get_columns("audit_log")}
+        assert "client_address" in audit_columns
+        command.downgrade(db.alembic_config(engine), "0011")
+        assert "staff_sessions" not in inspect(engine).get_table_names()
+        audit_columns = {c["name"] for c in inspect(engine).get_columns("audit_log")}
+        assert "client_address" not in audit_columns
         db.upgrade(engine)
         assert db.current_revision(engine) == db.head_revision()
     finally:

@@ -122,6 +122,9 @@ def test_every_page_fits_has_its_glyphs_and_keeps_words_whole(
         camera.look("archive-edition", chrome=False)  # the mail's own look (its web copy)
         page.goto(f"{base}/archive/99")
         camera.look("archive-missing")
+        # The staff log-in the home page links to (the admin's pages: test_admin_browser.py).
+        page.goto(f"{base}/admin/login")
+        camera.look("admin-login")
         page.goto(f"{base}/unsubscribe/{token}")
         camera.look("unsubscribe")
         page.click("button[type=submit]")

@@ -64,6 +64,11 @@ def test_a_whole_journey_leaves_no_token_and_no_address_in_the_logs(tmp_path, sm
     [
         ('"GET /confirm/AbC-12_x HTTP/1.1" 200', '"GET /confirm/[token] HTTP/1.1" 200'),
         ("POST /unsubscribe/Zq9-_aaa", "POST /unsubscribe/[token]"),
+        (
+            '"POST /admin/set-password/Zq9-_aaa?lang=en HTTP/1.1" 303',
+            '"POST /admin/set-password/[token]?lang=en HTTP/1.1" 303',
+        ),
+        ("/admin/login?next=%2Fadmin", "/admin/login?next=[redacted]"),
         ("/preferences/Zq9-_aaa/data.json", "/preferences/[token]/data.json"),
         ("/preferences/Zq9-_aaa?lang=ko&done=saved", "/preferences/[token]?lang=ko&done=saved"),
         ("/subscribe?email=a%40b.kr&name=%ED%99%8D", "/subscribe?email=[redacted]&name=[redacted]"),
