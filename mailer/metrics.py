@@ -76,6 +76,11 @@ class ProcessMetrics:
             buckets=_BUILD_BUCKETS,
             registry=self.registry,
         )
+        self.editions_resumed = Counter(
+            "mailer_editions_resumed_total",
+            "Paused editions this process resumed by itself once the relay answered again.",
+            registry=self.registry,
+        )
         # Every series exists from the start (at 0), so rate() sees the first event too.
         for reply in REPLY_CLASSES:
             self.smtp_reply_seconds.labels(reply=reply)

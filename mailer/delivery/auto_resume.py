@@ -129,6 +129,7 @@ class AutoResume:
             due,
         )
         self.summary.resumed.append(edition.id)
+        self.ctx.metrics.get().editions_resumed.inc()
         return True
 
     def _report_waiting(self, waiting: list[PausedEdition]) -> None:

@@ -65,6 +65,8 @@ async def test_a_paused_edition_resumes_by_itself_and_every_copy_arrives_once(
     assert received(smtp_server) == Counter({f"e3reader{i}@example.kr": 1 for i in range(10)})
     assert Counter(row["state"] for row in delivery_rows(ctx.engine, edition_id)) == {"sent": 10}
     assert "edition 3 resumed by itself" in caplog.text
+    # Counted too: both workers share this context's registry, so the one resume shows once.
+    assert ctx.metrics.get().registry.get_sample_value("mailer_editions_resumed_total") == 1
 
 
 async def test_with_auto_resume_off_the_edition_waits_for_a_person(make_ctx, smtp_server, caplog):
