@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark one after another, each in its own process.
 
-`python -m bench [NAME ...]` runs only the named ones (feeds, digest, subscribe, delivery, startup, unsubscribe, clusters, sections).
+`python -m bench [NAME ...]` runs only the named ones (feeds, digest, subscribe, delivery, startup, unsubscribe, clusters, sections, soak).
 Each prints its own figures; bench/README.md records what they gave on this machine.
 """
 
@@ -19,6 +19,7 @@ BENCHMARKS = (
     "unsubscribe",
     "clusters",
     "sections",
+    "soak",
 )
 
 
