@@ -171,12 +171,13 @@ async def read_tokens(path: Path, load: Load, until: float) -> None:
         await asyncio.sleep(0.5)
 
 
-async def sample_rss(pid: int, every: float, until: float, into: list[tuple[float, float]]):
+async def sample_rss(pid: int, every: float, until: float, into: list[tuple[float, ...]]):
+    """(offset s, RSS MB, 1-minute load average): the machine is shared, so its load is kept too."""
     started = time.monotonic()
     while time.monotonic() < until:
-        into.append((time.monotonic() - started, rss_mb(pid)))
+        into.append((time.monotonic() - started, rss_mb(pid), os.getloadavg()[0]))
         await asyncio.sleep(every)
-    into.append((time.monotonic() - started, rss_mb(pid)))
+    into.append((time.monotonic() - started, rss_mb(pid), os.getloadavg()[0]))
 
 
 # -- the editions ------------------------------------------------------------------------------
@@ -289,7 +290,7 @@ async def drive(base: str, options, tokens: list[str], server_pid: int, work: Pa
         form.update(consent="yes", lang="ko", website="")
         load = Load(http, form, tokens)
         until = load.started + seconds
-        rss: list[tuple[float, float]] = []
+        rss: list[tuple[float, ...]] = []
         editions: list[int] = []
         await asyncio.gather(
             load.run(seconds, options.rate),
@@ -312,6 +313,7 @@ def summarise(options, load: Load, rss, editions, counts, mails: int) -> dict:
     minutes = []
     for index in range(int(-(-seconds // bucket))):
         ordered = latencies(index * bucket, (index + 1) * bucket)
+        loads = [avg for at, _, avg in rss if index * bucket <= at < (index + 1) * bucket]
         minutes.append(
             {
                 "from_s": index * bucket,
@@ -319,11 +321,12 @@ def summarise(options, load: Load, rss, editions, counts, mails: int) -> dict:
                 "p50": percentile(ordered, 0.5),
                 "p95": percentile(ordered, 0.95),
                 "p99": percentile(ordered, 0.99),
-            }  # fmt: skip
+                "load": max(loads, default=0.0),
+            }
         )
     first = percentile(latencies(warmup, warmup + window), 0.99)
     last = percentile(latencies(seconds - window, seconds + 60), 0.99)
-    rss_start = next((mb for at, mb in rss if at >= warmup), rss[-1][1])
+    rss_start = next((mb for at, mb, _ in rss if at >= warmup), rss[-1][1])
     rss_end = rss[-1][1]
     growth = (rss_end - rss_start) / rss_start * 100
     kinds: dict[str, int] = {}
@@ -358,11 +361,13 @@ def print_summary(report: dict) -> None:
     print(f"requests   {report['requests']:,} {report['by_kind']}; errors {report['errors']}")
     for when, kind, what in report["first_errors"]:
         print(f"  error at {when:.1f} s, {kind}: {what}")
-    print(f"latency per {report['bucket_s']:.0f} s (ms):   from     n     p50     p95     p99")
+    print(
+        f"latency per {report['bucket_s']:.0f} s (ms):   from     n     p50     p95     p99  max load"
+    )
     for row in report["per_bucket"]:
         print(
             f"{'':27}{row['from_s']:6.0f} {row['requests']:5} {row['p50']:7.1f} "
-            f"{row['p95']:7.1f} {row['p99']:7.1f}"
+            f"{row['p95']:7.1f} {row['p99']:7.1f} {row['load']:9.1f}"
         )
     print(
         f"p99        first {report['window_s']:.0f} s after a {report['warmup_s']:.0f} s "
