@@ -279,7 +279,10 @@ def link_tokens(url: str) -> list[str]:
     return [keys.link_token(seed) for seed in seeds]
 
 
-async def drive(base: str, options, tokens: list[str], server_pid: int, work: Path, url: str, env):
+async def drive(
+    base: str, *, options, tokens: list[str], server_pid: int, work: Path, url: str, env
+):
+    """Run the load, the mail reader, the RSS sampler and the editions side by side."""
     seconds = options.seconds
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         page = await http.get("/subscribe")
@@ -301,7 +304,8 @@ async def drive(base: str, options, tokens: list[str], server_pid: int, work: Pa
     return load, rss, editions
 
 
-def summarise(options, load: Load, rss, editions, counts, mails: int) -> dict:
+def summarise(options, *, load: Load, rss, editions, counts, mails: int) -> dict:
+    """The report: per-minute latency, the two p99 windows, RSS growth and the verdict."""
     seconds = options.seconds
     warmup = min(60.0, seconds / 10)
     window = min(300.0, (seconds - warmup) / 3)
@@ -449,7 +453,17 @@ def main() -> int:
             f"{options.rate:g} requests/s ({options.backend}); serve pid {server.pid}",
             flush=True,
         )
-        load, rss, editions = asyncio.run(drive(base, options, tokens, server.pid, work, url, env))
+        load, rss, editions = asyncio.run(
+            drive(
+                base,
+                options=options,
+                tokens=tokens,
+                server_pid=server.pid,
+                work=work,
+                url=url,
+                env=env,
+            )
+        )
         if server.poll() is not None:
             load.errors.append((options.seconds, "serve", f"exited {server.returncode}"))
         counts = final_counts(url)
@@ -464,7 +478,7 @@ def main() -> int:
         if drop:
             drop()
         shutil.rmtree(work, ignore_errors=True)
-    report = summarise(options, load, rss, editions, counts, mails)
+    report = summarise(options, load=load, rss=rss, editions=editions, counts=counts, mails=mails)
     print_summary(report)
     options.json.parent.mkdir(parents=True, exist_ok=True)
     options.json.write_text(json.dumps(report, indent=2, ensure_ascii=False))
