@@ -1,6 +1,7 @@
-"""`make bench`: run every benchmark one after another, each in its own process.
+"""`make bench`: run every benchmark one after another, each in its own process (the soak only when named).
 
-`python -m bench [NAME ...]` runs only the named ones (feeds, digest, subscribe, delivery, startup, unsubscribe, clusters, sections).
+`python -m bench [NAME ...]` runs only the named ones (feeds, digest, subscribe, delivery, startup, unsubscribe, clusters, sections, soak).
+The soak (30 minutes) runs only when named: ``make bench BENCH=soak``.
 Each prints its own figures; bench/README.md records what they gave on this machine.
 """
 
@@ -19,11 +20,14 @@ BENCHMARKS = (
     "unsubscribe",
     "clusters",
     "sections",
+    "soak",
 )
+# Run only when named: it takes 30 minutes.
+LONG = ("soak",)
 
 
 def main(argv: list[str]) -> int:
-    chosen = argv or list(BENCHMARKS)
+    chosen = argv or [name for name in BENCHMARKS if name not in LONG]
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
