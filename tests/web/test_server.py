@@ -36,8 +36,10 @@ def test_healthz_home_and_outbox_end_to_end(served, tmp_path):
     home = httpx.get(base + "/")
     assert home.status_code == 200
     assert 'href="/subscribe?lang=ko"' in home.text and 'href="/archive?lang=ko"' in home.text
-    # No link to a staff admin that is not there yet (a newcomer met a 404 there).
-    assert "/admin" not in home.text
+    # The 관리자 link leads to a working log-in page (issue 12 item 9), not to a 404.
+    assert 'href="/admin/login?lang=ko">관리자</a>' in home.text
+    login = httpx.get(base + "/admin/login?lang=ko")
+    assert login.status_code == 200 and "관리자 로그인" in login.text
 
     sent = run_cli("test-mail", "독자@example.kr", env=env, cwd=tmp_path)
     assert sent.returncode == 0, sent.stderr
