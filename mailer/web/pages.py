@@ -56,17 +56,35 @@ class PublicPages:
         cookie_value = None
         if with_form:
             cookie_value, values["csrf_token"] = self._csrf.token_for(request)
+        return self.respond(request, name, lang, values, status=status, csrf_cookie=cookie_value)
+
+    def respond(
+        self,
+        request: Request,
+        name: str,
+        lang: str,
+        values: dict[str, Any],
+        *,
+        status: int,
+        words: Mapping[str, str] | None = None,
+        csrf_cookie: str | None = None,
+    ) -> Response:
+        """Any page of the site (public or admin): the shared values, no caching, the CSRF cookie.
+
+        ``words`` replaces the public catalogue (the admin adds its own words to it);
+        ``csrf_cookie`` is the double-submit cookie value to set with the page, if any.
+        """
         values.update(
             lang=lang,
-            t=self.words[lang],
+            t=self.words[lang] if words is None else words,
             list_name=self._list_name,
             path=request.url.path,
             csrf_field=CSRF_FIELD,
         )
         response = self._templates.TemplateResponse(request, name, values, status_code=status)
         response.headers.update(NO_STORE)
-        if cookie_value is not None:
-            self._csrf.set_cookie(response, cookie_value)
+        if csrf_cookie is not None:
+            self._csrf.set_cookie(response, csrf_cookie)
         return response
 
     def message(

@@ -51,8 +51,7 @@ class AdminPages:
             }
             for lang, extra in (("ko", words.KO), ("en", words.EN))
         }
-        self._templates = app_state.pages
-        self._list_name = settings.compliance.list_name
+        self.public = public
         self._key = hashlib.sha256(b"mailer-admin-csrf:" + settings.secret().encode()).digest()
         self.secure = settings.base_url.startswith("https://")
         self.public_csrf = app_state.csrf
@@ -80,21 +79,18 @@ class AdminPages:
         else:
             cookie_value, values["csrf_token"] = self.public_csrf.token_for(request)
         values.update(
-            lang=lang,
-            t=self.words[lang],
-            list_name=self._list_name,
-            path=request.url.path,
-            csrf_field=CSRF_FIELD,
             staff=session,
             can=lambda permission: session is not None and staff.allowed(session, permission),
         )
-        response = self._templates.TemplateResponse(
-            request, f"admin/{name}", values, status_code=status
+        return self.public.respond(
+            request,
+            f"admin/{name}",
+            lang,
+            values,
+            status=status,
+            words=self.words[lang],
+            csrf_cookie=cookie_value,
         )
-        response.headers.update(NO_STORE)
-        if cookie_value is not None:
-            self.public_csrf.set_cookie(response, cookie_value)
-        return response
 
     def message(self, request: Request, title: str, body: str, *, status: int) -> Response:
         return self.render(
