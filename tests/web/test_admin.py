@@ -49,10 +49,11 @@ def test_the_first_admin_sets_up_logs_in_sees_the_home_and_logs_out(make_setting
         assert (logged_in.status_code, logged_in.headers["location"]) == (303, "/admin")
         home = http.get("/admin")
         assert home.status_code == 200 and "로그인 계정: kim@example.kr · 역할: 관리자" in home.text
-        assert (
-            "준비 중" in home.text and '<a href="/admin/audit?lang=ko">감사 기록</a>' in home.text
-        )
-        assert 'href="/admin/templates' not in home.text
+        for section in ("templates", "schedules", "seminar", "audit", "users"):
+            assert f'<li><a href="/admin/{section}?lang=ko">' in home.text
+        assert "Content-Security-Policy" in home.headers
+        assert "script-src 'self'" in home.headers["content-security-policy"]
+        assert "vendor/htmx.min.js" in home.text
         assert site.audit("staff.login")[0]["client_address"] == "127.0.0.1"
         assert site.audit("staff.password_set")[0]["actor"] == "kim@example.kr"
 

@@ -54,7 +54,7 @@ def test_the_first_admin_sets_a_password_logs_in_by_keyboard_and_looks_around(
         page.fill("#password", PASSWORD)
         page.keyboard.press("Enter")
         page.wait_for_url(f"{base}/admin")
-        assert "준비 중" in page.inner_text("main")
+        assert "감사 기록" in page.inner_text("nav.admin")
         camera.look("home")
         page.click("text=감사 기록")
         assert "staff.login_failed" in page.inner_text("main")

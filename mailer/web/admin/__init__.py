@@ -24,11 +24,15 @@ from mailer.web.admin.pages import (
 
 __all__ = ["install"]
 
+#: The admin's routers: each page (or group of pages) has its own module.
+ROUTERS = (routes.router,)
+
 
 def install(app: FastAPI) -> None:
     """Add the admin to an app whose state already holds the context, pages and CSRF."""
     app.state.admin_pages = AdminPages(app.state)
-    app.include_router(routes.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_exception_handler(LoginNeeded, _login_needed)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.add_exception_handler(staff.PermissionDenied, _forbidden)

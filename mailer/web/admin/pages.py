@@ -22,6 +22,7 @@ from mailer import staff
 from mailer.errors import MailerError
 from mailer.web.admin import words
 from mailer.web.forms import CSRF_FIELD, field
+from mailer.web.headers import ADMIN_CSP
 from mailer.web.i18n import choose_language
 from mailer.web.pages import NO_STORE, client_ip
 
@@ -49,7 +50,7 @@ class AdminPages:
                 **public.words[lang],
                 **{key: text.replace("{min}", minimum) for key, text in extra.items()},
             }
-            for lang, extra in (("ko", words.KO), ("en", words.EN))
+            for lang, extra in (("ko", words.catalogue("ko")), ("en", words.catalogue("en")))
         }
         self.public = public
         self._key = hashlib.sha256(b"mailer-admin-csrf:" + settings.secret().encode()).digest()
@@ -79,10 +80,11 @@ class AdminPages:
         else:
             cookie_value, values["csrf_token"] = self.public_csrf.token_for(request)
         values.update(
+            admin_sections=words.SECTIONS,
             staff=session,
             can=lambda permission: session is not None and staff.allowed(session, permission),
         )
-        return self.public.respond(
+        response = self.public.respond(
             request,
             f"admin/{name}",
             lang,
@@ -91,6 +93,8 @@ class AdminPages:
             words=self.words[lang],
             csrf_cookie=cookie_value,
         )
+        response.headers["Content-Security-Policy"] = ADMIN_CSP
+        return response
 
     def message(self, request: Request, title: str, body: str, *, status: int) -> Response:
         return self.render(

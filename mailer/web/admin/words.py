@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
+#: The admin's sections: (word key, path, the permission that shows it), in menu order.
+#: The menu and the home page list them; the check that counts is in the use cases.
+SECTIONS = (
+    ("section_templates", "/admin/templates", "edit_templates"),
+    ("section_schedules", "/admin/schedules", "edit_schedules"),
+    ("section_seminar", "/admin/seminar", "edit_seminar"),
+    ("section_audit", "/admin/audit", "view_audit"),
+    ("section_users", "/admin/users", "manage_users"),
+)
+
+#: Each admin page keeps its own words in a module of this package with ``KO`` and
+#: ``EN`` dicts (``words_<page>.py``); they join the catalogue below.
+PAGE_WORD_MODULES: tuple[str, ...] = ()
+
 KO = {
     "admin_title": "관리자",
     "admin_home": "관리자 홈",
@@ -28,7 +44,6 @@ KO = {
     "link_dead_body": "이 링크는 만료되었거나 이미 사용되었습니다. 관리자에게 새 링크를 요청하세요.",
     "dashboard_intro": "로그인 계정: {email} · 역할: {role}",
     "sections_heading": "관리 메뉴",
-    "coming_soon": "준비 중",
     "section_templates": "템플릿",
     "section_schedules": "일정",
     "section_seminar": "세미나",
@@ -83,7 +98,6 @@ EN = {
     "link_dead_body": "The link has expired or was used already. Ask an admin for a new one.",
     "dashboard_intro": "Logged in as {email} ({role}).",
     "sections_heading": "Sections",
-    "coming_soon": "coming soon",
     "section_templates": "Templates",
     "section_schedules": "Schedules",
     "section_seminar": "Seminar",
@@ -111,3 +125,12 @@ EN = {
     "audit_change": "Change",
     "audit_empty": "No entries.",
 }
+
+
+def catalogue(lang: str, /) -> dict[str, str]:
+    """The admin's words in ``lang`` ("ko" or "en"): this module's plus every page's."""
+    merged = dict(KO if lang == "ko" else EN)
+    for name in PAGE_WORD_MODULES:
+        module = import_module(f"{__package__}.{name}")
+        merged.update(module.KO if lang == "ko" else module.EN)
+    return merged
