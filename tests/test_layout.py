@@ -36,6 +36,7 @@ RUNGS = {
     "mailer.unsafe_text": LEAF,
     "mailer.particles": LEAF,
     "mailer.metrics": LEAF,
+    "mailer.roles": LEAF,
     # adapters: Jinja2, MIME + SMTP, SQLAlchemy, and the HTTP/feedparser half of feeds
     "mailer.render": ADAPTER,
     "mailer.mail": ADAPTER,

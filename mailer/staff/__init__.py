@@ -3,7 +3,7 @@
 - accounts, one-time set-password links, the first admin: :mod:`mailer.staff.accounts`;
 - the password policy and argon2id hashing: :mod:`mailer.staff.passwords`;
 - log-in, sessions, throttling and the staff audit log: :mod:`mailer.staff.sessions`;
-- what each role may do: :mod:`mailer.staff.roles`.
+- what each role may do: :mod:`mailer.roles` (a leaf, re-exported here).
 
 May import: the leaves (config, errors, models, context, keys) and ``store``. It does
 not import another step. Other packages use only the names below.
