@@ -236,3 +236,43 @@ def retention_days_text(subscriptions) -> str:
     item 9). Takes the settings' ``subscriptions`` section.
     """
     return f"{subscriptions.unsubscribed_retention_days:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who sends the mail, as every footer states it (정보통신망법 제50조), and the (광고) switch.
+
+    Staff edit it with the seminar block (its ``sender`` part); with no block in the
+    database it comes from the ``[compliance]`` settings (:meth:`of`).
+    """
+
+    name: str
+    name_en: str
+    postal_address: str
+    phone: str
+    email: str
+    reason: str
+    reason_en: str
+    advertisement: bool
+
+    @classmethod
+    def of(cls, compliance) -> Sender:
+        """The sender of the ``[compliance]`` settings section."""
+        return cls(
+            name=compliance.sender_name,
+            name_en=compliance.sender_name_en,
+            postal_address=compliance.postal_address,
+            phone=compliance.phone,
+            email=compliance.email,
+            reason=compliance.reason,
+            reason_en=compliance.reason_en,
+            advertisement=compliance.advertisement,
+        )
+
+    @classmethod
+    def from_part(cls, part: dict[str, Any], compliance) -> Sender:
+        """A stored block's ``sender`` part; a field it lacks comes from the settings."""
+        fallback = cls.of(compliance)
+        values = {name: part.get(name, getattr(fallback, name)) for name in cls.__slots__}
+        values["advertisement"] = bool(values["advertisement"])
+        return cls(**values)

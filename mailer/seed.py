@@ -17,6 +17,7 @@ from mailer.store.db import write_transaction
 from mailer.store.feeds import seed_feeds
 from mailer.store.installation import bind_secret
 from mailer.store.schedules import ensure_schedule
+from mailer.store.seminar_versions import seed_from_files as seed_seminar_block
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
@@ -60,6 +61,9 @@ def initialise(ctx: AppContext) -> InitReport:
         for version in seed_consent_texts(conn, settings.config_dir, retention_days=retention):
             report.seeded.append(f"consent text {version}")
         report.seeded.extend(seed_default_feeds(conn, settings.config_dir))
+        # Version 1 of the block staff edit at /admin/seminar; the files stay the defaults.
+        if seed_seminar_block(conn, settings, now=datetime.now(UTC)):
+            report.seeded.append("seminar block version 1")
     return report
 
 

@@ -50,5 +50,12 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "load_seminar": "seminar",
         "load_seminar_of": "seminar",
         "session_ics": "seminar",
+        # the seminar and sender block staff edit (issue 12 item 7)
+        "BlockInvalid": "seminar_document",
+        "BlockView": "seminar_block",
+        "current_block": "seminar_block",
+        "block_versions": "seminar_block",
+        "save_block": "seminar_block",
+        "rollback_block": "seminar_block",
     },
 )

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from mailer.digest.seminar import load_seminar_of, session_ics
+from mailer.digest.seminar import session_ics
+from mailer.digest.seminar_document import active_block
 from mailer.digest.web_copy import without_personal_links
 from mailer.errors import NotFoundError
 from mailer.models import EditionState, PersonalField
@@ -104,11 +105,12 @@ def seminar_calendar(
 ) -> CalendarFile:
     """The calendar file of one seminar session (Asia/Seoul).
 
-    Raises NotFoundError for an unknown session (or no seminar file configured) and
-    ConfigError when the seminar file cannot be read.
+    Raises NotFoundError for an unknown session (or no seminar block) and
+    ConfigError when the block cannot be read.
     """
     settings = ctx.settings
-    seminar = load_seminar_of(settings)
+    with ctx.engine.connect() as conn:
+        seminar = active_block(conn, settings).seminar
     if seminar is None:
         raise NotFoundError("seminar session", session_id)
     session = seminar.session(session_id)

@@ -19,8 +19,9 @@ from mailer.config import Settings
 from mailer.digest.sections import Section
 from mailer.digest.select import Selection, select_stories, skip_reason
 from mailer.digest.seminar import Seminar, load_seminar_of
+from mailer.digest.seminar_document import Block, active_block
 from mailer.errors import TemplateError
-from mailer.models import EditionState, Links, StoryView
+from mailer.models import EditionState, Links, Sender, StoryView
 from mailer.render import (
     MARKER_VARIABLES,
     defuse_markers,
@@ -107,6 +108,7 @@ def render_next_edition(
     with ctx.engine.connect() as conn:
         selection = select_stories(conn, ctx.settings, now=now)
         number = edition_store.next_number(conn)
+        block = active_block(conn, ctx.settings)  # the seminar and sender staff saved last
     reason = skip_reason(selection, ctx.settings)
     if reason is not None and not preview:
         return RenderedEdition(
@@ -127,6 +129,7 @@ def render_next_edition(
         number=number,
         schedule=schedule,
         scheduled_for=scheduled_for,
+        block=block,
     )
 
 
@@ -139,13 +142,17 @@ def render_edition(
     number: int,
     schedule: str,
     scheduled_for: datetime,
+    block: Block | None = None,
 ) -> RenderedEdition:
     """Render subject, HTML and text of edition ``number`` from its selected stories."""
     reason = skip_reason(selection, settings)
+    if block is None:  # no block read from the database: the files, as before
+        block = Block(seminar=load_seminar_of(settings), sender=Sender.of(settings.compliance))
     context = edition_context(
         settings,
         sections=selection.sections,
-        seminar=load_seminar_of(settings),
+        seminar=block.seminar,
+        sender=block.sender,
         number=number,
         scheduled_for=scheduled_for,
     )
@@ -157,7 +164,7 @@ def render_edition(
         schedule=schedule,
         scheduled_for=scheduled_for,
         state=EditionState.DRAFT if reason is None else EditionState.SKIPPED,
-        subject=subject_line(subject, advertisement=settings.compliance.advertisement),
+        subject=subject_line(subject, advertisement=block.sender.advertisement),
         html=renderer.render_html(HTML_TEMPLATE, context),
         text=renderer.render_text(TEXT_TEMPLATE, context, width=settings.digest.text_width),
         sections=selection.sections,
@@ -214,6 +221,7 @@ def seminar_context(seminar: Seminar, /, *, now: datetime, links: Links) -> dict
                 "date_en": english_date(session.starts),
                 "time": time,
                 "venue": session.venue,
+                "speakers": session.speakers,
                 "ics_url": links.seminar_ics(session.id),
             }
         )
@@ -269,11 +277,13 @@ def edition_context(
     seminar: Seminar | None,
     number: int,
     scheduled_for: datetime,
+    sender: Sender | None = None,
 ) -> dict[str, Any]:
     """Everything the three digest templates see: plain data only (render.ensure_plain)."""
     zone = settings.zone
     links = Links(settings.base_url)
     compliance = settings.compliance
+    sender = sender or Sender.of(compliance)
     local = scheduled_for.astimezone(zone)
     index = 0
     section_items = []
@@ -305,14 +315,14 @@ def edition_context(
         "seminar": (seminar_context(seminar, now=scheduled_for, links=links) if seminar else None),
         "next_session": next_session_context(seminar, now=scheduled_for, year=local.year),
         "sender": {
-            "name": compliance.sender_name,
-            "name_en": compliance.sender_name_en,
-            "postal_address": compliance.postal_address,
-            "phone": compliance.phone,
-            "email": compliance.email,
+            "name": sender.name,
+            "name_en": sender.name_en,
+            "postal_address": sender.postal_address,
+            "phone": sender.phone,
+            "email": sender.email,
         },
-        "reason": compliance.reason,
-        "reason_en": compliance.reason_en,
-        "advertisement": compliance.advertisement,
+        "reason": sender.reason,
+        "reason_en": sender.reason_en,
+        "advertisement": sender.advertisement,
         **MARKER_VARIABLES,
     }

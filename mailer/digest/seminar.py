@@ -48,6 +48,8 @@ class Session:
     starts: datetime  # aware, in the seminar's zone
     ends: datetime | None
     venue: str
+    #: Who speaks, as staff typed it ("김바이오 교수 (한국공학대학교)"); "" when not yet known.
+    speakers: str = ""
 
     def is_over(self, now: datetime) -> bool:
         """A session disappears from the mail once it has ended (or started, without an end)."""
@@ -125,6 +127,7 @@ class _SessionFile(_Strict):
     starts: datetime
     ends: datetime | None = None
     venue: str | None = None
+    speakers: str = ""
 
 
 class _SeminarFile(_Strict):
@@ -182,6 +185,11 @@ def load_seminar(path: Path, /) -> Seminar:
                 message = "is not a known key"
             problems.append(f"{where}: {message}")
         raise ConfigError(f"seminar file {path}: " + "; ".join(problems)) from None
+    return seminar_of(parsed)
+
+
+def seminar_of(parsed: _SeminarFile, /) -> Seminar:
+    """The seminar of a checked file (or of a stored block version, which has the same shape)."""
     series, contact = parsed.series, parsed.contact
     return Seminar(
         title=series.title,
@@ -204,6 +212,7 @@ def load_seminar(path: Path, /) -> Seminar:
                 starts=_local(item.starts, parsed.timezone),
                 ends=_local(item.ends, parsed.timezone) if item.ends else None,
                 venue=item.venue or series.venue,
+                speakers=item.speakers,
             )
             for item in parsed.sessions
         ),

@@ -25,6 +25,7 @@ from sqlalchemy import (
 # tables are used from here).
 from mailer.store.columns import BigId, UtcDateTime, metadata  # noqa: F401
 from mailer.store.columns import timestamp as _ts
+from mailer.store.seminar_tables import seminar_versions  # noqa: F401
 from mailer.store.staff_tables import staff_password_links, staff_sessions, staff_users  # noqa: F401
 
 feeds = Table(

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from mailer.context import NotNeeded
 from mailer.keys import new_access_token
 from mailer.mail import compose, smtp_address
-from mailer.models import Links, NoticeKind, SubscriberStatus, retention_days_text
+from mailer.models import Links, NoticeKind, Sender, SubscriberStatus, retention_days_text
 from mailer.render import local_time, render_notice
 from mailer.store import link_tokens
 from mailer.store import subscribers as store
 from mailer.store.db import write_transaction
+from mailer.store.seminar_versions import active_version
 from mailer.subscribers.tokens import CONSENTED, current_token, renew_token, token_hash
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -44,13 +45,14 @@ def build_notice(
     links = Links(settings.base_url)
     kind = NoticeKind(notice.kind)
     zone = settings.zone
+    sender = _sender(ctx)
     variables: dict[str, Any] = {
         "list_name": compliance.list_name,
-        "sender_name": compliance.sender_name,
-        "sender_name_en": compliance.sender_name_en,
-        "postal_address": compliance.postal_address,
-        "phone": compliance.phone,
-        "contact_email": compliance.email,
+        "sender_name": sender.name,
+        "sender_name_en": sender.name_en,
+        "postal_address": sender.postal_address,
+        "phone": sender.phone,
+        "contact_email": sender.email,
         "subscribe_url": links.subscribe(),
         "name": None,
         "preferences_url": None,
@@ -127,6 +129,15 @@ def build_notice(
         html=rendered.html,
         headers=headers,
     )
+
+
+def _sender(ctx: AppContext) -> Sender:
+    """The footer staff saved with the seminar block (/admin/seminar); else ``[compliance]``."""
+    with ctx.engine.connect() as conn:
+        version = active_version(conn)
+    part = (version or {}).get("document", {}).get("sender")
+    compliance = ctx.settings.compliance
+    return Sender.from_part(part, compliance) if isinstance(part, dict) else Sender.of(compliance)
 
 
 #: Notices that make sense only while their subscriber exists.
