@@ -46,6 +46,9 @@ ADMIN_ROUTES = [
     AdminRoute("GET", "/admin/password", STAFF),
     AdminRoute("POST", "/admin/password", STAFF),
     AdminRoute("GET", "/admin/audit", ADMIN),
+    AdminRoute("GET", "/admin/seminar", STAFF),
+    AdminRoute("POST", "/admin/seminar", STAFF, (("rows", "0"), ("note", "matrix"))),
+    AdminRoute("POST", "/admin/seminar/rollback", STAFF, (("number", "1"),)),
 ]
 
 
