@@ -22,7 +22,7 @@ CSRF_COOKIE = "mailer_csrf"
 CSRF_FIELD = "csrf_token"
 
 
-async def read_form(request: Request, *, limit: int) -> FormData:
+async def read_form(request: Request, *, limit: int, max_fields: int = 50) -> FormData:
     """Parse a urlencoded or multipart body of at most ``limit`` bytes; malformed → empty form.
 
     The body is read first with a cap, so a huge or endless upload costs at most
@@ -43,7 +43,7 @@ async def read_form(request: Request, *, limit: int) -> FormData:
 
     buffered = Request(request.scope, replay)
     try:
-        return await buffered.form(max_files=0, max_fields=50, max_part_size=limit)
+        return await buffered.form(max_files=0, max_fields=max_fields, max_part_size=limit)
     except (HTTPException, MultiPartException, ValueError, UnicodeDecodeError):
         return FormData()
 

@@ -16,6 +16,7 @@ from mailer import digest, staff
 from mailer.errors import NotFoundError, RequestTooLarge
 from mailer.web.admin.pages import Admin, StaffSession, client
 from mailer.web.admin.seminar_form import (
+    MAX_ROWS,
     document_of,
     empty_row,
     posted_values,
@@ -31,6 +32,8 @@ router = APIRouter(prefix="/admin/seminar")
 #: The block's form carries every session; Korean text is nine bytes a character once
 #: percent-encoded, so it may be larger than a signup form.
 FORM_LIMIT = 256 * 1024
+#: Ten fields a session row, for as many rows as the form takes, and the rest.
+MAX_FIELDS = 10 * MAX_ROWS + 60
 
 
 def _in(lang: str, message: str) -> str:
@@ -41,7 +44,9 @@ def _in(lang: str, message: str) -> str:
 
 async def _form(request: Request, admin) -> FormData:
     try:
-        form = await read_form(request, limit=max(admin.form_limit, FORM_LIMIT))
+        form = await read_form(
+            request, limit=max(admin.form_limit, FORM_LIMIT), max_fields=MAX_FIELDS
+        )
     except RequestTooLarge:
         form = FormData()
     admin.check_csrf(request, form)
