@@ -132,11 +132,13 @@ def _minutes(moment: datetime, zone: str) -> str:
 
 
 def canonical(parsed: _BlockDocument, /) -> dict[str, Any]:
-    """The checked document as stored: every field present, times local to the minute."""
+    """The checked document as stored: every field present, times local to the minute, sessions in order."""
     document = parsed.model_dump(mode="json")
     for item, session in zip(document["sessions"], parsed.sessions, strict=True):
         item["starts"] = _minutes(session.starts, parsed.timezone)
         item["ends"] = _minutes(session.ends, parsed.timezone) if session.ends else None
+    # Earliest first, as the mail lists them (the local times sort as text).
+    document["sessions"].sort(key=lambda item: item["starts"])
     return document
 
 

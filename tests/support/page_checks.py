@@ -35,6 +35,9 @@ _TAG_TEXT_ELEMENTS = f"""() => {{
     const text = node.data.replace(/\\s+/g, "");
     const element = node.parentElement;
     if (!text || !element || element.getClientRects().length === 0) continue;
+    // A textarea draws its text in the browser's own shadow tree (no fonts to ask
+    // about), like an input's value, which is no text node at all.
+    if (element.tagName === "TEXTAREA") continue;
     if (getComputedStyle(element).visibility !== "visible") continue;
     let id = ids.get(element);
     if (id === undefined) {{
