@@ -113,12 +113,18 @@ def seed_from_files(conn: Connection, settings: Settings, /, *, now: datetime) -
 
 
 def document_from_files(settings: Settings, /) -> dict | None:
-    """The block as config/seminar.toml and ``[compliance]`` give it (None: no seminar file)."""
+    """The block as config/seminar.toml and ``[compliance]`` give it (None: no seminar file).
+
+    A file that cannot be parsed is a ConfigError naming it; its rules are checked
+    where the block is used (the digest step), as before.
+    """
     path = settings.digest.seminar_path(settings.config_dir)
     if path is None:
         return None
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None  # rendering says so, as it always did; init need not stop for it
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"seminar file {path}: {exc}") from None
     compliance = settings.compliance
