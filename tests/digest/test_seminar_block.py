@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailer import staff
+from mailer import delivery, staff
+from mailer import subscribers as subscriptions
 from mailer.digest import (
     BlockInvalid,
     block_versions,
@@ -199,3 +200,19 @@ def test_the_preview_shows_a_changed_session_date_and_sender_phone(context):
     assert "김바이오 교수 (한국공학대학교)" in after.html
     assert "발표 (Speakers): 김바이오 교수" in after.text
     assert after.subject.startswith("(광고) ")
+
+
+async def test_the_notices_footer_follows_the_saved_sender(context, smtp_server):
+    document = seeded(context)
+    document["sender"]["phone"] = "031-123-4567"
+    document["sender"]["postal_address"] = "경기도 시흥시 새 주소 1"
+    save_block(context, ADMIN, document)
+    version = subscriptions.current_consent_text(context).version
+    subscriptions.signup(
+        context, "reader@example.kr", consented=True, consent_version=version, now=SCHEDULED
+    )
+    assert await delivery.deliver_notices(context, now=SCHEDULED) == 1
+    [mail] = smtp_server.messages
+    body = mail.message.get_body(("plain",)).get_content()
+    assert "031-123-4567" in body and "경기도 시흥시 새 주소 1" in body
+    assert "070-7784-3185" not in body
