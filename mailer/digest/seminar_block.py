@@ -141,6 +141,7 @@ def save_block(
     now = _now(now)
     note = " ".join(note.split())[:500]
     with write_transaction(ctx.engine) as conn:
+        store.lock_versions(conn)
         _version, before = _current(conn, ctx.settings)
         changes = changed_fields(before, after)
         _guard_sender(account, changes)
@@ -174,6 +175,7 @@ def rollback_block(
     require(account, "edit_seminar")
     now = _now(now)
     with write_transaction(ctx.engine) as conn:
+        store.lock_versions(conn)
         target = store.version_by_number(conn, number)
         if target is None:
             raise NotFoundError("seminar block version", number)

@@ -12,7 +12,7 @@ import tomllib
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from mailer.errors import ConfigError
 from mailer.store.seminar_tables import seminar_versions
@@ -44,6 +44,16 @@ _SUMMARY = [
     seminar_versions.c.created_at,
     seminar_versions.c.active,
 ]
+
+
+def lock_versions(conn: Connection, /) -> None:
+    """Make concurrent saves take turns (PostgreSQL; SQLite has one writer anyway).
+
+    Taken first in a save's or rollback's write transaction, so the version it reads
+    as "before" is still the active one when it writes the next number.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE seminar_versions IN SHARE ROW EXCLUSIVE MODE"))
 
 
 def active_version(conn: Connection, /) -> dict | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -216,3 +217,19 @@ async def test_the_notices_footer_follows_the_saved_sender(context, smtp_server)
     body = mail.message.get_body(("plain",)).get_content()
     assert "031-123-4567" in body and "경기도 시흥시 새 주소 1" in body
     assert "070-7784-3185" not in body
+
+
+def test_saves_at_the_same_time_each_get_their_own_number(context):
+    document = seeded(context)
+
+    def save(index: int) -> int:
+        mine = copy.deepcopy(document)
+        mine["sessions"][0]["title"] = f"동시 저장 {index}"
+        return save_block(context, EDITOR, mine)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        numbers = sorted(pool.map(save, range(4)))
+    assert numbers == [2, 3, 4, 5]
+    versions = block_versions(context)
+    assert [v.number for v in versions if v.active] == [5]
+    assert len(staff.recent_audit(context, prefix="seminar.save")) == 4
