@@ -8,6 +8,7 @@ so it is made once however often it is asked for.
 - how it is rendered: :mod:`mailer.digest.rendering` (and ``seminar``);
 - how it is created, exactly once: :mod:`mailer.digest.create`;
 - a preview that stores nothing: :mod:`mailer.digest.preview`;
+- the seminar and sender block staff edit, in versions: :mod:`mailer.digest.seminar_block`;
 - reading editions already made: :mod:`mailer.digest.editions`; the public archive: :mod:`mailer.digest.archive`.
 
 May import: the leaves (config, errors, models, context), ``store``, ``render`` and
