@@ -2,7 +2,8 @@
 
 The templates (``templates/email/digest.*.j2``, staff-editable) see plain data only:
 :func:`edition_context` builds it from the selection and the seminar and sender
-block (its active version in the database; without one, the seminar file and ``[compliance]``). Text from feeds is made safe on the way in — one line, only
+block (its active version in the database; without one, the seminar file and
+``[compliance]``). Text from feeds is made safe on the way in — one line, only
 http(s) links, unable to forge a personal-field marker — and the parts come out with
 the markers the send step fills per subscriber (:mod:`mailer.render.markers`).
 """
