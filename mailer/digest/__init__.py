@@ -66,6 +66,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "reset_template": "template_edits",
         "diff_versions": "template_edits",
         "export_templates": "template_edits",
+        "reset_template_from_cli": "template_edits",
         "ImportReport": "template_import",
         "import_templates": "template_import",
         "TemplateVariable": "template_help",

@@ -316,3 +316,18 @@ def export_templates(ctx: AppContext, directory: Path, /) -> list[Path]:
         path.write_text(version.source, encoding="utf-8")
         written.append(path)
     return written
+
+
+def reset_template_from_cli(ctx: AppContext, name: str, /, *, now: datetime | None = None) -> Saved:
+    """``mailer templates reset NAME``: the shipped default as a new version (actor "cli")."""
+    return store_version(
+        ctx,
+        name,
+        shipped_source(ctx, name),
+        author=None,
+        actor=CLI_ACTOR,
+        origin="reset",
+        action=RESET,
+        note="기본값으로 되돌림 / reset to the shipped default",
+        now=now,
+    )
