@@ -59,7 +59,7 @@ ADMIN_ROUTES = [
 ]
 
 #: A value for each path parameter of ADMIN_ROUTES besides the one-time ``{token}``.
-PATH_SAMPLES = {"{name}": "digest.subject", "{key}": "no-such-preview"}
+PATH_SAMPLES = {"{name}": "digest.subject.j2", "{key}": "no-such-preview"}
 
 
 @dataclass

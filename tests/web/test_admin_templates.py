@@ -21,7 +21,7 @@ from tests.mail.test_prepared import dns_stub, rsa_key
 from tests.web.admin_support import add_staff, admin_site
 from tests.web.serve_support import hidden
 
-SUBJECT, HTML, TEXT = "digest.subject", "digest.html", "digest.txt"
+SUBJECT, HTML, TEXT = "digest.subject.j2", "digest.html.j2", "digest.txt.j2"
 EDITOR = "lee@example.kr"
 FRAME_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; base-uri 'none'; "
@@ -104,7 +104,7 @@ def test_the_editor_shows_the_active_text_the_variables_and_its_scripts(site):
     for variable in digest.template_variables(HTML):
         assert f"<dt><code>{variable.name}</code></dt>" in page.text
     assert f"{EDITOR} 주소로만 보냅니다" in page.text
-    assert http.get("/admin/templates/no-such.html").status_code == 404
+    assert http.get("/admin/templates/no-such.html.j2").status_code == 404
 
 
 def test_the_preview_fragment_shows_subject_text_and_a_frame_that_runs_no_script(site):

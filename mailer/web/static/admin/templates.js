@@ -35,6 +35,16 @@
   window.addEventListener("resize", scaleFrames);
   scaleFrames();
 
+  // The variables fold away on a narrow screen (they are beside the editor on a wide one).
+  const variablesBox = document.getElementById("variables");
+  const narrow = window.matchMedia("(max-width: 59.99rem)");
+  if (variablesBox) {
+    variablesBox.open = !narrow.matches;
+    narrow.addEventListener("change", function () {
+      variablesBox.open = !narrow.matches;
+    });
+  }
+
   const form = document.getElementById("template-form");
   if (!form) return;
   const textarea = form.querySelector("textarea[name=source]");
