@@ -5,6 +5,7 @@ the versions they were built from."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -231,3 +232,56 @@ def test_only_roles_that_edit_templates_may_save_rollback_or_reset(ctx):
             attempt()
     assert [v.number for v in digest.template_versions(ctx, DIGEST_TEXT)] == [1]
     assert digest.save_template(ctx, EDITOR, DIGEST_TEXT, source).version.number == 2
+
+
+def test_every_variable_a_template_sees_is_described(ctx):
+    from mailer.digest.rendering import edition_context, story_context
+    from mailer.digest.select import select_stories
+    from mailer.digest.seminar import load_seminar_of
+    from mailer.digest.template_preview import sample_notice_variables
+
+    with ctx.engine.connect() as conn:
+        selection = select_stories(conn, ctx.settings, now=MONDAY)
+    seminar = load_seminar_of(ctx.settings)
+    assert seminar is not None
+    context = edition_context(
+        ctx.settings,
+        sections=selection.sections,
+        seminar=seminar,
+        number=1,
+        scheduled_for=MONDAY - timedelta(days=400),  # sessions still to come
+    )
+    described = {v.name: v for v in digest.template_variables(DIGEST_HTML)}
+    assert set(context) <= set(described)
+    for key, value in context.items():
+        if isinstance(value, dict):
+            assert set(value) <= set(described[key].fields), key
+    assert set(context["sections"][0]) <= set(described["sections"].fields)
+    story = story_context(selection.stories[0], index=1, zone=ctx.settings.zone, summary_chars=80)
+    assert set(story) == set(described["stories"].fields)
+    assert context["seminar"]["sessions"], "the sample seminar has sessions to describe"
+    session_fields = set(context["seminar"]["sessions"][0])
+    assert session_fields == set(described["seminar.sessions"].fields)
+
+    notice_described = {v.name for v in digest.template_variables("notice_welcome.txt.j2")}
+    for notice in (
+        "confirm",
+        "notice_welcome",
+        "notice_already",
+        "notice_reconfirm",
+        "notice_withdrawal",
+        "notice_erasure",
+        "notice_data_link",
+        "notice_unsubscribe_link",
+    ):
+        assert set(sample_notice_variables(ctx, notice, now=MONDAY)) <= notice_described
+        assert all(v.description_ko and v.description_en for v in digest.template_variables(notice))
+
+
+def test_every_shipped_template_previews_without_a_problem_or_a_warning(ctx):
+    for name in digest.EDITABLE_TEMPLATES:
+        preview = digest.preview_templates(ctx, name, overrides={})
+        assert preview.problem is None, name
+        assert preview.warnings == [], name
+        assert preview.subject and preview.html and preview.text, name
+        assert "%%MAILER_" not in preview.html + preview.text, name
