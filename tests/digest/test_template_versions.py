@@ -285,3 +285,40 @@ def test_every_shipped_template_previews_without_a_problem_or_a_warning(ctx):
         assert preview.warnings == [], name
         assert preview.subject and preview.html and preview.text, name
         assert "%%MAILER_" not in preview.html + preview.text, name
+
+
+def test_a_changed_shipped_file_never_replaces_a_staff_version(
+    make_settings, database_url, tmp_path
+):
+    import shutil
+
+    from mailer.config import PROJECT_ROOT
+
+    templates = tmp_path / "templates"
+    shutil.copytree(PROJECT_ROOT / "templates", templates)
+    context = build_context(
+        make_settings(database_url=database_url, base_url=BASE_URL, templates_dir=templates)
+    )
+    try:
+        initialise(context)
+        mine = shipped(context, DIGEST_TEXT) + "\n편집부가 고친 판\n"
+        digest.save_template(context, EDITOR, DIGEST_TEXT, mine)
+        # A new release changes two shipped files: one staff edited, one they did not.
+        for name in (DIGEST_TEXT, "notice_welcome.txt.j2"):
+            path = templates / "email" / name
+            path.write_text(path.read_text("utf-8") + "\n새 릴리스의 줄\n", "utf-8")
+        report = initialise(context)
+        assert report.seeded == ["template notice_welcome.txt.j2"]
+        assert [note for note in report.notes if DIGEST_TEXT in note] == [
+            f"template {DIGEST_TEXT}: the shipped default changed; staff's version stays active "
+            f"(`mailer templates reset {DIGEST_TEXT}` takes the new default)"
+        ]
+        active = {t.name: t for t in digest.list_templates(context)}
+        assert (active[DIGEST_TEXT].number, active[DIGEST_TEXT].source) == (2, mine)
+        welcome = active["notice_welcome.txt.j2"]
+        assert (welcome.number, welcome.origin) == (2, "default")
+        assert welcome.source.endswith("새 릴리스의 줄\n")
+        again = initialise(context)
+        assert again.seeded == [] and len(again.notes) == 1
+    finally:
+        context.close()
