@@ -134,13 +134,17 @@ def test_a_runtime_error_is_refused_with_its_line(ctx):
     [
         "{% for i in range(10**9) %}{{ i }}{% endfor %}",
         "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
     ],
-    ids=["endless loop", "endless recursion"],
+    ids=["endless loop", "endless recursion", "a loop past the time limit"],
 )
 def test_a_template_that_never_ends_comes_back_as_a_problem(ctx, source):
     with pytest.raises(digest.TemplateRefused) as refused:
         digest.save_template(ctx, EDITOR, DIGEST_TEXT, source)
     assert refused.value.problem.template == DIGEST_TEXT
+    if "99999" in source:  # stopped by the render process's time limit, at its line
+        assert "render.timeout_seconds" in refused.value.problem.message
+        assert refused.value.problem.line == 1
     assert [v.number for v in digest.template_versions(ctx, DIGEST_TEXT)] == [1]
     # And the renderer works at once after it.
     assert digest.preview_templates(ctx, DIGEST_TEXT, overrides={}).problem is None
