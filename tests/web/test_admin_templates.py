@@ -186,6 +186,9 @@ def test_versions_diff_rollback_and_reset(site):
     removed = re.findall(r'<li class="diff-removed"><span class="sign"[^>]*>−</span>', diff.text)
     assert len(added) == 1 and len(removed) == 1
     assert "새 인사말: 반갑습니다" in diff.text
+    # Only the change and its context are shown; the unchanged rest is folded.
+    assert "바뀌지 않은" in diff.text and "줄</span>" in diff.text
+    assert diff.text.count('<li class="diff-same">') <= 6
     assert http.get(f"/admin/templates/{TEXT}/versions?old=1&new=99").status_code == 404
 
     page = http.get(f"/admin/templates/{TEXT}/versions")

@@ -277,7 +277,8 @@ async def _versions(
     diff, failure = None, extra.pop("failure", None)
     if old is not None and new is not None:
         try:
-            diff = await context.database.run(digest.diff_versions, context, name, old, new)
+            lines = await context.database.run(digest.diff_versions, context, name, old, new)
+            diff = views.around_changes(lines)
         except NotFoundError:
             failure, status = admin.words[lang]["tpl_unknown_version"], 404
     elif versions:

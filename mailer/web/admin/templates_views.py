@@ -106,6 +106,40 @@ def groups(
     ]
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """Unchanged lines the diff view folds away: how many."""
+
+    count: int
+    kind: str = "skipped"
+
+
+def around_changes(lines: list, *, context: int = 3) -> list:
+    """The diff's changed lines with ``context`` unchanged lines around each; longer runs of
+    unchanged lines become one :class:`Skipped` (a 300-line template with one change is
+    seven lines to read, not 300)."""
+    changed = [index for index, line in enumerate(lines) if line.kind != "same"]
+    keep = {
+        near
+        for index in changed
+        for near in range(index - context, index + context + 1)
+        if 0 <= near < len(lines)
+    }
+    shown: list = []
+    run = 0
+    for index, line in enumerate(lines):
+        if index in keep:
+            if run:
+                shown.append(Skipped(run))
+                run = 0
+            shown.append(line)
+        else:
+            run += 1
+    if run and changed:
+        shown.append(Skipped(run))
+    return shown
+
+
 def in_language(lang: str):
     """A use case's "한국어 / English" message in the page's language."""
 

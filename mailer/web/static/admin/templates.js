@@ -36,13 +36,24 @@
   scaleFrames();
 
   // The variables fold away on a narrow screen (they are beside the editor on a wide one).
-  const variablesBox = document.getElementById("variables");
+  const variablesList = document.getElementById("variables-list");
+  const variablesToggle = document.getElementById("variables-toggle");
   const narrow = window.matchMedia("(max-width: 59.99rem)");
-  if (variablesBox) {
-    variablesBox.open = !narrow.matches;
-    narrow.addEventListener("change", function () {
-      variablesBox.open = !narrow.matches;
+  function showVariables(shown) {
+    variablesList.hidden = !shown;
+    variablesToggle.setAttribute("aria-expanded", String(shown));
+    variablesToggle.textContent = shown ? variablesToggle.dataset.hide : variablesToggle.dataset.show;
+  }
+  function fitVariables() {
+    variablesToggle.hidden = !narrow.matches;
+    showVariables(!narrow.matches);
+  }
+  if (variablesList && variablesToggle) {
+    variablesToggle.addEventListener("click", function () {
+      showVariables(variablesList.hidden);
     });
+    narrow.addEventListener("change", fitVariables);
+    fitVariables();
   }
 
   const form = document.getElementById("template-form");
