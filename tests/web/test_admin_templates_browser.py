@@ -33,6 +33,8 @@ def site(make_settings, database_url, smtp_server):
         database_url=database_url,
         base_url=f"http://127.0.0.1:{sock.getsockname()[1]}",
         smtp={"host": smtp_server.host, "port": smtp_server.port},
+        # The endless loop is stopped at this limit (10 s by default): a shorter wait.
+        render={"timeout_seconds": 3},
     )
     ctx = build_context(settings)
     try:
