@@ -88,7 +88,7 @@ def label(name: str, words: dict[str, str], lang: str) -> str:
 def groups(
     names: list[str], active: dict[str, Any], words: dict[str, str], lang: str
 ) -> list[Group]:
-    """The digest's templates first (subject, HTML, text), then the notice mails' in the given order."""
+    """The digest's templates first (subject, HTML, text), then the notice mails'."""
     digest_items, notice_items = [], []
     for name in names:
         item = Listed(name, label(name, words, lang), active.get(name))
@@ -99,6 +99,9 @@ def groups(
         return _PART_ORDER.index(part) if part in _PART_ORDER else len(_PART_ORDER)
 
     digest_items.sort(key=part_rank)
+    # Each notice's parts together, HTML before text as for the digest; notices in the given order.
+    kinds = list(dict.fromkeys(split_name(item.name)[0] for item in notice_items))
+    notice_items.sort(key=lambda item: (kinds.index(split_name(item.name)[0]), part_rank(item)))
     return [
         group
         for group in (Group("digest", digest_items), Group("notices", notice_items))
