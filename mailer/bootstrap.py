@@ -26,8 +26,8 @@ def build_context(settings: Settings) -> AppContext:
         rate_limit_key=hashlib.sha256(b"mailer-rate-limit:" + secret.encode()).digest(),
         keys=IdentityKeys(secret),
         render_pool=render_pool,
-        mail_renderer=Lazy(lambda: _mail_renderer(settings, render_pool.get())),
-        notice_renderer=Lazy(lambda: _notice_renderer(settings, render_pool.get())),
+        mail_renderer=Lazy(lambda: _mail_renderer(settings, render_pool.get(), engine)),
+        notice_renderer=Lazy(lambda: _notice_renderer(settings, render_pool.get(), engine)),
         dkim_signer=Lazy(lambda: _dkim_signer(settings)),
         build_notice=_build_notice,
     )
@@ -82,19 +82,41 @@ def _render_pool(settings: Settings):
     )
 
 
-def _mail_renderer(settings: Settings, pool, /):
-    from mailer.render import MailRenderer
+def _active_sources(engine, /, *, digest: bool) -> dict[str, str]:
+    """The active template versions staff saved: the digest's or the notices' (empty before init)."""
+    from mailer.store.template_versions import active_sources
 
-    return MailRenderer(
-        settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes, pool=pool
+    with engine.connect() as conn:
+        active = active_sources(conn)
+    return {
+        name: source
+        for name, (_number, source) in active.items()
+        if name.startswith("digest.") == digest
+    }
+
+
+def _mail_renderer(settings: Settings, pool, engine, /):
+    # The digest step renders editions with the versions it reads in its own reading
+    # transaction (digest.rendering); this renderer is for other callers of the
+    # digest templates, which see the active versions too.
+    from mailer.render import LiveMailRenderer
+
+    return LiveMailRenderer(
+        settings.templates_dir / "email",
+        sources=lambda: _active_sources(engine, digest=True),
+        max_bytes=settings.digest.max_part_bytes,
+        pool=pool,
     )
 
 
-def _notice_renderer(settings: Settings, pool, /):
+def _notice_renderer(settings: Settings, pool, engine, /):
     from mailer.render import notice_renderer
 
     return notice_renderer(
-        settings.templates_dir / "email", max_bytes=settings.digest.max_part_bytes, pool=pool
+        settings.templates_dir / "email",
+        max_bytes=settings.digest.max_part_bytes,
+        pool=pool,
+        sources=lambda: _active_sources(engine, digest=False),
     )
 
 

@@ -141,6 +141,9 @@ class Edition:
     stories: list[dict[str, Any]]
     reason: str | None
     created_at: datetime
+    #: {template name: version number} it was rendered from; None for an edition made
+    #: before template versions existed (migration 0013) or from the files alone.
+    template_versions: dict[str, int] | None = None
 
 
 class PersonalField(enum.StrEnum):

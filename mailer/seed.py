@@ -18,6 +18,7 @@ from mailer.store.feeds import seed_feeds
 from mailer.store.installation import bind_secret
 from mailer.store.schedules import ensure_schedule
 from mailer.store.seminar_versions import seed_from_files as seed_seminar_block
+from mailer.store.template_versions import seed_shipped
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
@@ -37,6 +38,9 @@ class InitReport:
     revision_before: str | None
     revision_after: str
     seeded: list[str] = field(default_factory=list)
+    #: What init did not change but the operator should know (a shipped template that
+    #: changed while staff have their own version active).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -64,6 +68,13 @@ def initialise(ctx: AppContext) -> InitReport:
         # Version 1 of the block staff edit at /admin/seminar; the files stay the defaults.
         if seed_seminar_block(conn, settings, now=datetime.now(UTC)):
             report.seeded.append("seminar block version 1")
+        templates = seed_shipped(conn, settings.templates_dir / "email", now=datetime.now(UTC))
+        report.seeded.extend(f"template {name}" for name in templates.seeded)
+        report.notes.extend(
+            f"template {name}: the shipped default changed; staff's version stays active "
+            f"(`mailer templates reset {name}` takes the new default)"
+            for name in templates.default_changed
+        )
     return report
 
 

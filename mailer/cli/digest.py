@@ -13,7 +13,7 @@ from mailer import digest, schedules
 from mailer.bootstrap import require_database
 from mailer.cli.output import document, json_text, say
 from mailer.cli.runtime import handle_errors, runtime
-from mailer.errors import InvalidInputError
+from mailer.errors import InvalidInputError, NotFoundError
 from mailer.models import EditionState
 
 app = typer.Typer(
@@ -82,6 +82,47 @@ def preview(
         )
     if out is not None:
         say(f"wrote {out}", err=True)
+
+
+@app.command()
+@handle_errors
+def show(
+    ctx: typer.Context,
+    number: int = typer.Argument(..., help="The edition's number."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of lines."),
+) -> None:
+    """Show one edition: state, time, subject, stories, and the template versions it was built from."""
+    context = runtime(ctx).context
+    require_database(context)
+    edition = digest.edition_by_number(context, number)
+    if edition is None:
+        raise NotFoundError("edition", number)
+    zone = context.settings.zone
+    if as_json:
+        data = {
+            "number": edition.number,
+            "schedule": edition.schedule,
+            "scheduled_for": edition.scheduled_for.astimezone(zone).isoformat(),
+            "state": str(edition.state),
+            "subject": edition.subject,
+            "stories": len(edition.stories),
+            "reason": edition.reason,
+            "created_at": edition.created_at.astimezone(zone).isoformat(),
+            "template_versions": edition.template_versions,
+        }
+        typer.echo(json_text(data))
+        return
+    say(f"edition {edition.number} — {edition.state}")
+    say(f"schedule {edition.schedule}, for {edition.scheduled_for.astimezone(zone):%Y-%m-%d %H:%M}")
+    say(f"subject: {edition.subject}")
+    say(f"{len(edition.stories)} stories")
+    if edition.reason:
+        say(f"reason: {edition.reason}")
+    versions = edition.template_versions
+    if versions:
+        say("templates: " + ", ".join(f"{name} v{n}" for name, n in sorted(versions.items())))
+    else:
+        say("templates: the files (made before template versions were recorded)")
 
 
 def _write(data: bytes, out: Path | None) -> None:

@@ -22,7 +22,7 @@ PLANNED = {
     "digest": "Preview, send and inspect digest editions.",
     "subscribers": "Import, export, list, add, remove and erase subscribers.",
     "schedules": "List and edit the cron schedules of poll, digest and housekeeping jobs.",
-    "templates": "Export and import the digest templates.",
+    "templates": "List, export, import and reset the mail templates' versions.",
     "users": "Manage staff users.",
     "tokens": "Create API tokens for staff users.",
     "worker": "Run a send worker only (run several for scale-out).",
@@ -57,6 +57,12 @@ def _schedules() -> typer.Typer:
     return schedules.app
 
 
+def _templates() -> typer.Typer:
+    from mailer.cli import templates
+
+    return templates.app
+
+
 def _users() -> typer.Typer:
     from mailer.cli import users
 
@@ -81,6 +87,7 @@ BUILT: dict[str, Callable[[], typer.Typer | Callable[..., None]]] = {
     "digest": _digest,
     "subscribers": _subscribers,
     "schedules": _schedules,
+    "templates": _templates,
     "users": _users,
     "worker": _worker,
     "scheduler": _scheduler,

@@ -41,6 +41,8 @@ def init(ctx: typer.Context) -> None:
         out_console.print(f"schema up to date ({report.revision_after})")
     for item in report.seeded:
         out_console.print(f"seeded {item}")
+    for note in report.notes:
+        out_console.print(f"note: {note}")
     if not report.changed:
         out_console.print("nothing to change")
 

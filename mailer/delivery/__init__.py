@@ -42,6 +42,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "deliver_notices": "worker",
         # checking the mail path
         "send_test_mail": "test_mail",
+        "send_test_edition": "test_edition",
         # the retry policy
         "RetryPolicy": "retry",
         "HARD_BOUNCE_CODES": "retry",

@@ -9,6 +9,9 @@ so it is made once however often it is asked for.
 - how it is created, exactly once: :mod:`mailer.digest.create`;
 - a preview that stores nothing: :mod:`mailer.digest.preview`;
 - the seminar and sender block staff edit, in versions: :mod:`mailer.digest.seminar_block`;
+- staff-edited templates and their versions: :mod:`mailer.digest.template_edits`
+  (previews and checks: ``template_preview``, ``template_checks``; ``template_help``,
+  ``template_import``);
 - reading editions already made: :mod:`mailer.digest.editions`; the public archive: :mod:`mailer.digest.archive`.
 
 May import: the leaves (config, errors, models, context), ``store``, ``render`` and
@@ -46,6 +49,29 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "group_into_sections": "sections",
         "RenderedEdition": "rendering",
         "render_edition": "rendering",
+        # staff-edited templates, versioned
+        "EDITABLE_TEMPLATES": "template_preview",
+        "TemplateProblem": "template_preview",
+        "TemplatePreview": "template_preview",
+        "preview_templates": "template_preview",
+        "TemplateWarning": "template_checks",
+        "TemplateVersion": "template_edits",
+        "TemplateRefused": "template_edits",
+        "Saved": "template_edits",
+        "DiffLine": "template_edits",
+        "list_templates": "template_edits",
+        "template_versions": "template_edits",
+        "template_version": "template_edits",
+        "save_template": "template_edits",
+        "rollback_template": "template_edits",
+        "reset_template": "template_edits",
+        "diff_versions": "template_edits",
+        "export_templates": "template_edits",
+        "reset_template_from_cli": "template_edits",
+        "ImportReport": "template_import",
+        "import_templates": "template_import",
+        "TemplateVariable": "template_help",
+        "template_variables": "template_help",
         # the seminar block
         "Seminar": "seminar",
         "load_seminar": "seminar",

@@ -82,6 +82,7 @@ def create_edition(
                     reason=rendered.reason,
                     created_at=now,
                     story_positions=rendered.story_positions(),
+                    template_versions=rendered.template_versions,
                 )
         except IntegrityError:
             # PostgreSQL: another process inserted first, after this one looked. Either

@@ -10,7 +10,7 @@ the markers the send step fills per subscriber (:mod:`mailer.render.markers`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -32,6 +32,7 @@ from mailer.render import (
     plain_summary,
 )
 from mailer.store import editions as edition_store
+from mailer.store import template_versions as template_store
 
 if TYPE_CHECKING:  # built by bootstrap (the renderer lazily, so Jinja2 loads only with it)
     from mailer.context import AppContext
@@ -40,6 +41,8 @@ if TYPE_CHECKING:  # built by bootstrap (the renderer lazily, so Jinja2 loads on
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 SUBJECT_TEMPLATE = "digest.subject.j2"
+#: The templates an edition is rendered from, whose versions it records.
+DIGEST_TEMPLATES = (SUBJECT_TEMPLATE, HTML_TEMPLATE, TEXT_TEMPLATE)
 
 #: 정보통신망법 제50조④ / 시행령 별표 6: "(광고)" at the very start of the subject.
 ADVERTISEMENT_PREFIX = "(광고)"
@@ -63,6 +66,9 @@ class RenderedEdition:
     sections: list[Section]
     reason: str | None = None
     stories: list[StoryView] = field(default_factory=list)
+    #: {template name: version number} it was rendered from; None when the database
+    #: holds no versions (``mailer init`` not run): then the files were used.
+    template_versions: dict[str, int] | None = None
 
     def story_records(self) -> list[dict[str, Any]]:
         """The frozen story list stored with the edition (plain JSON)."""
@@ -98,18 +104,25 @@ def render_next_edition(
     scheduled_for: datetime,
     now: datetime,
     preview: bool = False,
+    overrides: dict[str, str] | None = None,
 ) -> RenderedEdition:
     """Select the stories of an edition made at ``now`` and render it under the next number.
 
-    The selection and the number are read in one reading transaction, which ends before
-    the templates run: rendering never holds a transaction open (design §4 "Security
-    rules"), so a slow template delays nobody's page or write. An edition that will be
-    skipped is not rendered and takes no number (issue 15 item 3), unless ``preview``.
+    The selection, the number and the active template versions are read in one reading
+    transaction, which ends before the templates run: rendering never holds a
+    transaction open (design §4 "Security rules"), so a slow template delays nobody's
+    page or write. An edition that will be skipped is not rendered and takes no number
+    (issue 15 item 3), unless ``preview``. ``overrides`` (unsaved sources, the template
+    editor's preview) go over the active versions.
     """
     with ctx.engine.connect() as conn:
         selection = select_stories(conn, ctx.settings, now=now)
         number = edition_store.next_number(conn)
         block = active_block(conn, ctx.settings)  # the seminar and sender staff saved last
+        active = template_store.active_sources(conn)
+    used = {name: active[name][0] for name in DIGEST_TEMPLATES if name in active} or None
+    sources = {name: active[name][1] for name in DIGEST_TEMPLATES if name in active}
+    sources.update(overrides or {})
     reason = skip_reason(selection, ctx.settings)
     if reason is not None and not preview:
         return RenderedEdition(
@@ -123,14 +136,28 @@ def render_next_edition(
             sections=selection.sections,
             reason=reason,
         )
-    return render_edition(
+    rendered = render_edition(
         selection,
         ctx.settings,
-        renderer=ctx.mail_renderer.get(),
+        renderer=digest_renderer(ctx, sources),
         number=number,
         schedule=schedule,
         scheduled_for=scheduled_for,
         block=block,
+    )
+    return replace(rendered, template_versions=used)
+
+
+def digest_renderer(ctx: AppContext, sources: dict[str, str], /) -> MailRenderer:
+    """The digest's renderer over ``sources`` (the active versions; the files for the rest),
+    on the process's shared render pool."""
+    from mailer.render import MailRenderer
+
+    return MailRenderer(
+        ctx.settings.templates_dir / "email",
+        overrides=sources,
+        max_bytes=ctx.settings.digest.max_part_bytes,
+        pool=ctx.render_pool.get(),
     )
 
 

@@ -19,6 +19,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         # the sandbox, run in render processes bounded in time and memory
         "MAX_PART_BYTES": "limits",
         "MailRenderer": "bounded",
+        "LiveMailRenderer": "bounded",
         "RenderPool": "pool",
         "ensure_plain": "plain",
         # personal-field markers

@@ -14,7 +14,8 @@ This process loads no Jinja2 to render: only the render processes do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,4 +97,28 @@ class MailRenderer:
         ensure_plain(plain)
         return self.pool.run(
             RenderJob(self._setup, method=method, name=name, context=plain, options=options)
+        )
+
+
+class LiveMailRenderer(MailRenderer):
+    """A MailRenderer whose in-memory sources are asked for at every render.
+
+    ``sources`` returns {template name: source} — the active template versions staff
+    saved (bootstrap reads them from the database); a name it leaves out comes from
+    the directory. So a long-running process renders each notice with the version
+    active when the notice is built, without being restarted after a save.
+    """
+
+    def __init__(
+        self, directory: Path | None, /, *, sources: Callable[[], Mapping[str, str]], **options: Any
+    ) -> None:
+        super().__init__(directory, **options)
+        self._sources = sources
+
+    def _run(self, method: str, name: str, context: Mapping[str, Any], /, **options: Any) -> Any:
+        plain = dict(context)
+        ensure_plain(plain)
+        setup = replace(self._setup, overrides=tuple(sorted(self._sources().items())))
+        return self.pool.run(
+            RenderJob(setup, method=method, name=name, context=plain, options=options)
         )

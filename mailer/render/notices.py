@@ -9,12 +9,13 @@ top; ``<name>.html.j2`` is the HTML alternative.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mailer.errors import TemplateError
-from mailer.render.bounded import MailRenderer
+from mailer.render.bounded import LiveMailRenderer, MailRenderer
 from mailer.render.pool import RenderPool
 
 
@@ -26,10 +27,23 @@ class RenderedNotice:
 
 
 def notice_renderer(
-    directory: Path, /, *, max_bytes: int, pool: RenderPool | None = None
+    directory: Path,
+    /,
+    *,
+    max_bytes: int,
+    pool: RenderPool | None = None,
+    sources: Callable[[], Mapping[str, str]] | None = None,
 ) -> MailRenderer:
     """The renderer of the notice templates in ``directory`` (bootstrap keeps one per process,
-    on the process's render pool: compiled templates are kept, and reloaded when a file changes)."""
+    on the process's render pool: compiled templates are kept, and reloaded when a file changes).
+
+    ``sources``, when given, is asked at every render for the active template versions
+    staff saved (the database's); they go over the files.
+    """
+    if sources is not None:
+        return LiveMailRenderer(
+            directory, sources=sources, max_bytes=max_bytes, trim_blocks=False, pool=pool
+        )
     return MailRenderer(directory, max_bytes=max_bytes, trim_blocks=False, pool=pool)
 
 

@@ -39,6 +39,7 @@ def _edition(row: Mapping[str, Any]) -> Edition:
         stories=list(row["stories"] or []),
         reason=row["reason"],
         created_at=row["created_at"],
+        template_versions=row.get("template_versions"),
     )
 
 
@@ -85,6 +86,7 @@ def insert_edition(
     reason: str | None,
     created_at: datetime,
     story_positions: Iterable[tuple[int, int]],
+    template_versions: dict[str, int] | None = None,
 ) -> Edition:
     """Insert an edition and its edition_stories rows ((story id, position) pairs).
 
@@ -103,6 +105,7 @@ def insert_edition(
             stories=stories,
             reason=reason,
             created_at=created_at,
+            template_versions=template_versions,
         )
     ).inserted_primary_key[0]
     links = [
@@ -123,6 +126,7 @@ def insert_edition(
         stories=stories,
         reason=reason,
         created_at=created_at,
+        template_versions=template_versions,
     )
 
 

@@ -27,6 +27,7 @@ from mailer.store.columns import BigId, UtcDateTime, metadata  # noqa: F401
 from mailer.store.columns import timestamp as _ts
 from mailer.store.seminar_tables import seminar_versions  # noqa: F401
 from mailer.store.staff_tables import staff_password_links, staff_sessions, staff_users  # noqa: F401
+from mailer.store.template_tables import template_versions  # noqa: F401
 
 feeds = Table(
     "feeds",
@@ -223,6 +224,8 @@ editions = Table(
     Column("text", Text, nullable=False, default=""),
     Column("stories", JSON, nullable=False, default=list),
     Column("reason", Text),
+    # {template name: version number} the edition was rendered from (NULL before 0013).
+    Column("template_versions", JSON),
     _ts("created_at", nullable=False),
     _ts("queued_at"),
     _ts("sent_at"),
@@ -307,18 +310,6 @@ heartbeats = Table(
     Column("pid", Integer, nullable=False),
     _ts("started_at", nullable=False),
     _ts("seen_at", nullable=False),
-)
-
-template_versions = Table(
-    "template_versions",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("created_by", String(320)),
-    _ts("created_at", nullable=False),
-    UniqueConstraint("name", "version", name="uq_template_versions_name_version"),
 )
 
 api_tokens = Table(

@@ -17,7 +17,7 @@ NOW = datetime(2027, 2, 8, 1, 0, tzinfo=UTC)
 def test_migration_0014_adds_the_seminar_versions_and_goes_down_again(empty_database_url):
     engine = db.make_engine(empty_database_url)
     try:
-        db.upgrade(engine, to="0012")
+        db.upgrade(engine, to="0013")
         assert "seminar_versions" not in inspect(engine).get_table_names()
         db.upgrade(engine, to="0014")
         columns = {c["name"] for c in inspect(engine).get_columns("seminar_versions")}
@@ -34,7 +34,7 @@ def test_migration_0014_adds_the_seminar_versions_and_goes_down_again(empty_data
                 NOW,
             )
             assert [row["active"] for row in store.list_versions(conn)] == [True, False]
-        command.downgrade(db.alembic_config(engine), "0012")
+        command.downgrade(db.alembic_config(engine), "0013")
         assert "seminar_versions" not in inspect(engine).get_table_names()
         db.upgrade(engine)
         assert db.current_revision(engine) == db.head_revision()

@@ -49,7 +49,20 @@ ADMIN_ROUTES = [
     AdminRoute("GET", "/admin/seminar", STAFF),
     AdminRoute("POST", "/admin/seminar", STAFF, (("rows", "0"), ("note", "matrix"))),
     AdminRoute("POST", "/admin/seminar/rollback", STAFF, (("number", "1"),)),
+    AdminRoute("GET", "/admin/templates", STAFF),
+    AdminRoute("GET", "/admin/templates/preview/{key}", STAFF),
+    AdminRoute("GET", "/admin/templates/{name}", STAFF),
+    AdminRoute("GET", "/admin/templates/{name}/versions", STAFF),
+    AdminRoute("POST", "/admin/templates/{name}/preview", STAFF, (("source", "주간 소식"),)),
+    AdminRoute("POST", "/admin/templates/{name}/save", STAFF, (("source", "주간 소식"),)),
+    # A source with an error: the test send is refused before anything is sent.
+    AdminRoute("POST", "/admin/templates/{name}/test-send", STAFF, (("source", "{% if %}"),)),
+    AdminRoute("POST", "/admin/templates/{name}/rollback", STAFF, (("number", "1"),)),
+    AdminRoute("POST", "/admin/templates/{name}/reset", STAFF),
 ]
+
+#: A value for each path parameter of ADMIN_ROUTES besides the one-time ``{token}``.
+PATH_SAMPLES = {"{name}": "digest.subject.j2", "{key}": "no-such-preview"}
 
 
 @dataclass

@@ -10,6 +10,7 @@ from tests.web.admin_support import (
     ADMIN,
     ADMIN_ROUTES,
     ANYONE,
+    PATH_SAMPLES,
     STAFF,
     AdminSite,
     add_staff,
@@ -32,6 +33,8 @@ def test_every_admin_route_of_the_app_is_in_the_matrix(context):
 
 def _ask(site: AdminSite, http, route, token: str):
     path = route.path.replace("{token}", token)
+    for parameter, sample in PATH_SAMPLES.items():
+        path = path.replace(parameter, sample)
     if route.method == "GET":
         return http.get(path)
     # A valid CSRF token for this visitor, so that only the role decides.
@@ -81,14 +84,14 @@ def test_unknown_admin_pages_are_404_pages_for_staff_and_a_login_for_others(
     with admin_site(make_settings, database_url) as site:
         add_staff(site, "editor@example.kr", "editor")
         anonymous, editor = site.client(), site.log_in("editor@example.kr")
-        missing = editor.get("/admin/templates")
+        missing = editor.get("/admin/no-such-page")
         assert missing.status_code == 404 and "페이지를 찾을 수 없습니다" in missing.text
         assert missing.headers["content-type"].startswith("text/html")
         assert "관리자 홈으로" in missing.text and "로그아웃" in missing.text
         wrong_method = editor.get("/admin/logout")
         assert wrong_method.status_code == 405 and "페이지를 찾을 수 없습니다" in wrong_method.text
-        assert anonymous.get("/admin/templates").headers["location"] == (
-            "/admin/login?next=%2Fadmin%2Ftemplates"
+        assert anonymous.get("/admin/no-such-page").headers["location"] == (
+            "/admin/login?next=%2Fadmin%2Fno-such-page"
         )
         # Outside /admin the answers stay as they were.
         assert anonymous.get("/no-such-page").status_code == 404

@@ -23,6 +23,7 @@ SAMPLES = {
     "token": "NoSuchToken0123456789abcdefXYZ",
     "number": "1",
     "key": "no-such-key",
+    "name": "digest.subject.j2",
     "session_id": "2027-1",
 }
 

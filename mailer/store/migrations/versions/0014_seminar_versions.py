@@ -1,7 +1,7 @@
 """the seminar and sender block moves into the database, one row per version
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2027-02-08 10:00:00
 
 Issue 12 item 7: staff edit the seminar block and the compliance footer at
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
