@@ -8,9 +8,10 @@ so it is made once however often it is asked for.
 - how it is rendered: :mod:`mailer.digest.rendering` (and ``seminar``);
 - how it is created, exactly once: :mod:`mailer.digest.create`;
 - a preview that stores nothing: :mod:`mailer.digest.preview`;
+- staff's "send now" (counts to confirm, then create and queue): :mod:`mailer.digest.send_now`;
 - reading editions already made: :mod:`mailer.digest.editions`; the public archive: :mod:`mailer.digest.archive`.
 
-May import: the leaves (config, errors, models, context), ``store``, ``render`` and
+May import: the leaves (config, errors, models, context, roles), ``store``, ``render`` and
 ``mail`` (a preview's message is built by the send step's own builder). It does not
 import another step: when the next edition is due comes in as ``scheduled_for``
 from the caller (the scheduler's fire time, or ``schedules.next_fire_time``).
@@ -24,6 +25,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         # creating and previewing editions
         "create_edition": "create",
+        "SendNowPlan": "send_now",
+        "SentNow": "send_now",
+        "send_now": "send_now",
+        "send_now_plan": "send_now",
         "preview_edition": "preview",
         "edition_json": "preview",
         "sample_message": "preview",
