@@ -8,7 +8,7 @@ so it is made once however often it is asked for.
 - how it is rendered: :mod:`mailer.digest.rendering` (and ``seminar``);
 - how it is created, exactly once: :mod:`mailer.digest.create`;
 - a preview that stores nothing: :mod:`mailer.digest.preview`;
-- staff's "send now" (counts to confirm, then create and queue): :mod:`mailer.digest.send_now`;
+- staff's "send now" (counts to confirm, then create and queue): :mod:`mailer.digest.manual`;
 - reading editions already made: :mod:`mailer.digest.editions`; the public archive: :mod:`mailer.digest.archive`.
 
 May import: the leaves (config, errors, models, context, roles), ``store``, ``render`` and
@@ -25,10 +25,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         # creating and previewing editions
         "create_edition": "create",
-        "SendNowPlan": "send_now",
-        "SentNow": "send_now",
-        "send_now": "send_now",
-        "send_now_plan": "send_now",
+        "SendNowPlan": "manual",
+        "SentNow": "manual",
+        "send_now": "manual",
+        "send_now_plan": "manual",
         "preview_edition": "preview",
         "edition_json": "preview",
         "sample_message": "preview",

@@ -38,6 +38,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "cron_for": "cron_words",
         "describe_cron": "cron_words",
         "WEEKDAYS": "cron_words",
+        "weekdays_of": "cron_words",
         "check_timezone": "crontab",
         "cron_trigger": "crontab",
         "describe_seconds": "fire_times",

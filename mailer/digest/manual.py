@@ -65,10 +65,10 @@ class SendNowPlan:
 
 @dataclass(frozen=True)
 class SentNow:
-    """The edition made: its number, how many deliveries were queued (0: it was queued already)."""
+    """The edition: its number, whether this call queued it (else it was queued already), how many deliveries."""
 
     number: int | None
-    state: str
+    fresh: bool
     queued: int
     plan: SendNowPlan
 
@@ -133,6 +133,6 @@ def send_now(
         )
 
     queued = queue(ctx, edition.id, on_queued=record)
-    # A draft is queued now; any other state is that of the edition this minute already made.
-    state = EditionState.QUEUED if edition.state == EditionState.DRAFT else edition.state
-    return SentNow(number=edition.number, state=str(state), queued=queued, plan=plan)
+    # A draft is queued now; any other edition of this minute was queued by an earlier click.
+    fresh = edition.state == EditionState.DRAFT
+    return SentNow(number=edition.number, fresh=fresh, queued=queued, plan=plan)
