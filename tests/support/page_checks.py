@@ -36,6 +36,8 @@ _TAG_TEXT_ELEMENTS = f"""() => {{
     const element = node.parentElement;
     if (!text || !element || element.getClientRects().length === 0) continue;
     if (getComputedStyle(element).visibility !== "visible") continue;
+    // The inside of a closed <details> keeps its boxes but draws nothing (no font to check).
+    if (!element.checkVisibility()) continue;
     let id = ids.get(element);
     if (id === undefined) {{
       id = texts.length;
