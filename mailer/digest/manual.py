@@ -8,8 +8,10 @@ queue it. Queueing is the delivery step's, which this step does not import: the 
 hands ``delivery.queue_edition`` in, as the job table is handed to the scheduler.
 The ``digest.send_now`` audit row commits in the transaction that marks it queued.
 
-A manual edition is keyed ("manual", the minute it was asked for), as ``mailer digest
-send`` keys it, so a second click in the same minute finds that edition, queued already.
+Nothing is sent while another edition is still queued, sending or paused: its stories
+are not "sent" yet, so a new edition would mail them again. A manual edition is keyed
+("manual", the minute it was asked for), as ``mailer digest send`` keys it, so two
+clicks racing in the same minute find one edition.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from mailer.errors import InvalidInputError
 from mailer.models import EditionState
 from mailer.roles import require
 from mailer.store.audience import reachable_subscriber_count
+from mailer.store.editions import unfinished_edition
 from mailer.store.feeds import count_never_polled
 from mailer.store.staff_sessions import append_audit
 
@@ -83,8 +86,16 @@ def send_now_plan(
         selection = select_stories(conn, ctx.settings, now=now)
         subscribers = reachable_subscriber_count(conn, ctx.keys)
         never_polled = count_never_polled(conn)
+        unfinished = unfinished_edition(conn)
     refusal = None
-    if never_polled:
+    if unfinished is not None:
+        # Its stories count as sent only once it is: a new edition would carry them again.
+        number, state = unfinished
+        refusal = (
+            f"제{number}호가 아직 발송 중입니다({state}). 끝난 뒤에 다시 보내세요 / "
+            f"edition {number} is still {state}; send again once it is done"
+        )
+    elif never_polled:
         refusal = (
             "아직 뉴스를 한 번도 수집하지 않아 보낼 기사가 없습니다 / no feed has been polled yet, "
             "so a new edition would carry no news"

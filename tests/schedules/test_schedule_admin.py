@@ -145,7 +145,7 @@ def test_the_command_line_changes_a_schedule_as_cli(context):
     assert [row["actor"] for row in _audit(context, "schedule.change")] == ["cli"]
 
 
-def test_send_now_counts_then_creates_and_queues_the_edition_once_per_minute(context):
+def test_send_now_counts_then_creates_and_queues_the_edition_once(context):
     initialise(context)
     with write_transaction(context.engine) as conn:
         for number in range(3):
@@ -163,11 +163,16 @@ def test_send_now_counts_then_creates_and_queues_the_edition_once_per_minute(con
     assert (sent.number, sent.fresh, sent.queued) == (1, True, 2)
     status = delivery.edition_status(context, delivery.edition_id_for(context, 1))
     assert status.state == EditionState.QUEUED and status.counts.by_state == {"queued": 2}
-    # The same minute again (a second click): that edition, not a second one.
-    again = digest.send_now(
-        context, ADMIN, queue=delivery.queue_edition, client=None, now=NOW + timedelta(seconds=20)
-    )
-    assert (again.number, again.fresh, again.queued) == (1, False, 0)
+    # A second click while it is queued: refused, its stories would go out twice.
+    with pytest.raises(InvalidInputError, match="제1호가 아직 발송 중입니다"):
+        digest.send_now(
+            context,
+            ADMIN,
+            queue=delivery.queue_edition,
+            client=None,
+            now=NOW + timedelta(minutes=1),
+        )
+    assert len(delivery.recent_editions(context)) == 1
     [entry] = _audit(context, "digest.send_now")
     assert entry["client_address"] == "203.0.113.9"
     assert entry["detail"] == {

@@ -192,6 +192,9 @@ def test_send_now_states_its_counts_then_creates_and_queues_the_edition(admin_ht
         "stories": 2,
         "deliveries_queued": 4,
     }
+    # While edition 1 is queued the confirmation says why nothing more can go.
+    busy = http.get(f"{PAGE}/send-now")
+    assert "제1호가 아직 발송 중입니다" in busy.text and "보내기</button>" not in busy.text
 
 
 def test_send_now_refuses_when_there_is_no_news(admin_http):
