@@ -1,4 +1,9 @@
-"""``mailer schedules``: list the schedules with their next run times, change their cron, pause, resume."""
+"""``mailer schedules``: list the schedules with their next run times, change their cron, pause, resume.
+
+The same use cases as the admin's schedules page; called without a staff account they
+act as the command line (no role to check: the shell owns the install) and their
+changes are audited with the actor ``cli``.
+"""
 
 from __future__ import annotations
 

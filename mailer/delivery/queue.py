@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
@@ -37,13 +38,21 @@ def edition_row(conn: Connection, edition_id: int, /) -> dict:
     return edition
 
 
-def queue_edition(ctx: AppContext, edition_id: int, /) -> int:
+def queue_edition(
+    ctx: AppContext,
+    edition_id: int,
+    /,
+    *,
+    on_queued: Callable[[Connection, int], None] | None = None,
+) -> int:
     """Insert one delivery per active subscriber and move the edition draft → queued.
 
     Returns how many deliveries were queued; 0 when the edition was queued already.
     Subscribers are inserted in keyset batches by the database itself, so the list
     never sits in memory; a crash midway leaves the edition a draft, and queueing it
     again fills in the rest (one row per (edition, subscriber) is unique).
+    ``on_queued(conn, total)`` runs inside the transaction that marks it queued (the
+    audit row of a staff "send now" commits with the state it records).
     """
     with ctx.engine.connect() as conn:
         edition = edition_row(conn, edition_id)
@@ -62,7 +71,9 @@ def queue_edition(ctx: AppContext, edition_id: int, /) -> int:
             break
         after = upper
     with write_transaction(ctx.engine) as conn:
-        store.mark_edition_queued(conn, edition_id, now=utcnow())
+        marked = store.mark_edition_queued(conn, edition_id, now=utcnow())
+        if marked and on_queued is not None:
+            on_queued(conn, total)
     return total
 
 

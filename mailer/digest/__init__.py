@@ -12,9 +12,10 @@ so it is made once however often it is asked for.
 - staff-edited templates and their versions: :mod:`mailer.digest.template_edits`
   (previews and checks: ``template_preview``, ``template_checks``; ``template_help``,
   ``template_import``);
+- staff's "send now" (counts to confirm, then create and queue): :mod:`mailer.digest.manual`;
 - reading editions already made: :mod:`mailer.digest.editions`; the public archive: :mod:`mailer.digest.archive`.
 
-May import: the leaves (config, errors, models, context), ``store``, ``render`` and
+May import: the leaves (config, errors, models, context, roles), ``store``, ``render`` and
 ``mail`` (a preview's message is built by the send step's own builder). It does not
 import another step: when the next edition is due comes in as ``scheduled_for``
 from the caller (the scheduler's fire time, or ``schedules.next_fire_time``).
@@ -28,6 +29,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         # creating and previewing editions
         "create_edition": "create",
+        "SendNowPlan": "manual",
+        "SentNow": "manual",
+        "send_now": "manual",
+        "send_now_plan": "manual",
         "preview_edition": "preview",
         "edition_json": "preview",
         "sample_message": "preview",

@@ -4,14 +4,15 @@ One job: keep the ``schedules`` table (cron expression + time zone per schedule)
 fire it — every fire time claimed, run and recorded exactly once across however many
 scheduler processes run, missed ones caught up within grace or recorded as skipped.
 
-- how staff change a schedule: :mod:`mailer.schedules.edit` (cron text via ``crontab``);
+- how staff change a schedule: :mod:`mailer.schedules.edit` (cron text via ``crontab``;
+  the role check and the audit row of each change; the command line acts as ``cli``);
 - when a schedule fires, what was missed, run or skip: :mod:`mailer.schedules.fire_times`;
 - how a schedule fires, exactly once: :mod:`mailer.schedules.firing`, driven by the
   APScheduler runner :mod:`mailer.schedules.runner`;
 - is any scheduler alive: :mod:`mailer.schedules.liveness`; a job's lease: ``leases``;
   is this host's scheduler or worker beating (a container healthcheck): ``host_liveness``.
 
-May import: the leaves (config, errors, models, context), ``store`` and APScheduler 3.
+May import: the leaves (config, errors, models, context, roles), ``store`` and APScheduler 3.
 It does not import another step, nor the jobs: what each kind of schedule does comes
 in as a job table (``mailer.jobs.JOBS``, an entry point). Other packages use only
 the names below.
@@ -23,10 +24,13 @@ __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         # editing and listing schedules
+        "COMMAND_LINE": "edit",
+        "Operator": "edit",
         "ScheduleView": "edit",
         "get_schedule_view": "edit",
         "list_schedule_views": "edit",
         "next_fire_time": "edit",
+        "next_runs": "edit",
         "pause_schedule": "edit",
         "resume_schedule": "edit",
         "set_schedule": "edit",
@@ -34,6 +38,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "cron_for": "cron_words",
         "describe_cron": "cron_words",
         "WEEKDAYS": "cron_words",
+        "weekdays_of": "cron_words",
         "check_timezone": "crontab",
         "cron_trigger": "crontab",
         "describe_seconds": "fire_times",

@@ -10,17 +10,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mailer.errors import ConfigError, InvalidInputError, NotFoundError
+from mailer.roles import require
 from mailer.schedules.cron_words import describe_cron, with_zone
 from mailer.schedules.crontab import cron_trigger, normalise_cron, trigger_for
 from mailer.schedules.fire_times import next_fire_times, zone_or_utc
 from mailer.store import schedules as store
 from mailer.store.db import write_transaction
+from mailer.store.staff_sessions import append_audit
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
     from mailer.context import AppContext
+
+
+class Operator(Protocol):
+    """Who changes a schedule: a staff session (``email``, ``role``) or the command line."""
+
+    email: str
+    role: str
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """The ``mailer schedules`` commands: whoever runs them owns the install (no role to check).
+
+    Their changes are audited like a staff member's, with the actor ``cli``.
+    """
+
+    email: str = "cli"
+    role: str = "admin"
+
+
+COMMAND_LINE = CommandLine()
 
 
 def check_grace(seconds: int, /) -> int:
@@ -148,8 +171,15 @@ def set_schedule(
     timezone: str | None = None,
     grace_seconds: int | None = None,
     now: datetime | None = None,
+    account: Operator = COMMAND_LINE,
+    client: str | None = None,
 ) -> ScheduleView:
-    """Give a schedule a new cron expression (and optionally time zone and grace)."""
+    """Give a schedule a new cron expression (and optionally time zone and grace).
+
+    ``account`` needs ``edit_schedules``; the change and its ``schedule.change`` audit
+    row (cron, time zone and grace before and after) are one transaction.
+    """
+    require(account, "edit_schedules")
     now = now or datetime.now(UTC)
     with write_transaction(ctx.engine) as conn:
         current = store.get_schedule(conn, name)
@@ -161,20 +191,70 @@ def set_schedule(
         if grace_seconds is not None:
             changes["grace_seconds"] = check_grace(grace_seconds)
         store.update_schedule(conn, name, now=now, **changes)
+        _audit(conn, "schedule.change", name, account, client, now, current, {**current, **changes})
     return get_schedule_view(ctx, name, now=now)
 
 
-def pause_schedule(ctx: AppContext, name: str, /, *, now: datetime | None = None) -> ScheduleView:
-    """Stop a schedule from firing until it is resumed."""
-    return _set_enabled(ctx, name, False, now=now or datetime.now(UTC))
+def next_runs(
+    ctx: AppContext, name: str, /, *, count: int = 5, now: datetime | None = None
+) -> tuple[datetime, ...]:
+    """The next ``count`` fire times of schedule ``name``, in its own time zone (none while paused)."""
+    return get_schedule_view(ctx, name, now=now, count=count).next_runs
 
 
-def resume_schedule(ctx: AppContext, name: str, /, *, now: datetime | None = None) -> ScheduleView:
+def _settings(row: dict) -> dict[str, object]:
+    return {key: row[key] for key in ("cron", "timezone", "grace_seconds", "enabled")}
+
+
+def _audit(conn, action, name, account, client, now, before: dict, after: dict) -> None:
+    append_audit(
+        conn,
+        at=now,
+        actor=account.email,
+        action=action,
+        client_address=client,
+        target=f"schedule {name}",
+        detail={"before": _settings(before), "after": _settings(after)},
+    )
+
+
+def pause_schedule(
+    ctx: AppContext,
+    name: str,
+    /,
+    *,
+    now: datetime | None = None,
+    account: Operator = COMMAND_LINE,
+    client: str | None = None,
+) -> ScheduleView:
+    """Stop a schedule from firing until it is resumed (``edit_schedules``; audited ``schedule.pause``)."""
+    return _set_enabled(ctx, name, False, now=now, account=account, client=client)
+
+
+def resume_schedule(
+    ctx: AppContext,
+    name: str,
+    /,
+    *,
+    now: datetime | None = None,
+    account: Operator = COMMAND_LINE,
+    client: str | None = None,
+) -> ScheduleView:
     """Let a paused schedule fire again; fire times while it was paused are not caught up."""
-    return _set_enabled(ctx, name, True, now=now or datetime.now(UTC))
+    return _set_enabled(ctx, name, True, now=now, account=account, client=client)
 
 
-def _set_enabled(ctx: AppContext, name: str, enabled: bool, *, now: datetime) -> ScheduleView:
+def _set_enabled(
+    ctx: AppContext,
+    name: str,
+    enabled: bool,
+    *,
+    now: datetime | None,
+    account: Operator,
+    client: str | None,
+) -> ScheduleView:
+    require(account, "edit_schedules")
+    now = now or datetime.now(UTC)
     with write_transaction(ctx.engine) as conn:
         current = store.get_schedule(conn, name)
         if current is None:
@@ -183,4 +263,8 @@ def _set_enabled(ctx: AppContext, name: str, enabled: bool, *, now: datetime) ->
             # Stamping updated_at on resume is what keeps catch-up from running fire
             # times that fell inside the pause.
             store.update_schedule(conn, name, now=now, enabled=enabled)
+            action = "schedule.resume" if enabled else "schedule.pause"
+            _audit(
+                conn, action, name, account, client, now, current, {**current, "enabled": enabled}
+            )
     return get_schedule_view(ctx, name, now=now)

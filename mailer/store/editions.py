@@ -190,3 +190,16 @@ def list_paused(conn: Connection, /) -> list[PausedEdition]:
 def _lead_title(stories: list[dict[str, Any]] | None) -> str:
     first = (stories or [{}])[0]
     return str(first.get("title") or "") if isinstance(first, dict) else ""
+
+
+def unfinished_edition(conn: Connection, /) -> tuple[int | None, str] | None:
+    """(number, state) of an edition still queued, sending or paused — its stories are not sent yet."""
+    row = conn.execute(
+        select(editions.c.number, editions.c.state)
+        .where(
+            editions.c.state.in_([EditionState.QUEUED, EditionState.SENDING, EditionState.PAUSED])
+        )
+        .order_by(editions.c.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (row.number, str(row.state))

@@ -39,6 +39,8 @@ _TAG_TEXT_ELEMENTS = f"""() => {{
     // about), like an input's value, which is no text node at all.
     if (element.tagName === "TEXTAREA") continue;
     if (getComputedStyle(element).visibility !== "visible") continue;
+    // The inside of a closed <details> keeps its boxes but draws nothing (no font to check).
+    if (!element.checkVisibility()) continue;
     let id = ids.get(element);
     if (id === undefined) {{
       id = texts.length;

@@ -16,6 +16,9 @@ import httpx
 from mailer import staff
 from mailer.bootstrap import build_context
 from mailer.context import AppContext
+from mailer.seed import DEFAULT_SCHEDULES
+from mailer.store.db import write_transaction
+from mailer.store.schedules import ensure_schedule
 from tests.helpers import listening_socket
 from tests.served_app import client, serve_app
 from tests.web.serve_support import hidden
@@ -59,6 +62,12 @@ ADMIN_ROUTES = [
     AdminRoute("POST", "/admin/templates/{name}/test-send", STAFF, (("source", "{% if %}"),)),
     AdminRoute("POST", "/admin/templates/{name}/rollback", STAFF, (("number", "1"),)),
     AdminRoute("POST", "/admin/templates/{name}/reset", STAFF),
+    AdminRoute("GET", "/admin/schedules", ADMIN),
+    AdminRoute("POST", "/admin/schedules/save", ADMIN, (("name", "digest"), ("time", "10:00"))),
+    AdminRoute("POST", "/admin/schedules/pause", ADMIN, (("name", "digest"),)),
+    AdminRoute("POST", "/admin/schedules/resume", ADMIN, (("name", "digest"),)),
+    AdminRoute("GET", "/admin/schedules/send-now", ADMIN),
+    AdminRoute("POST", "/admin/schedules/send-now", ADMIN),
 ]
 
 #: A value for each path parameter of ADMIN_ROUTES besides the one-time ``{token}``.
@@ -94,6 +103,7 @@ def admin_site(make_settings, database_url: str, **settings) -> Iterator[AdminSi
     sock = listening_socket()
     settings.setdefault("base_url", f"http://127.0.0.1:{sock.getsockname()[1]}")
     context = build_context(make_settings(database_url=database_url, **settings))
+    seed_schedules(context)
     try:
         with serve_app(context, sock=sock, worker=False) as base:
             site = AdminSite(base, context)
@@ -104,6 +114,15 @@ def admin_site(make_settings, database_url: str, **settings) -> Iterator[AdminSi
                     http.close()
     finally:
         context.close()
+
+
+def seed_schedules(context: AppContext) -> None:
+    """The default schedules ``mailer init`` makes, so the schedules page has its cards."""
+    with write_transaction(context.engine) as conn:
+        for name, kind, cron, grace in DEFAULT_SCHEDULES:
+            ensure_schedule(
+                conn, name, kind=kind, cron=cron, timezone="Asia/Seoul", grace_seconds=grace
+            )
 
 
 def add_staff(site: AdminSite, email: str, role: str) -> None:

@@ -13,7 +13,7 @@ from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException
 
 from mailer import staff
-from mailer.web.admin import routes, seminar_routes, templates_routes
+from mailer.web.admin import routes, schedules_routes, seminar_routes, templates_routes
 from mailer.web.admin.pages import (
     AdminPages,
     CsrfRefused,
@@ -28,6 +28,7 @@ __all__ = ["install"]
 ROUTERS = (
     routes.router,
     templates_routes.router,
+    schedules_routes.router,
     seminar_routes.router,
 )
 
