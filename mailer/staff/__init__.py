@@ -1,6 +1,7 @@
 """The staff step: accounts and roles of the people who run the admin (issue 12).
 
-- accounts, one-time set-password links, the first admin: :mod:`mailer.staff.accounts`;
+- accounts, one-time set-password links, the first admin, the audit of each user change: :mod:`mailer.staff.accounts`;
+- using a link: :mod:`mailer.staff.links`;
 - the password policy and argon2id hashing: :mod:`mailer.staff.passwords`;
 - log-in, sessions, throttling and the staff audit log: :mod:`mailer.staff.sessions`;
 - what each role may do: :mod:`mailer.roles` (a leaf, re-exported here).
@@ -23,10 +24,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "enable_user": "accounts",
         "first_admin_link": "accounts",
         "list_users": "accounts",
-        "open_link": "accounts",
+        "open_link": "links",
         "reset_link": "accounts",
         "set_password": "accounts",
-        "set_password_with_link": "accounts",
+        "set_password_with_link": "links",
         "verify_password": "accounts",
         "MIN_LENGTH": "passwords",
         "PasswordRefused": "passwords",
