@@ -46,6 +46,11 @@ ADMIN_ROUTES = [
     AdminRoute("GET", "/admin/password", STAFF),
     AdminRoute("POST", "/admin/password", STAFF),
     AdminRoute("GET", "/admin/audit", ADMIN),
+    AdminRoute("GET", "/admin/users", ADMIN),
+    AdminRoute("POST", "/admin/users", ADMIN, (("email", "park@example.kr"), ("role", "editor"))),
+    AdminRoute("POST", "/admin/users/reset", ADMIN, (("email", "editor@example.kr"),)),
+    AdminRoute("POST", "/admin/users/disable", ADMIN, (("email", "editor@example.kr"),)),
+    AdminRoute("POST", "/admin/users/enable", ADMIN, (("email", "editor@example.kr"),)),
 ]
 
 

@@ -13,7 +13,7 @@ from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException
 
 from mailer import staff
-from mailer.web.admin import routes
+from mailer.web.admin import routes, users_routes
 from mailer.web.admin.pages import (
     AdminPages,
     CsrfRefused,
@@ -25,7 +25,10 @@ from mailer.web.admin.pages import (
 __all__ = ["install"]
 
 #: The admin's routers: each page (or group of pages) has its own module.
-ROUTERS = (routes.router,)
+ROUTERS = (
+    routes.router,
+    users_routes.router,
+)
 
 
 def install(app: FastAPI) -> None:
