@@ -2,6 +2,7 @@
 
 - accounts, one-time set-password links, the first admin, the audit of each user change: :mod:`mailer.staff.accounts`;
 - using a link: :mod:`mailer.staff.links`;
+- the audit log with filters: :mod:`mailer.staff.audit_log`; the purge of dead sessions and links: :mod:`mailer.staff.purge`;
 - the password policy and argon2id hashing: :mod:`mailer.staff.passwords`;
 - log-in, sessions, throttling and the staff audit log: :mod:`mailer.staff.sessions`;
 - what each role may do: :mod:`mailer.roles` (a leaf, re-exported here).
@@ -15,6 +16,10 @@ from mailer.exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "AuditFilter": "audit_log",
+        "AuditPage": "audit_log",
+        "find_audit": "audit_log",
+        "purge_expired_staff_rows": "purge",
         "LINK_LIFETIME": "accounts",
         "OpenLink": "accounts",
         "PasswordLink": "accounts",
