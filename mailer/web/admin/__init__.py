@@ -13,7 +13,7 @@ from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException
 
 from mailer import staff
-from mailer.web.admin import routes, users_routes
+from mailer.web.admin import audit_routes, routes, users_routes
 from mailer.web.admin.pages import (
     AdminPages,
     CsrfRefused,
@@ -28,6 +28,7 @@ __all__ = ["install"]
 ROUTERS = (
     routes.router,
     users_routes.router,
+    audit_routes.router,
 )
 
 

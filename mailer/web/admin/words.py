@@ -16,7 +16,7 @@ SECTIONS = (
 
 #: Each admin page keeps its own words in a module of this package with ``KO`` and
 #: ``EN`` dicts (``words_<page>.py``); they join the catalogue below.
-PAGE_WORD_MODULES: tuple[str, ...] = ("words_users",)
+PAGE_WORD_MODULES: tuple[str, ...] = ("words_users", "words_audit")
 
 KO = {
     "admin_title": "관리자",
