@@ -88,12 +88,15 @@ async def reconfirm(run: JobRun) -> str:
 
 
 async def purge(run: JobRun) -> str:
-    """Delete expired pending signups and data past retention (개인정보보호법 제21조)."""
+    """Delete expired pending signups and data past retention (개인정보보호법 제21조),
+    and dead staff sessions and set-password links (never the audit log)."""
+    from mailer.staff import purge_expired_staff_rows
     from mailer.subscribers import purge_expired
 
-    return describe_result(
-        await run.context.database.run(purge_expired, run.context, now=run.now())
-    )
+    database, now = run.context.database, run.now()
+    result = await database.run(purge_expired, run.context, now=now)
+    staff_rows = await database.run(purge_expired_staff_rows, run.context, now=now)
+    return f"subscribers removed: {describe_result(result)}, {describe_result(staff_rows)}"
 
 
 #: kind → job. The scheduler looks a schedule's kind up here when it fires; tests and

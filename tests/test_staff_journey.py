@@ -242,6 +242,7 @@ def test_a_new_staff_member_sets_up_edits_previews_tests_and_moves_the_weekly_se
         "template.save",
         "template.test_send",
         "schedule.change",
+        "user.add",
     ):
         assert action in audit, action
     assert not errors, errors

@@ -1,6 +1,8 @@
 """The staff step: accounts and roles of the people who run the admin (issue 12).
 
-- accounts, one-time set-password links, the first admin: :mod:`mailer.staff.accounts`;
+- accounts, one-time set-password links, the first admin, the audit of each user change: :mod:`mailer.staff.accounts`;
+- using a link: :mod:`mailer.staff.links`;
+- the audit log with filters: :mod:`mailer.staff.audit_log`; the purge of dead sessions and links: :mod:`mailer.staff.purge`;
 - the password policy and argon2id hashing: :mod:`mailer.staff.passwords`;
 - log-in, sessions, throttling and the staff audit log: :mod:`mailer.staff.sessions`;
 - what each role may do: :mod:`mailer.roles` (a leaf, re-exported here).
@@ -14,6 +16,10 @@ from mailer.exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "AuditFilter": "audit_log",
+        "AuditPage": "audit_log",
+        "find_audit": "audit_log",
+        "purge_expired_staff_rows": "purge",
         "LINK_LIFETIME": "accounts",
         "OpenLink": "accounts",
         "PasswordLink": "accounts",
@@ -23,10 +29,10 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "enable_user": "accounts",
         "first_admin_link": "accounts",
         "list_users": "accounts",
-        "open_link": "accounts",
+        "open_link": "links",
         "reset_link": "accounts",
         "set_password": "accounts",
-        "set_password_with_link": "accounts",
+        "set_password_with_link": "links",
         "verify_password": "accounts",
         "MIN_LENGTH": "passwords",
         "PasswordRefused": "passwords",

@@ -22,11 +22,12 @@ from email_validator import EmailNotValidError, validate_email
 from mailer.errors import InvalidInputError, NotFoundError
 from mailer.keys import new_access_token, token_hash
 from mailer.models import normalise_email
+from mailer.roles import HasRole, require
 from mailer.staff.passwords import Passwords, check_password
 from mailer.store import staff as store
 from mailer.store.db import check_database, write_transaction
 from mailer.store.staff import FIRST_ADMIN, SET_PASSWORD
-from mailer.store.staff_sessions import end_user_sessions
+from mailer.store.staff_sessions import append_audit, end_user_sessions
 from mailer.store.staff_tables import ROLES
 
 if TYPE_CHECKING:  # the context is built by bootstrap, a rung above use cases
@@ -120,6 +121,38 @@ def check_role(role: str, /) -> str:
     return role
 
 
+def _state(row: dict) -> str:
+    return _user(row).state
+
+
+def _audit(conn, action: str, row: dict, *, who: tuple[str, str | None], before, now) -> None:
+    """One ``user.*`` audit row in the change's own write: who did it, to whom, the state before/after."""
+    after = {"role": row["role"], "state": _state(row)}
+    detail = {"before": before, "after": after} if before else {"after": after}
+    actor, client = who
+    append_audit(
+        conn,
+        at=now,
+        actor=actor,
+        action=action,
+        client_address=client,
+        target=row["email"],
+        detail=detail,
+    )
+
+
+def _caller(account: HasRole | None, actor: str, client: str | None) -> tuple[str, str | None]:
+    """(actor, client) of a user change; a web staff member must have ``manage_users``.
+
+    The CLI is the operator (``account`` None, actor ``"cli"``); from the web the actor
+    is the staff member's address.
+    """
+    if account is not None:
+        require(account, "manage_users")
+        actor = getattr(account, "email", None) or actor
+    return actor, client
+
+
 def _new_link(
     ctx: AppContext, conn, *, user_id: int | None, email: str | None, purpose: str, now: datetime
 ) -> PasswordLink:
@@ -142,8 +175,12 @@ def add_user(
     role: str,
     password: str | None = None,
     now: datetime | None = None,
+    actor: str = "cli",
+    client: str | None = None,
+    account: HasRole | None = None,
 ) -> tuple[StaffUser, PasswordLink | None]:
     """Create a staff user; with ``password`` (checked by the policy) it is set, else a one-time link is returned."""
+    who = _caller(account, actor, client)
     now = now or datetime.now(UTC)
     email, role = check_email(email), check_role(role)
     hashed = None
@@ -159,8 +196,9 @@ def add_user(
             link = _new_link(ctx, conn, user_id=user_id, email=email, purpose=SET_PASSWORD, now=now)
         else:
             store.set_password_hash(conn, user_id, hashed, now=now)
-        user = _user(store.user_by_id(conn, user_id))
-    return user, link
+        row = store.user_by_id(conn, user_id)
+        _audit(conn, "user.add", row, who=who, before=None, now=now)
+    return _user(row), link
 
 
 def list_users(ctx: AppContext) -> list[StaffUser]:
@@ -175,11 +213,22 @@ def _existing(conn, email: str) -> dict:
     return row
 
 
-def disable_user(ctx: AppContext, email: str, /, *, now: datetime | None = None) -> StaffUser:
+def disable_user(
+    ctx: AppContext,
+    email: str,
+    /,
+    *,
+    now: datetime | None = None,
+    actor: str = "cli",
+    client: str | None = None,
+    account: HasRole | None = None,
+) -> StaffUser:
     """Stop a user from logging in; unused links die. The last enabled admin cannot be disabled."""
+    who = _caller(account, actor, client)
     now = now or datetime.now(UTC)
     with write_transaction(ctx.engine) as conn:
         row = _existing(conn, email)
+        before = {"role": row["role"], "state": _state(row)}
         if row["role"] == "admin" and not row["disabled"] and store.count_enabled_admins(conn) == 1:
             raise InvalidInputError(
                 f"{row['email']} is the only enabled admin: add another admin before disabling it",
@@ -188,24 +237,49 @@ def disable_user(ctx: AppContext, email: str, /, *, now: datetime | None = None)
         store.set_disabled(conn, row["id"], disabled=True, now=now)
         store.drop_unused_links(conn, user_id=row["id"], purpose=SET_PASSWORD)
         end_user_sessions(conn, row["id"])
-        return _user(store.user_by_id(conn, row["id"]))
+        after = store.user_by_id(conn, row["id"])
+        _audit(conn, "user.disable", after, who=who, before=before, now=now)
+        return _user(after)
 
 
-def enable_user(ctx: AppContext, email: str, /, *, now: datetime | None = None) -> StaffUser:
+def enable_user(
+    ctx: AppContext,
+    email: str,
+    /,
+    *,
+    now: datetime | None = None,
+    actor: str = "cli",
+    client: str | None = None,
+    account: HasRole | None = None,
+) -> StaffUser:
     """Let a disabled user log in again (with the password it had, if any)."""
+    who = _caller(account, actor, client)
     now = now or datetime.now(UTC)
     with write_transaction(ctx.engine) as conn:
         row = _existing(conn, email)
+        before = {"role": row["role"], "state": _state(row)}
         store.set_disabled(conn, row["id"], disabled=False, now=now)
-        return _user(store.user_by_id(conn, row["id"]))
+        after = store.user_by_id(conn, row["id"])
+        _audit(conn, "user.enable", after, who=who, before=before, now=now)
+        return _user(after)
 
 
-def reset_link(ctx: AppContext, email: str, /, *, now: datetime | None = None) -> PasswordLink:
+def reset_link(
+    ctx: AppContext,
+    email: str,
+    /,
+    *,
+    now: datetime | None = None,
+    actor: str = "cli",
+    client: str | None = None,
+    account: HasRole | None = None,
+) -> PasswordLink:
     """A new one-time link for ``email``; earlier unused links and the current password stop working.
 
     The password is cleared too: a reset is also what an admin does when a password
     may have leaked, and a leaked password must not keep working until the link is used.
     """
+    who = _caller(account, actor, client)
     now = now or datetime.now(UTC)
     with write_transaction(ctx.engine) as conn:
         row = _existing(conn, email)
@@ -213,11 +287,15 @@ def reset_link(ctx: AppContext, email: str, /, *, now: datetime | None = None) -
             raise InvalidInputError(
                 f"{row['email']} is disabled: `mailer users enable` it first", field="email"
             )
+        before = {"role": row["role"], "state": _state(row)}
         store.clear_password(conn, row["id"], now=now)
         end_user_sessions(conn, row["id"])
-        return _new_link(
+        link = _new_link(
             ctx, conn, user_id=row["id"], email=row["email"], purpose=SET_PASSWORD, now=now
         )
+        after = store.user_by_id(conn, row["id"])
+        _audit(conn, "user.reset", after, who=who, before=before, now=now)
+        return link
 
 
 def first_admin_link(ctx: AppContext, /, *, now: datetime | None = None) -> PasswordLink | None:
@@ -232,80 +310,6 @@ def first_admin_link(ctx: AppContext, /, *, now: datetime | None = None) -> Pass
         if store.count_enabled_admins(conn):
             return None
         return _new_link(ctx, conn, user_id=None, email=None, purpose=FIRST_ADMIN, now=now)
-
-
-_LINK_DEAD = (
-    "이 링크는 만료되었거나 이미 사용되었습니다 / this link has expired or was used already"
-)
-
-
-def _live_link(conn, token: str, *, now: datetime, lock: bool = False) -> tuple[dict, dict | None]:
-    """The link row and its user, or InvalidInputError (field ``token``) for any dead link."""
-    link = store.link_by_token_hash(conn, token_hash(token), lock=lock)
-    if link is None or link["used_at"] is not None or link["expires_at"] <= now:
-        raise InvalidInputError(_LINK_DEAD, field="token")
-    user = None
-    if link["user_id"] is not None:
-        user = store.user_by_id(conn, link["user_id"], lock=lock)
-        if user is None or user["disabled"]:
-            raise InvalidInputError(_LINK_DEAD, field="token")
-    elif store.count_enabled_admins(conn):
-        # A first-admin link dies as soon as any admin exists (made by the CLI, say).
-        raise InvalidInputError(_LINK_DEAD, field="token")
-    return link, user
-
-
-def open_link(ctx: AppContext, token: str, /, *, now: datetime | None = None) -> OpenLink:
-    """What ``token`` opens, for the set-password page; InvalidInputError when it opens nothing."""
-    now = now or datetime.now(UTC)
-    with ctx.engine.connect() as conn:
-        link, user = _live_link(conn, token, now=now)
-    return OpenLink(
-        purpose=link["purpose"],
-        email=user["email"] if user else None,
-        expires_at=link["expires_at"],
-    )
-
-
-def set_password_with_link(
-    ctx: AppContext,
-    token: str,
-    password: str,
-    /,
-    *,
-    email: str | None = None,
-    now: datetime | None = None,
-) -> StaffUser:
-    """Use a one-time link: set the user's password, or (first-admin link) create the admin ``email``.
-
-    The link works once: a second use, an expired link or one whose user was disabled
-    raise InvalidInputError (field ``token``); a password the policy refuses raises
-    ``PasswordRefused`` and leaves the link usable.
-    """
-    now = now or datetime.now(UTC)
-    opened = open_link(ctx, token, now=now)
-    if opened.purpose == FIRST_ADMIN:
-        if not email:
-            raise InvalidInputError(
-                "이메일 주소를 입력하세요 / enter an email address", field="email"
-            )
-        email = check_email(email)
-    else:
-        email = opened.email
-    check_password(password, email=email)
-    hashed = _passwords.hash(password)
-    with write_transaction(ctx.engine) as conn:
-        link, user = _live_link(conn, token, now=now, lock=True)
-        if not store.mark_link_used(conn, link["id"], now=now):
-            raise InvalidInputError(_LINK_DEAD, field="token")
-        if user is None:
-            if store.user_by_email(conn, email) is not None:
-                raise InvalidInputError(f"staff user {email} exists already", field="email")
-            user_id = store.add_user(conn, email, role="admin", now=now)
-        else:
-            user_id = user["id"]
-        store.set_password_hash(conn, user_id, hashed, now=now)
-        return _user(store.user_by_id(conn, user_id))
 
 
 def set_password(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from mailer.store.staff_tables import staff_password_links, staff_users
 
@@ -143,3 +143,11 @@ def clear_password(conn: Connection, user_id: int, /, *, now: datetime) -> None:
         .where(staff_users.c.id == user_id)
         .values(password_hash=None, password_set_at=now, updated_at=now)
     )
+
+
+def delete_dead_links(conn: Connection, /, *, now: datetime) -> int:
+    """Delete links used already or expired by ``now``: they open nothing any more."""
+    query = delete(staff_password_links).where(
+        or_(staff_password_links.c.used_at.is_not(None), staff_password_links.c.expires_at <= now)
+    )
+    return conn.execute(query).rowcount

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from mailer.store.staff_tables import staff_sessions, staff_users
 from mailer.store.tables import audit_log
@@ -109,3 +109,58 @@ def recent_audit(conn: Connection, /, *, limit: int, prefix: str | None = None) 
     if prefix:
         query = query.where(audit_log.c.action.startswith(prefix))
     return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def find_audit(
+    conn: Connection,
+    /,
+    *,
+    limit: int,
+    actor: str | None = None,
+    action: str | None = None,
+    action_prefix: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    client_address: str | None = None,
+    older_than: int | None = None,
+) -> list[dict]:
+    """Audit rows matching every filter given, newest first, at most ``limit``.
+
+    ``since`` is inclusive, ``until`` exclusive; ``older_than`` is the id of the last
+    row of the previous page: the page goes on with the rows after it in this order.
+    """
+    query = select(audit_log)
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    if action:
+        query = query.where(audit_log.c.action == action)
+    if action_prefix:
+        query = query.where(audit_log.c.action.startswith(action_prefix, autoescape=True))
+    if since is not None:
+        query = query.where(audit_log.c.at >= since)
+    if until is not None:
+        query = query.where(audit_log.c.at < until)
+    if client_address:
+        query = query.where(audit_log.c.client_address == client_address)
+    if older_than is not None:
+        mark = select(audit_log.c.at).where(audit_log.c.id == older_than).scalar_subquery()
+        query = query.where(
+            or_(
+                audit_log.c.at < mark,
+                and_(audit_log.c.at == mark, audit_log.c.id < older_than),
+            )
+        )
+    query = query.order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def delete_dead_sessions(
+    conn: Connection, /, *, started_before: datetime, idle_since: datetime
+) -> int:
+    """Delete sessions begun before ``started_before`` or unused since ``idle_since``."""
+    query = delete(staff_sessions).where(
+        or_(
+            staff_sessions.c.created_at < started_before, staff_sessions.c.last_seen_at < idle_since
+        )
+    )
+    return conn.execute(query).rowcount

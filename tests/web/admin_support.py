@@ -68,6 +68,11 @@ ADMIN_ROUTES = [
     AdminRoute("POST", "/admin/schedules/resume", ADMIN, (("name", "digest"),)),
     AdminRoute("GET", "/admin/schedules/send-now", ADMIN),
     AdminRoute("POST", "/admin/schedules/send-now", ADMIN),
+    AdminRoute("GET", "/admin/users", ADMIN),
+    AdminRoute("POST", "/admin/users", ADMIN, (("email", "park@example.kr"), ("role", "editor"))),
+    AdminRoute("POST", "/admin/users/reset", ADMIN, (("email", "editor@example.kr"),)),
+    AdminRoute("POST", "/admin/users/disable", ADMIN, (("email", "editor@example.kr"),)),
+    AdminRoute("POST", "/admin/users/enable", ADMIN, (("email", "editor@example.kr"),)),
 ]
 
 #: A value for each path parameter of ADMIN_ROUTES besides the one-time ``{token}``.

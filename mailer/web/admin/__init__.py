@@ -13,7 +13,14 @@ from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException
 
 from mailer import staff
-from mailer.web.admin import routes, schedules_routes, seminar_routes, templates_routes
+from mailer.web.admin import (
+    audit_routes,
+    routes,
+    schedules_routes,
+    seminar_routes,
+    templates_routes,
+    users_routes,
+)
 from mailer.web.admin.pages import (
     AdminPages,
     CsrfRefused,
@@ -30,6 +37,8 @@ ROUTERS = (
     templates_routes.router,
     schedules_routes.router,
     seminar_routes.router,
+    users_routes.router,
+    audit_routes.router,
 )
 
 

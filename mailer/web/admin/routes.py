@@ -1,4 +1,4 @@
-"""The admin's pages: log-in, log-out, set a password with a one-time link, the home, change password, the audit log.
+"""The admin's pages: log-in, log-out, set a password with a one-time link, the home, change password.
 
 Issue 12 items 1, 3, 8 and 9. Every handler calls use cases of ``mailer.staff`` only;
 the role checks are ``staff.require`` there, the pages merely hide what a role lacks.
@@ -186,11 +186,3 @@ async def change_password(request: Request, admin: Admin, session: StaffSession)
             admin.set_session_cookie(response, token)
             return response
     return admin.render(request, "password.html", {"errors": errors}, status=422, lang=lang)
-
-
-@router.get("/audit")
-async def audit_page(request: Request, admin: Admin, session: StaffSession) -> Response:
-    staff.require(session, "view_audit")
-    context = request.app.state.context
-    entries = await context.database.run(staff.recent_audit, context, limit=200)
-    return admin.render(request, "audit.html", {"entries": entries})

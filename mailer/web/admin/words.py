@@ -16,7 +16,13 @@ SECTIONS = (
 
 #: Each admin page keeps its own words in a module of this package with ``KO`` and
 #: ``EN`` dicts (``words_<page>.py``); they join the catalogue below.
-PAGE_WORD_MODULES: tuple[str, ...] = ("words_templates", "words_schedules", "words_seminar")
+PAGE_WORD_MODULES: tuple[str, ...] = (
+    "words_templates",
+    "words_schedules",
+    "words_seminar",
+    "words_users",
+    "words_audit",
+)
 
 KO = {
     "admin_title": "관리자",

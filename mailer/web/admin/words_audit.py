@@ -1,0 +1,96 @@
+"""Words of the audit log page (/admin/audit): its filters and the names of the actions."""
+
+from __future__ import annotations
+
+_ACTIONS_KO = {
+    "staff.login": "로그인",
+    "staff.login_failed": "로그인 실패",
+    "staff.login_throttled": "로그인 제한",
+    "staff.logout": "로그아웃",
+    "staff.password_set": "비밀번호 설정",
+    "staff.password_changed": "비밀번호 변경",
+    "user.add": "사용자 추가",
+    "user.disable": "사용자 사용 중지",
+    "user.enable": "사용자 다시 사용",
+    "user.reset": "사용자 새 링크",
+    "template.save": "템플릿 저장",
+    "template.rollback": "템플릿 되돌리기",
+    "seminar.save": "세미나 저장",
+    "schedule.change": "일정 변경",
+    "send.now": "지금 보내기",
+}
+_ACTIONS_EN = {
+    "staff.login": "log-in",
+    "staff.login_failed": "failed log-in",
+    "staff.login_throttled": "throttled log-in",
+    "staff.logout": "log-out",
+    "staff.password_set": "password set",
+    "staff.password_changed": "password changed",
+    "user.add": "user added",
+    "user.disable": "user disabled",
+    "user.enable": "user enabled",
+    "user.reset": "user's new link",
+    "template.save": "template saved",
+    "template.rollback": "template rolled back",
+    "seminar.save": "seminar saved",
+    "schedule.change": "schedule changed",
+    "send.now": "send now",
+}
+_PREFIXES_KO = {
+    "staff.": "로그인·비밀번호 전체",
+    "user.": "사용자 관리 전체",
+    "template.": "템플릿 전체",
+    "seminar.": "세미나 전체",
+    "schedule.": "일정 전체",
+    "send.": "발송 전체",
+}
+_PREFIXES_EN = {
+    "staff.": "all log-in and password",
+    "user.": "all user changes",
+    "template.": "all templates",
+    "seminar.": "all seminar",
+    "schedule.": "all schedules",
+    "send.": "all sending",
+}
+
+KO = {
+    "audit_filters": "기록 찾기",
+    "audit_filters_intro": "칸을 비워 두면 그 조건으로는 거르지 않습니다. 날짜는 {zone} 기준입니다.",
+    "audit_any_action": "모든 작업",
+    "audit_groups": "묶음",
+    "audit_one_action": "작업 하나",
+    "audit_from": "시작 날짜",
+    "audit_to": "끝 날짜",
+    "audit_filter_button": "찾기",
+    "audit_clear": "조건 지우기",
+    "audit_older": "이전 기록",
+    "audit_newest": "최신 기록으로",
+    "audit_bad_date": "날짜는 2026-12-02처럼 적어 주세요.",
+    "audit_bad_action": "목록에 있는 작업을 고르세요.",
+    "audit_key_role": "역할",
+    "audit_key_state": "상태",
+    "audit_page_note": "한 쪽에 100건씩, 최신 기록부터 보여 줍니다.",
+    **{f"action_{name}": word for name, word in _ACTIONS_KO.items()},
+    **{f"prefix_{name}": word for name, word in _PREFIXES_KO.items()},
+}
+
+EN = {
+    "audit_filters": "Find entries",
+    "audit_filters_intro": "An empty field filters nothing. Dates are in {zone}.",
+    "audit_any_action": "any action",
+    "audit_groups": "Groups",
+    "audit_one_action": "One action",
+    "audit_from": "From",
+    "audit_to": "To",
+    "audit_filter_button": "Find",
+    "audit_clear": "Clear filters",
+    "audit_older": "Older entries",
+    "audit_newest": "Back to the newest",
+    "audit_bad_date": "Write a date like 2026-12-02.",
+    "audit_bad_action": "Choose an action from the list.",
+    "audit_key_role": "role",
+    "audit_key_state": "state",
+    "audit_page_note": "100 entries a page, newest first.",
+    **{f"action_{name}": word for name, word in _ACTIONS_EN.items()},
+    **{f"prefix_{name}": word for name, word in _PREFIXES_EN.items()},
+}
