@@ -16,13 +16,19 @@ KNOWN_ACTIONS = (
     "user.reset",
     "template.save",
     "template.rollback",
+    "template.reset",
+    "template.import",
+    "template.test_send",
     "seminar.save",
+    "seminar.rollback",
     "schedule.change",
-    "send.now",
+    "schedule.pause",
+    "schedule.resume",
+    "digest.send_now",
 )
 
 #: Groups a filter can pick: every action starting with the prefix (word ``prefix_<name>``).
-PREFIXES = ("staff.", "user.", "template.", "seminar.", "schedule.", "send.")
+PREFIXES = ("staff.", "user.", "template.", "seminar.", "schedule.", "digest.")
 
 
 def _value(key: str, value: object, words: dict[str, str]) -> str:

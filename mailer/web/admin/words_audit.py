@@ -16,8 +16,14 @@ _ACTIONS_KO = {
     "template.save": "템플릿 저장",
     "template.rollback": "템플릿 되돌리기",
     "seminar.save": "세미나 저장",
+    "template.reset": "템플릿 기본값으로",
+    "template.import": "템플릿 가져오기",
+    "template.test_send": "시험 발송",
+    "seminar.rollback": "세미나 되돌리기",
     "schedule.change": "일정 변경",
-    "send.now": "지금 보내기",
+    "schedule.pause": "일정 일시 중지",
+    "schedule.resume": "일정 다시 시작",
+    "digest.send_now": "지금 보내기",
 }
 _ACTIONS_EN = {
     "staff.login": "log-in",
@@ -33,8 +39,14 @@ _ACTIONS_EN = {
     "template.save": "template saved",
     "template.rollback": "template rolled back",
     "seminar.save": "seminar saved",
+    "template.reset": "template reset to default",
+    "template.import": "template imported",
+    "template.test_send": "test send",
+    "seminar.rollback": "seminar rolled back",
     "schedule.change": "schedule changed",
-    "send.now": "send now",
+    "schedule.pause": "schedule paused",
+    "schedule.resume": "schedule resumed",
+    "digest.send_now": "send now",
 }
 _PREFIXES_KO = {
     "staff.": "로그인·비밀번호 전체",
@@ -42,7 +54,7 @@ _PREFIXES_KO = {
     "template.": "템플릿 전체",
     "seminar.": "세미나 전체",
     "schedule.": "일정 전체",
-    "send.": "발송 전체",
+    "digest.": "발송 전체",
 }
 _PREFIXES_EN = {
     "staff.": "all log-in and password",
@@ -50,7 +62,7 @@ _PREFIXES_EN = {
     "template.": "all templates",
     "seminar.": "all seminar",
     "schedule.": "all schedules",
-    "send.": "all sending",
+    "digest.": "all sending",
 }
 
 KO = {
