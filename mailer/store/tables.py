@@ -334,4 +334,8 @@ audit_log = Table(
     # Where a staff action came from (issue 12 item 8); NULL for jobs and the CLI.
     Column("client_address", String(45)),
     Index("ix_audit_log_action_at", "action", "at"),
+    # The audit page's filters and its newest-first pages (migration 0015).
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor_at", "actor", "at"),
+    Index("ix_audit_log_client_address_at", "client_address", "at"),
 )

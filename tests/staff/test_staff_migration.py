@@ -76,3 +76,23 @@ def test_migration_0012_adds_sessions_and_the_audit_address_and_goes_down_again(
         assert db.current_revision(engine) == db.head_revision()
     finally:
         engine.dispose()
+
+
+def test_migration_0015_indexes_the_audit_filters_and_goes_down_again(empty_database_url):
+    engine = db.make_engine(empty_database_url)
+    wanted = {"ix_audit_log_at", "ix_audit_log_actor_at", "ix_audit_log_client_address_at"}
+
+    def indexes() -> set[str]:
+        return {index["name"] for index in inspect(engine).get_indexes("audit_log")}
+
+    try:
+        db.upgrade(engine, to="0014")
+        assert not wanted & indexes()
+        db.upgrade(engine)
+        assert wanted <= indexes() and "ix_audit_log_action_at" in indexes()
+        command.downgrade(db.alembic_config(engine), "0014")
+        assert not wanted & indexes() and "ix_audit_log_action_at" in indexes()
+        db.upgrade(engine)
+        assert db.current_revision(engine) == db.head_revision()
+    finally:
+        engine.dispose()

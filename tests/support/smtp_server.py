@@ -32,6 +32,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 __all__ = ["FaultySMTPServer", "ReceivedMessage", "SMTPCommand"]
 
 FAULTABLE_COMMANDS = frozenset({"MAIL", "RCPT", "DATA"})
+#: Loop turns _close_sessions looks for sessions accepted as the relay stopped.
+_CLOSE_ROUNDS = 5
 _STOP_TIMEOUT = 5.0
 
 
@@ -421,11 +423,17 @@ class _Controller(Controller):
         # Controller.stop() just stops the loop; transports still open then would be
         # garbage-collected unclosed and raise ResourceWarnings. Refuse new clients, abort
         # live sessions and let their tasks finish while the loop still runs.
+        # A connection accepted just before close() meets connection_made() only on a
+        # later loop turn, so look again until a turn brings no new session.
         assert self.server is not None
         self.server.close()
-        tasks = [s._handler_coroutine for s in self.sessions if s._handler_coroutine]
-        for session in list(self.sessions):
-            if session.transport is not None:
-                session.transport.abort()
-        if tasks:
-            await asyncio.wait(tasks, timeout=_STOP_TIMEOUT)
+        for _ in range(_CLOSE_ROUNDS):
+            tasks = [s._handler_coroutine for s in self.sessions if s._handler_coroutine]
+            for session in list(self.sessions):
+                if session.transport is not None:
+                    session.transport.abort()
+            if tasks:
+                await asyncio.wait(tasks, timeout=_STOP_TIMEOUT)
+            await asyncio.sleep(0.01)
+            if not self.sessions:
+                break
